@@ -1,0 +1,142 @@
+// `segpipe <command>`: roles, the local stack, and the operational commands.
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { AppContext, resolveAdminToken } from './context.ts';
+import { ROLES, runRole, type Role } from './roles/index.ts';
+import { startStack, stopLeftovers, type Stack } from './stack/index.ts';
+import { StackError } from './stack/process.ts';
+import { log } from './log.ts';
+
+const say = (msg: string) => process.stderr.write(`segpipe: ${msg}\n`);
+
+function config(): Config {
+  return loadConfig(process.env);
+}
+
+/** Runs until SIGINT/SIGTERM, then closes in order; a second signal exits at once. */
+function untilSignal(cleanup: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      say(`${sig} again: exiting without waiting`);
+      process.exit(130);
+    }
+    stopping = true;
+    say(`${sig}: shutting down (press Ctrl-C again to force)`);
+    cleanup()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        say(`shutdown failed: ${(err as Error).message}`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function runRoles(role: Role, stack?: Stack): Promise<void> {
+  const cfg = config();
+  const ctx = new AppContext(cfg);
+  untilSignal(async () => {
+    await ctx.close();
+    await stack?.stop();
+  });
+  try {
+    const info = await runRole(role, ctx);
+    for (const i of info) log.info({ role: i.role }, i.detail);
+  } catch (err) {
+    await ctx.close();
+    await stack?.stop();
+    throw err;
+  }
+  if (role === 'all' || role === 'api') {
+    const url = `http://${cfg.api.host === '0.0.0.0' ? '127.0.0.1' : cfg.api.host}:${cfg.api.port}`;
+    const token = resolveAdminToken(cfg);
+    process.stdout.write(
+      [
+        '',
+        `segpipe is running (role ${role}). Ctrl-C stops it${stack ? ' and the services it started' : ''}.`,
+        `  health       ${url}/health`,
+        `  Bull Board   ${url}/admin/queues   (sign in with the admin token)`,
+        `  metrics      ${url}/metrics`,
+        `  API          ${url}/api/status`,
+        `  admin token  ${token}`,
+        `  Kafka ${cfg.kafka.brokers.join(',')} · Schema Registry ${cfg.registry.url} · Redis ${cfg.redis.url}`,
+        '',
+      ].join('\n'),
+    );
+  }
+}
+
+async function upStack(cfg: Config): Promise<Stack> {
+  const started = Date.now();
+  const stack = await startStack(cfg, { onProgress: say });
+  say(`stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${stack.services.map((s) => `${s.name} ${s.state}`).join(', ')}`);
+  return stack;
+}
+
+const program = new Command('segpipe')
+  .description('Exactly-once event pipeline for consumer segmentation')
+  .showHelpAfterError();
+
+program
+  .command('start')
+  .description('start the local stack where nothing answers, then every role in this process (what `npm start` runs)')
+  .action(async () => {
+    const stack = await upStack(config());
+    await runRoles('all', stack);
+  });
+
+for (const role of ROLES) {
+  program
+    .command(role)
+    .description(role === 'all' ? 'run every role in this process' : `run the ${role} role against the configured services`)
+    .action(() => runRoles(role));
+}
+
+const stackCmd = program.command('stack').description('manage the local Kafka, Schema Registry and Redis');
+stackCmd
+  .command('up')
+  .description('start what is not already running and keep it in the foreground until Ctrl-C')
+  .action(async () => {
+    const stack = await upStack(config());
+    // Nothing else holds the event loop open: the services run detached.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    untilSignal(async () => {
+      clearInterval(keepAlive);
+      await stack.stop();
+    });
+  });
+stackCmd
+  .command('down')
+  .description('stop services that an earlier run left behind (from their pid files)')
+  .action(async () => {
+    const n = await stopLeftovers(config(), say);
+    say(n === 0 ? 'nothing was running' : `stopped ${n} service(s)`);
+  });
+
+program
+  .command('registry-server')
+  .description('run the embedded fallback Schema Registry (Confluent REST API subset); the local stack starts it')
+  .option('--host <host>', 'address to bind', '127.0.0.1')
+  .option('--port <port>', 'port', (v) => positiveInt('--port')(v), 8081)
+  .option('--data-dir <dir>', 'where schemas are stored', '.local/schema-registry/data')
+  .action(async (opts: { host: string; port: number; dataDir: string }) => {
+    const { buildRegistryServer } = await import('./registry-server/server.ts');
+    const app = await buildRegistryServer({ dataDir: opts.dataDir });
+    await app.listen({ host: opts.host, port: opts.port });
+    say(`embedded Schema Registry listening on http://${opts.host}:${opts.port} (data in ${opts.dataDir})`);
+    untilSignal(() => app.close());
+  });
+
+export const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof StackError) say(err.message);
+  else say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});

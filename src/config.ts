@@ -1,0 +1,203 @@
+// Every setting comes from the environment, has a default where one is sensible, and is
+// validated once at start. All problems are reported together so a user fixes them in one go.
+import path from 'node:path';
+import { z } from 'zod';
+
+export const EVENT_NAMES = [
+  'consumer_registration',
+  'sign_in',
+  'sign_out',
+  'item_view',
+  'added_to_cart',
+  'checkout',
+  'movies_catalog_enriched',
+] as const;
+export type EventName = (typeof EVENT_NAMES)[number];
+
+const DEFAULT_TOPICS: Record<EventName, string> = {
+  consumer_registration: 'consumer_registration_topic',
+  sign_in: 'sign_in_topic',
+  sign_out: 'sign_out_topic',
+  item_view: 'item_view_topic',
+  added_to_cart: 'added_to_cart',
+  checkout: 'checkout_to_cart',
+  movies_catalog_enriched: 'movies_catalog_enriched',
+};
+
+const topicEnv = (name: EventName) => `TOPIC_${name.toUpperCase()}`;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+const hostPort = z
+  .string()
+  .regex(/^[^\s:,]+:\d{1,5}$/, 'must be host:port')
+  .transform((v) => v.trim());
+
+const envSchema = z
+  .object({
+    LOCAL_DIR: z.string().min(1).default('.local'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    KAFKA_BROKERS: z
+      .string()
+      .default('127.0.0.1:9092')
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(hostPort).min(1, 'needs at least one host:port')),
+    KAFKA_CLIENT_ID: z.string().min(1).default('segpipe'),
+    KAFKA_PARTITIONS: int(1, 1024).default(6),
+    KAFKA_CATALOG_PARTITIONS: int(1, 1024).default(3),
+    KAFKA_REPLICATION_FACTOR: int(1, 16).default(1),
+    TOPIC_DLQ: z.string().min(1).default('segpipe.dlq'),
+
+    SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081'),
+    SCHEMA_REGISTRY_COMPATIBILITY: z
+      .enum(['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE'])
+      .default('BACKWARD'),
+
+    REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    REDIS_APPENDONLY: bool.default(true),
+
+    WAREHOUSE: z.enum(['duckdb', 'snowflake']).default('duckdb'),
+    DUCKDB_PATH: z.string().optional(),
+    SNOWFLAKE_ACCOUNT: z.string().optional(),
+    SNOWFLAKE_USER: z.string().optional(),
+    SNOWFLAKE_AUTH: z.enum(['password', 'keypair']).default('password'),
+    SNOWFLAKE_PASSWORD: z.string().optional(),
+    SNOWFLAKE_PRIVATE_KEY_PATH: z.string().optional(),
+    SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: z.string().optional(),
+    SNOWFLAKE_DATABASE: z.string().optional(),
+    SNOWFLAKE_SCHEMA: z.string().default('PUBLIC'),
+    SNOWFLAKE_WAREHOUSE: z.string().optional(),
+    SNOWFLAKE_ROLE: z.string().optional(),
+    SNOWFLAKE_HOST: z.string().optional(),
+
+    API_HOST: z.string().default('127.0.0.1'),
+    API_PORT: int(0, 65535).default(3000),
+    ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+
+    ...Object.fromEntries(EVENT_NAMES.map((n) => [topicEnv(n), z.string().min(1).default(DEFAULT_TOPICS[n])])),
+  })
+  .superRefine((env, ctx) => {
+    if (env.WAREHOUSE !== 'snowflake') return;
+    const need = (key: keyof typeof env) => {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when WAREHOUSE=snowflake' });
+    };
+    need('SNOWFLAKE_ACCOUNT');
+    need('SNOWFLAKE_USER');
+    need('SNOWFLAKE_DATABASE');
+    need('SNOWFLAKE_WAREHOUSE');
+    need(env.SNOWFLAKE_AUTH === 'password' ? 'SNOWFLAKE_PASSWORD' : 'SNOWFLAKE_PRIVATE_KEY_PATH');
+  });
+
+type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  localDir: string;
+  logLevel: Env['LOG_LEVEL'];
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    partitions: number;
+    catalogPartitions: number;
+    replicationFactor: number;
+  };
+  topics: Record<EventName, string> & { dlq: string };
+  registry: { url: string; compatibility: Env['SCHEMA_REGISTRY_COMPATIBILITY'] };
+  redis: { url: string; appendonly: boolean };
+  warehouse:
+    | { kind: 'duckdb'; path: string }
+    | {
+        kind: 'snowflake';
+        account: string;
+        user: string;
+        auth: 'password' | 'keypair';
+        password?: string;
+        privateKeyPath?: string;
+        privateKeyPassphrase?: string;
+        database: string;
+        schema: string;
+        warehouse: string;
+        role?: string;
+        host?: string;
+      };
+  api: { host: string; port: number; adminToken?: string };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  - ${p}`).join('\n') +
+        '\nSet or fix these environment variables; see the configuration table in README.md.',
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset, as in most shells' `FOO= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const key = String(i.path[0] ?? '');
+        const got = key && cleaned[key] !== undefined ? ` (got ${JSON.stringify(cleaned[key])})` : '';
+        return `${key}: ${i.message}${got}`;
+      }),
+    );
+  }
+  const e = parsed.data as Env & Record<string, string>;
+  const localDir = path.resolve(e.LOCAL_DIR);
+  return {
+    localDir,
+    logLevel: e.LOG_LEVEL,
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      partitions: e.KAFKA_PARTITIONS,
+      catalogPartitions: e.KAFKA_CATALOG_PARTITIONS,
+      replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+    },
+    topics: {
+      ...(Object.fromEntries(EVENT_NAMES.map((n) => [n, e[topicEnv(n)]])) as Record<EventName, string>),
+      dlq: e.TOPIC_DLQ,
+    },
+    registry: { url: e.SCHEMA_REGISTRY_URL.replace(/\/+$/, ''), compatibility: e.SCHEMA_REGISTRY_COMPATIBILITY },
+    redis: { url: e.REDIS_URL, appendonly: e.REDIS_APPENDONLY },
+    warehouse:
+      e.WAREHOUSE === 'duckdb'
+        ? { kind: 'duckdb', path: path.resolve(e.DUCKDB_PATH ?? path.join(localDir, 'warehouse.duckdb')) }
+        : {
+            kind: 'snowflake',
+            account: e.SNOWFLAKE_ACCOUNT!,
+            user: e.SNOWFLAKE_USER!,
+            auth: e.SNOWFLAKE_AUTH,
+            password: e.SNOWFLAKE_PASSWORD,
+            privateKeyPath: e.SNOWFLAKE_PRIVATE_KEY_PATH,
+            privateKeyPassphrase: e.SNOWFLAKE_PRIVATE_KEY_PASSPHRASE,
+            database: e.SNOWFLAKE_DATABASE!,
+            schema: e.SNOWFLAKE_SCHEMA,
+            warehouse: e.SNOWFLAKE_WAREHOUSE!,
+            role: e.SNOWFLAKE_ROLE,
+            host: e.SNOWFLAKE_HOST,
+          },
+    api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
+  };
+}
+
+/** Settings documented in README's configuration table; a test keeps the two in sync. */
+export const CONFIG_KEYS = Object.keys(envSchema.shape);

@@ -1,0 +1,61 @@
+// kafkajs wiring: one factory for clients, topic creation at start, kafkajs logs routed to pino.
+import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
+import type { Config } from '../config.ts';
+import { childLog } from '../log.ts';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+const kafkaLog = childLog('kafkajs');
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+// Coordinator-loading and rebalance errors are retried by kafkajs; keep them at debug.
+const RETRIED = /coordinator is loading|coordinator is not available|rebalance in progress|not the correct coordinator/i;
+
+const logCreator = () => ({ level, log: entry }: LogEntry) => {
+  const { message, ...rest } = entry;
+  const lvl = RETRIED.test(String(rest.error ?? '')) ? 'debug' : (LEVELS[level] ?? 'info');
+  kafkaLog[lvl](rest, message);
+};
+
+export function createKafka(config: Config, clientId = config.kafka.clientId): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: config.kafka.brokers,
+    logLevel: logLevel.WARN,
+    logCreator,
+    retry: { initialRetryTime: 100, retries: 8 },
+  });
+}
+
+/** Every topic segpipe produces to: user topics share one partition count (see DESIGN.md). */
+export function topicSpecs(config: Config): ITopicConfig[] {
+  const { topics, kafka } = config;
+  const user = [topics.consumer_registration, topics.sign_in, topics.sign_out, topics.item_view, topics.added_to_cart, topics.checkout];
+  return [
+    ...user.map((topic) => ({ topic, numPartitions: kafka.partitions, replicationFactor: kafka.replicationFactor })),
+    { topic: topics.movies_catalog_enriched, numPartitions: kafka.catalogPartitions, replicationFactor: kafka.replicationFactor },
+    { topic: topics.dlq, numPartitions: kafka.partitions, replicationFactor: kafka.replicationFactor },
+  ];
+}
+
+/** Creates missing topics; existing ones are left as they are (their partition count is checked). */
+export async function ensureTopics(admin: Admin, specs: ITopicConfig[]): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((s) => !existing.has(s.topic));
+  if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+  const present = specs.filter((s) => existing.has(s.topic));
+  if (present.length === 0) return;
+  const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) });
+  const wrong = meta.topics.filter((t) => t.partitions.length !== present.find((s) => s.topic === t.name)?.numPartitions);
+  if (wrong.length > 0) {
+    throw new Error(
+      `topics exist with a partition count other than configured: ${wrong.map((t) => `${t.name} has ${t.partitions.length}`).join(', ')}. ` +
+        'Set KAFKA_PARTITIONS / KAFKA_CATALOG_PARTITIONS to match, or recreate the topics.',
+    );
+  }
+}

@@ -1,0 +1,147 @@
+// Avro in the Confluent wire format: [magic 0][schema id, int32 BE][Avro binary body].
+// Schemas come from schemas/*.avsc and are registered under TopicNameStrategy (`<topic>-value`).
+import fs from 'node:fs';
+import path from 'node:path';
+import avro from 'avsc';
+import type { Compatibility, SchemaRegistryClient } from './client.ts';
+import {
+  InvalidBodyError,
+  TruncatedMessageError,
+  UnknownSchemaIdError,
+  WrongMagicByteError,
+  type MessageOrigin,
+} from './errors.ts';
+
+export const MAGIC_BYTE = 0;
+const HEADER_BYTES = 5;
+
+export const SCHEMAS_DIR = path.resolve(import.meta.dirname, '..', '..', 'schemas');
+
+export const subjectFor = (topic: string): string => `${topic}-value`;
+
+export interface SchemaFile {
+  /** File name without `.avsc`; by convention the event_name the schema carries. */
+  name: string;
+  text: string;
+}
+
+export function readSchemaFiles(dir = SCHEMAS_DIR): SchemaFile[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.avsc'))
+    .sort()
+    .map((f) => ({ name: f.slice(0, -'.avsc'.length), text: fs.readFileSync(path.join(dir, f), 'utf8') }));
+}
+
+interface Registered {
+  id: number;
+  type: avro.Type;
+}
+
+export interface Decoded<T = unknown> {
+  value: T;
+  schemaId: number;
+}
+
+export class AvroSerde {
+  private readonly byTopic = new Map<string, Registered>();
+  private readonly writers = new Map<number, Promise<avro.Type | undefined>>();
+  private readonly resolvers = new Map<string, avro.Resolver>();
+
+  constructor(private readonly registry: SchemaRegistryClient) {}
+
+  /** Registers one schema for `topic` and caches it as that topic's reader/writer type. */
+  async register(topic: string, schemaText: string, compatibility?: Compatibility): Promise<number> {
+    const type = avro.Type.forSchema(JSON.parse(schemaText));
+    const subject = subjectFor(topic);
+    if (compatibility) await this.registry.setCompatibility(subject, compatibility);
+    // Register the canonical form so whitespace or doc changes do not mint new ids.
+    const id = await this.registry.register(subject, JSON.stringify(type.schema()));
+    this.byTopic.set(topic, { id, type });
+    this.writers.set(id, Promise.resolve(type));
+    return id;
+  }
+
+  /** Registers every schema file whose name maps to a topic; returns topic → id. */
+  async registerAll(
+    topicOf: (schemaName: string) => string | undefined,
+    compatibility?: Compatibility,
+    files = readSchemaFiles(),
+  ): Promise<Map<string, number>> {
+    const ids = new Map<string, number>();
+    for (const file of files) {
+      const topic = topicOf(file.name);
+      if (topic === undefined) throw new Error(`schemas/${file.name}.avsc maps to no configured topic`);
+      ids.set(topic, await this.register(topic, file.text, compatibility));
+    }
+    return ids;
+  }
+
+  typeFor(topic: string): avro.Type {
+    return this.registeredFor(topic).type;
+  }
+
+  private registeredFor(topic: string): Registered {
+    const r = this.byTopic.get(topic);
+    if (!r) throw new Error(`no schema registered for topic ${topic}; call register() first`);
+    return r;
+  }
+
+  encode(topic: string, value: unknown): Buffer {
+    const { id, type } = this.registeredFor(topic);
+    const body = type.toBuffer(value);
+    const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+    out[0] = MAGIC_BYTE;
+    out.writeInt32BE(id, 1);
+    body.copy(out, HEADER_BYTES);
+    return out;
+  }
+
+  /**
+   * Decodes with the writer schema named in the message, resolved to this topic's reader schema
+   * (so older and newer producers both decode). Throws a MessageDecodeError subclass on bad input.
+   */
+  async decode<T = unknown>(buf: Buffer | null, origin: MessageOrigin): Promise<Decoded<T>> {
+    if (!buf || buf.length === 0 || buf[0] !== MAGIC_BYTE) throw new WrongMagicByteError(origin, buf?.[0]);
+    if (buf.length < HEADER_BYTES) throw new TruncatedMessageError(origin, `${buf.length} bytes, shorter than the 5-byte header`);
+    const schemaId = buf.readInt32BE(1);
+    const writer = await this.writerType(schemaId);
+    if (!writer) throw new UnknownSchemaIdError(origin, schemaId);
+    const reader = this.byTopic.get(origin.topic)?.type ?? writer;
+    const resolver = reader === writer ? undefined : this.resolver(schemaId, origin.topic, reader, writer);
+    let decoded: { value: unknown; offset: number };
+    try {
+      decoded = reader.decode(buf, HEADER_BYTES, resolver);
+    } catch (err) {
+      throw new InvalidBodyError(origin, (err as Error).message);
+    }
+    const { value, offset } = decoded;
+    if (offset === -1) throw new TruncatedMessageError(origin, `body of ${buf.length - HEADER_BYTES} bytes ends before the record does`);
+    if (offset !== buf.length) throw new InvalidBodyError(origin, `${buf.length - offset} bytes left over after the record`);
+    return { value: value as T, schemaId };
+  }
+
+  private writerType(id: number): Promise<avro.Type | undefined> {
+    let pending = this.writers.get(id);
+    if (!pending) {
+      pending = this.registry.schemaById(id).then((text) => (text === undefined ? undefined : avro.Type.forSchema(JSON.parse(text))));
+      // An unknown id may be registered later; only cache hits, and never cache a failed call.
+      pending.then(
+        (t) => t === undefined && this.writers.delete(id),
+        () => this.writers.delete(id),
+      );
+      this.writers.set(id, pending);
+    }
+    return pending;
+  }
+
+  private resolver(id: number, topic: string, reader: avro.Type, writer: avro.Type): avro.Resolver {
+    const key = `${topic}:${id}`;
+    let r = this.resolvers.get(key);
+    if (!r) {
+      r = reader.createResolver(writer);
+      this.resolvers.set(key, r);
+    }
+    return r;
+  }
+}

@@ -1,0 +1,35 @@
+// Role `api`: the Fastify admin server over this process's context.
+import type { FastifyPluginAsync } from 'fastify';
+import { resolveAdminToken, type AppContext } from '../context.ts';
+import { metrics } from '../metrics.ts';
+import { buildServer } from '../server/app.ts';
+import { statusRoutes } from '../server/routes/status.ts';
+import { childLog } from '../log.ts';
+
+const log = childLog('api');
+
+export function apiPlugins(ctx: AppContext): FastifyPluginAsync[] {
+  return [statusRoutes(ctx)];
+}
+
+export async function buildApi(ctx: AppContext) {
+  return buildServer({
+    adminToken: resolveAdminToken(ctx.config),
+    metrics,
+    queues: Object.values(ctx.queues),
+    probes: {
+      kafka: async () => (await ctx.admin()).describeCluster(),
+      schema_registry: () => ctx.registry.subjects(),
+      redis: () => ctx.redisProbe.ping(),
+    },
+    api: apiPlugins(ctx),
+  });
+}
+
+export async function startApi(ctx: AppContext): Promise<string> {
+  const app = await buildApi(ctx);
+  const address = await app.listen({ host: ctx.config.api.host, port: ctx.config.api.port });
+  ctx.onClose(() => app.close());
+  log.info({ address }, 'admin server listening');
+  return address;
+}

@@ -1,0 +1,21 @@
+// Role `scheduler`: owns the repeatable jobs. Safe to run more than once: upserts are idempotent.
+import type { AppContext } from '../context.ts';
+import { schedulesFor } from '../../queues/schedules.ts';
+import { childLog } from '../log.ts';
+
+const log = childLog('scheduler');
+
+export async function startScheduler(ctx: AppContext): Promise<string> {
+  const schedules = schedulesFor(ctx.config);
+  for (const [name, queue] of Object.entries(ctx.queues)) {
+    const wanted = new Set(schedules.filter((s) => s.queue === name).map((s) => s.id));
+    for (const existing of await queue.getJobSchedulers()) {
+      if (existing.key && !wanted.has(existing.key)) await queue.removeJobScheduler(existing.key);
+    }
+  }
+  for (const s of schedules) {
+    await ctx.queues[s.queue].upsertJobScheduler(s.id, s.repeat, { name: s.id, data: s.data ?? {} });
+    log.info({ scheduler: s.id, queue: s.queue, repeat: s.repeat }, 'schedule upserted');
+  }
+  return schedules.length === 0 ? 'no schedules configured' : schedules.map((s) => s.id).join(', ');
+}

@@ -1,0 +1,132 @@
+// The local stack: Kafka, Schema Registry and Redis at the addresses the config names.
+// Whatever already answers there is reused (and left running); whatever is missing and local is
+// started under <LOCAL_DIR>/<service>/ and stopped again by stop().
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config.ts';
+import { kafkaReady, startKafka } from './kafka.ts';
+import { isLocalHost } from './paths.ts';
+import { StackError, isPortOpen, readLivePid, stopPid, type RunningProcess } from './process.ts';
+import { redisReady, startRedis } from './redis.ts';
+import { registryReady, startRegistry } from './registry.ts';
+
+export interface ServiceState {
+  name: 'Kafka' | 'Schema Registry' | 'Redis';
+  address: string;
+  state: 'started' | 'reused';
+  logFile?: string;
+}
+
+export interface Stack {
+  services: ServiceState[];
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  onProgress?: (msg: string) => void;
+  /** Redis append-only file; on for the local stack, off in tests. */
+  redisAppendonly?: boolean;
+}
+
+interface Endpoint {
+  host: string;
+  port: number;
+}
+
+function splitHostPort(hostPort: string): Endpoint {
+  const i = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hostPort.slice(i + 1)) };
+}
+
+function endpoints(config: Config): Record<ServiceState['name'], Endpoint> {
+  const reg = new URL(config.registry.url);
+  const redis = new URL(config.redis.url);
+  return {
+    Kafka: splitHostPort(config.kafka.brokers[0]!),
+    'Schema Registry': { host: reg.hostname, port: Number(reg.port || (reg.protocol === 'https:' ? 443 : 80)) },
+    Redis: { host: redis.hostname, port: Number(redis.port || 6379) },
+  };
+}
+
+export async function startStack(config: Config, opts: StackOptions = {}): Promise<Stack> {
+  const progress = opts.onProgress ?? (() => undefined);
+  const ep = endpoints(config);
+  const started: RunningProcess[] = [];
+  const services: ServiceState[] = [];
+  const stop = async () => {
+    for (const p of started.splice(0).reverse()) {
+      progress(`stopping ${p.service} (pid ${p.pid})`);
+      await stopPid(p.pid, p.pidFile);
+    }
+  };
+
+  const ensure = async (
+    name: ServiceState['name'],
+    address: string,
+    ready: () => Promise<boolean>,
+    start: (e: Endpoint, dir: string) => Promise<RunningProcess>,
+  ) => {
+    const e = ep[name];
+    if (await ready().catch(() => false)) {
+      services.push({ name, address, state: 'reused' });
+      progress(`${name} already answers at ${address}; reusing it`);
+      return;
+    }
+    if (!isLocalHost(e.host)) {
+      throw new StackError(name, e.port, undefined, `${address} does not answer and is not local, so it cannot be started here; check the address`);
+    }
+    if (await isPortOpen(e.port, e.host)) {
+      throw new StackError(name, e.port, undefined, `port ${e.port} is taken by something that is not ${name}; free it or configure another address`);
+    }
+    const dir = path.join(config.localDir, `${name.toLowerCase().replace(/\s+/g, '-')}-${e.port}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const proc = await start(e, dir);
+    started.push(proc);
+    services.push({ name, address, state: 'started', logFile: proc.logFile });
+  };
+
+  try {
+    // Start in parallel where there is no dependency: Redis and Kafka; the registry may need Kafka.
+    await Promise.all([
+      ensure('Redis', config.redis.url, () => redisReady(config.redis.url), (e, dir) =>
+        startRedis({ ...e, dir, appendonly: opts.redisAppendonly ?? config.redis.appendonly }, progress),
+      ),
+      ensure('Kafka', config.kafka.brokers.join(','), () => kafkaReady(config.kafka.brokers[0]!), (e, dir) =>
+        startKafka({ ...e, dir, partitions: config.kafka.partitions }, progress),
+      ),
+    ]);
+    await ensure('Schema Registry', config.registry.url, () => registryReady(config.registry.url), (e, dir) =>
+      startRegistry({ ...e, dir, kafkaBrokers: config.kafka.brokers }, progress),
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { services, stop };
+}
+
+/** Stops services an earlier `start` left behind (its pid files under LOCAL_DIR). */
+export async function stopLeftovers(config: Config, onProgress: (msg: string) => void = () => undefined): Promise<number> {
+  if (!fs.existsSync(config.localDir)) return 0;
+  let stopped = 0;
+  // Registry first (it may depend on Kafka), then Kafka, then Redis.
+  const order = ['schema-registry', 'kafka', 'redis'];
+  const dirs = fs
+    .readdirSync(config.localDir)
+    .filter((d) => order.some((o) => d.startsWith(`${o}-`)))
+    .sort((a, b) => order.findIndex((o) => a.startsWith(o)) - order.findIndex((o) => b.startsWith(o)));
+  for (const d of dirs) {
+    for (const f of fs.readdirSync(path.join(config.localDir, d)).filter((x) => x.endsWith('.pid'))) {
+      const pidFile = path.join(config.localDir, d, f);
+      const pid = readLivePid(pidFile);
+      if (pid === undefined) {
+        fs.rmSync(pidFile, { force: true });
+        continue;
+      }
+      onProgress(`stopping ${d} (pid ${pid})`);
+      await stopPid(pid, pidFile);
+      stopped++;
+    }
+  }
+  return stopped;
+}

@@ -1,0 +1,16 @@
+// Test services live on their own ports and under .local/test, apart from a developer's stack.
+// Any of KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL set in the environment wins.
+export const TEST_ENV: Record<string, string> = {
+  LOCAL_DIR: '.local/test',
+  KAFKA_BROKERS: '127.0.0.1:19092',
+  SCHEMA_REGISTRY_URL: 'http://127.0.0.1:18081',
+  REDIS_URL: 'redis://127.0.0.1:16379',
+  REDIS_APPENDONLY: 'false',
+  KAFKA_PARTITIONS: '3',
+  KAFKA_CATALOG_PARTITIONS: '2',
+  LOG_LEVEL: 'warn',
+};
+
+export function applyTestEnv(): void {
+  for (const [k, v] of Object.entries(TEST_ENV)) process.env[k] ??= v;
+}

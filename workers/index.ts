@@ -1,0 +1,14 @@
+// BullMQ processors by queue. Each feature registers the processor for its queue here; the
+// worker role runs one BullMQ Worker per registered queue.
+import type { Job } from 'bullmq';
+import type { AppContext } from '../src/context.ts';
+import type { QueueName } from '../queues/names.ts';
+
+export interface QueueProcessor {
+  queue: QueueName;
+  concurrency: number;
+  /** Builds the processor once per worker process, with that process's connections. */
+  create(ctx: AppContext): (job: Job) => Promise<unknown>;
+}
+
+export const processors: QueueProcessor[] = [];
