@@ -10,6 +10,9 @@ import { createKafka, ensureTopics, topicSpecs } from './kafka/client.ts';
 import { SchemaRegistryClient } from './registry/client.ts';
 import { AvroSerde } from './registry/serde.ts';
 import { QUEUES, QUEUE_PREFIX, type QueueName } from '../queues/names.ts';
+import { childLog } from './log.ts';
+
+const queueLog = childLog('queues');
 
 /** BullMQ needs blocking-safe connections: no per-request retry limit. */
 export const bullConnection = (url: string, extra: RedisOptions = {}): Redis =>
@@ -44,6 +47,8 @@ export class AppContext {
     this.queues = Object.fromEntries(
       Object.values(QUEUES).map((name) => [name, new Queue(name, { connection: this.queueConnection, prefix: QUEUE_PREFIX })]),
     ) as Record<QueueName, Queue>;
+    // Connection loss shows in /health; per-queue errors would only repeat it.
+    for (const q of Object.values(this.queues)) q.on('error', (err) => queueLog.debug({ queue: q.name, err: err.message }, 'queue error'));
     this.onClose(async () => {
       await Promise.all(Object.values(this.queues).map((q) => q.close()));
       this.queueConnection.disconnect();

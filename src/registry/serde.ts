@@ -52,11 +52,12 @@ export class AvroSerde {
 
   /** Registers one schema for `topic` and caches it as that topic's reader/writer type. */
   async register(topic: string, schemaText: string, compatibility?: Compatibility): Promise<number> {
-    const type = avro.Type.forSchema(JSON.parse(schemaText));
+    const parsed = JSON.parse(schemaText) as avro.Schema;
+    const type = avro.Type.forSchema(parsed);
     const subject = subjectFor(topic);
     if (compatibility) await this.registry.setCompatibility(subject, compatibility);
-    // Register the canonical form so whitespace or doc changes do not mint new ids.
-    const id = await this.registry.register(subject, JSON.stringify(type.schema()));
+    // Compact JSON, so reformatting a schema file does not mint a new id.
+    const id = await this.registry.register(subject, JSON.stringify(parsed));
     this.byTopic.set(topic, { id, type });
     this.writers.set(id, Promise.resolve(type));
     return id;

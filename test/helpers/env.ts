@@ -14,3 +14,14 @@ export const TEST_ENV: Record<string, string> = {
 export function applyTestEnv(): void {
   for (const [k, v] of Object.entries(TEST_ENV)) process.env[k] ??= v;
 }
+
+import { loadConfig, type Config } from '../../src/config.ts';
+
+/** Config for a test: the global-setup services plus per-test overrides. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  applyTestEnv();
+  return loadConfig({ ...process.env, ...overrides });
+}
+
+/** A name unique to this test run, for topics, groups and subjects. */
+export const unique = (prefix: string): string => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
