@@ -105,7 +105,7 @@ export async function startKafka(opts: KafkaStartOptions, onProgress: (msg: stri
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
     const clusterId = crypto.randomBytes(16).toString('base64url');
     try {
-      await promisify(execFile)(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props]);
+      await promisify(execFile)(java, [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${props}`]);
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { stderr?: string };
       if (e.code === 'ENOENT') throw new StackError('Kafka', opts.port, undefined, 'java not found: install Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)');
@@ -123,7 +123,22 @@ export async function startKafka(opts: KafkaStartOptions, onProgress: (msg: stri
     pidFile: path.join(opts.dir, 'kafka.pid'),
   });
   await waitUntilReady(proc, () => kafkaReady(`${opts.host}:${opts.port}`), 90_000);
+  // A new broker creates __consumer_offsets on the first group request and answers
+  // "coordinator loading" meanwhile; do that once here so the first consumers join cleanly.
+  await waitUntilReady(proc, () => groupCoordinatorReady(`${opts.host}:${opts.port}`), 60_000);
   return proc;
+}
+
+async function groupCoordinatorReady(broker: string): Promise<boolean> {
+  // With retries the first FindCoordinator makes the broker create the offsets topic.
+  const admin = new Kafka({ brokers: [broker], clientId: 'segpipe-stack-probe', logLevel: logLevel.NOTHING, retry: { retries: 5 } }).admin();
+  try {
+    await admin.connect();
+    const { groups } = await admin.describeGroups(['segpipe-stack-probe']);
+    return groups.length === 1;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 /** True when the broker answers metadata and has an active controller. */

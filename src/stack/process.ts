@@ -76,12 +76,24 @@ export function isPortOpen(port: number, host = '127.0.0.1', timeoutMs = 500): P
   });
 }
 
-/** Polls `check` until it returns true; fails early if the process exits, late at the deadline. */
+/**
+ * Polls `check` until it returns true; fails early if the process exits, late at the deadline.
+ * On failure the process is stopped, so a failed start leaves nothing running.
+ */
 export async function waitUntilReady(
   proc: RunningProcess,
   check: () => Promise<boolean>,
   timeoutMs: number,
 ): Promise<void> {
+  try {
+    await pollReady(proc, check, timeoutMs);
+  } catch (err) {
+    await stopPid(proc.pid, proc.pidFile, 5000);
+    throw err;
+  }
+}
+
+async function pollReady(proc: RunningProcess, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exitReason: string | undefined;
   void proc.exited.then((r) => (exitReason = r));
