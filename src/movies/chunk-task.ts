@@ -1,0 +1,96 @@
+// One byte range of Movies.txt → parsed, enriched, Avro-encoded catalog events, packed for a
+// zero-copy transfer out of the worker thread: one buffer of wire-format values plus offsets.
+import fs from 'node:fs';
+import path from 'node:path';
+import avro from 'avsc';
+import { SCHEMAS_DIR } from '../registry/serde.ts';
+import { contentHash, toCatalogEvent } from './enrich.ts';
+import { parseMovies, type QuarantinedLine } from './parse.ts';
+
+export interface ChunkTask {
+  file: string;
+  start: number;
+  end: number;
+  /** Registry id of the catalog schema, written into each value's wire header. */
+  schemaId: number;
+  /** Event time for the run (ISO 8601 UTC). */
+  timestamp: string;
+}
+
+export interface ChunkResult {
+  start: number;
+  end: number;
+  /** Lines in the range; the caller adds earlier ranges' lines to make quarantine lines absolute. */
+  lines: number;
+  itemIds: string[];
+  /** Content hash per item (hex), for the incremental skip. */
+  hashes: string[];
+  /** values[i] = packed.subarray(offsets[i], offsets[i + 1]): Confluent wire format. */
+  packed: Uint8Array;
+  offsets: Uint32Array;
+  quarantined: QuarantinedLine[];
+}
+
+let catalogType: avro.Type | undefined;
+const type = () =>
+  (catalogType ??= avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'movies_catalog_enriched.avsc'), 'utf8'))));
+
+export function readRange(file: string, start: number, end: number): Buffer {
+  const buf = Buffer.allocUnsafe(end - start);
+  const fd = fs.openSync(file, 'r');
+  try {
+    let done = 0;
+    while (done < buf.length) {
+      const n = fs.readSync(fd, buf, done, buf.length - done, start + done);
+      if (n === 0) throw new Error(`${file} ended at ${start + done}, expected ${end}: was it truncated while being read?`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf;
+}
+
+export function processChunk(task: ChunkTask): ChunkResult {
+  const parsed = parseMovies(readRange(task.file, task.start, task.end));
+  const t = type();
+  const sourceFile = path.basename(task.file);
+  const itemIds: string[] = [];
+  const hashes: string[] = [];
+  const offsets = new Uint32Array(parsed.records.length + 1);
+  // Encode straight into one buffer (avsc's toBuffer encodes twice past 1 KiB); grow on overflow.
+  let packed = Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil((task.end - task.start) * 1.5)));
+  let pos = 0;
+  parsed.records.forEach((rec, i) => {
+    const hash = contentHash(rec);
+    const event = toCatalogEvent(rec, { sourceFile, rangeStart: task.start, timestamp: task.timestamp }, hash);
+    let end = -1;
+    while (end < 0) {
+      if (packed.length - pos >= 5) {
+        packed[pos] = 0; // magic byte
+        packed.writeInt32BE(task.schemaId, pos + 1);
+        end = t.encode(event, packed, pos + 5);
+      }
+      if (end < 0) {
+        const bigger = Buffer.allocUnsafe(packed.length * 2);
+        packed.copy(bigger, 0, 0, pos);
+        packed = bigger;
+      }
+    }
+    offsets[i] = pos;
+    pos = end;
+    itemIds.push(rec.itemId);
+    hashes.push(hash);
+  });
+  offsets[parsed.records.length] = pos;
+  return {
+    start: task.start,
+    end: task.end,
+    lines: parsed.lines,
+    itemIds,
+    hashes,
+    packed: new Uint8Array(packed.buffer, packed.byteOffset, pos),
+    offsets,
+    quarantined: parsed.quarantined,
+  };
+}

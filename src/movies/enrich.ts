@@ -1,0 +1,138 @@
+// Movie record → `movies_catalog_enriched` event. Known attributes become typed fields; every
+// attribute, known or not, is also kept in `attributes`, so nothing in the file is lost.
+import crypto from 'node:crypto';
+import type { MoviesCatalogEnriched } from '../events/types.generated.ts';
+import type { MovieRecord } from './parse.ts';
+import { parsePrice } from './price.ts';
+
+/** Attribute keys are matched case- and punctuation-insensitively, with common aliases. */
+const FIELD_KEYS = {
+  title: ['title'],
+  genre: ['genre', 'genres'],
+  listPrice: ['listprice'],
+  tradeIn: ['tradeinvalue'],
+  actors: ['actor', 'actors', 'starring'],
+  directors: ['director', 'directors'],
+  releaseDate: ['releasedate', 'theatricalreleasedate', 'dvdreleasedate'],
+  runningTime: ['runningtime', 'runtime'],
+  studio: ['studio'],
+  format: ['format'],
+  audienceRating: ['audiencerating', 'rating', 'mpaarating'],
+} as const;
+
+type Field = keyof typeof FIELD_KEYS;
+const FIELD_BY_NORM = new Map<string, Field>(
+  (Object.entries(FIELD_KEYS) as Array<[Field, readonly string[]]>).flatMap(([field, keys]) => keys.map((k) => [k, field] as const)),
+);
+// Keys repeat across millions of records: normalise each distinct key once.
+const fieldOfKey = new Map<string, Field | null>();
+function fieldOf(key: string): Field | null {
+  let f = fieldOfKey.get(key);
+  if (f === undefined) {
+    f = FIELD_BY_NORM.get(key.toLowerCase().replace(/[^a-z0-9]/g, '')) ?? null;
+    if (fieldOfKey.size < 10_000) fieldOfKey.set(key, f);
+  }
+  return f;
+}
+
+/** Non-empty values per known field, in file order. */
+function knownFields(attrs: Map<string, string[]>): Partial<Record<Field, string[]>> {
+  const out: Partial<Record<Field, string[]>> = {};
+  for (const [k, values] of attrs) {
+    const f = fieldOf(k);
+    if (!f) continue;
+    const target = (out[f] ??= []);
+    for (const v of values) if (v !== '') target.push(v);
+  }
+  return out;
+}
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+function isoDate(y: number, m: number, d: number): string | null {
+  const date = new Date(Date.UTC(y, m - 1, d));
+  if (y < 1870 || y > 2100 || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return null;
+  return date.toISOString().slice(0, 10);
+}
+
+/** ISO date (YYYY-MM-DD) from the formats seen in catalog dumps; null when not a full date. */
+export function parseReleaseDate(raw: string | undefined): string | null {
+  const v = raw?.trim();
+  if (!v) return null;
+  let m = /^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T\s].*)?$/.exec(v);
+  if (m) return isoDate(+m[1]!, +m[2]!, +m[3]!);
+  m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(v); // US month/day/year
+  if (m) return isoDate(+m[3]!, +m[1]!, +m[2]!);
+  m = /^([A-Za-z]{3,})\.?\s+(\d{1,2}),?\s+(\d{4})$/.exec(v); // November 16, 2004
+  if (m) {
+    const month = MONTHS.indexOf(m[1]!.slice(0, 3).toLowerCase());
+    return month < 0 ? null : isoDate(+m[3]!, month + 1, +m[2]!);
+  }
+  m = /^(\d{1,2})\s+([A-Za-z]{3,})\.?,?\s+(\d{4})$/.exec(v); // 16 Nov 2004
+  if (m) {
+    const month = MONTHS.indexOf(m[2]!.slice(0, 3).toLowerCase());
+    return month < 0 ? null : isoDate(+m[3]!, month + 1, +m[1]!);
+  }
+  return null;
+}
+
+/** Minutes from `90`, `90 minutes`, `1 hour 30 minutes`, `1h 30m`, `2:15`; null otherwise. */
+export function parseRunningTime(raw: string | undefined): number | null {
+  const v = raw?.trim().toLowerCase();
+  if (!v) return null;
+  let m = /^(\d+)\s*(?:m|min|mins|minutes?)?\.?$/.exec(v);
+  if (m) return +m[1]! || null;
+  m = /^(\d+):(\d{2})$/.exec(v);
+  if (m) return +m[1]! * 60 + +m[2]!;
+  m = /^(?:(\d+)\s*(?:h|hr|hrs|hours?))?\s*(?:(\d+)\s*(?:m|min|mins|minutes?))?\.?$/.exec(v);
+  if (m && (m[1] || m[2])) return (+(m[1] ?? 0) * 60 + +(m[2] ?? 0)) || null;
+  return null;
+}
+
+/** Stable hash of what the record says (not where it was): unchanged items are skipped. */
+export function contentHash(rec: MovieRecord): string {
+  let text = rec.itemId;
+  for (const k of [...rec.attributes.keys()].sort()) text += `\u0000${k}\u0001${rec.attributes.get(k)!.join('\u0001')}`;
+  return crypto.createHash('sha1').update(text).digest('hex');
+}
+
+export interface EnrichContext {
+  sourceFile: string;
+  /** File offset of the parsed range: added to the record's offset within it. */
+  rangeStart?: number;
+  /** Event time: when the catalog run saw the item (ISO 8601 UTC). */
+  timestamp: string;
+}
+
+export function toCatalogEvent(rec: MovieRecord, ctx: EnrichContext, hash = contentHash(rec)): MoviesCatalogEnriched {
+  const known = knownFields(rec.attributes);
+  const first = (f: Field) => known[f]?.[0] ?? null;
+  const list = parsePrice(first('listPrice') ?? undefined);
+  const tradeIn = parsePrice(first('tradeIn') ?? undefined);
+  return {
+    event_id: `movie:${rec.itemId}:${hash.slice(0, 20)}`,
+    event_name: 'movies_catalog_enriched',
+    timestamp: ctx.timestamp,
+    item_id: rec.itemId,
+    title: first('title'),
+    genre: first('genre'),
+    list_price: list.ok ? list.dollars : null,
+    list_price_cents: list.ok ? list.cents : null,
+    currency: list.ok ? list.currency : tradeIn.ok ? tradeIn.currency : null,
+    list_price_null_reason: list.ok ? null : list.reason,
+    trade_in_value: tradeIn.ok ? tradeIn.dollars : null,
+    trade_in_value_cents: tradeIn.ok ? tradeIn.cents : null,
+    trade_in_value_null_reason: tradeIn.ok ? null : tradeIn.reason,
+    actors: known.actors ?? [],
+    directors: known.directors ?? [],
+    release_date: parseReleaseDate(first('releaseDate') ?? undefined),
+    running_time_minutes: parseRunningTime(first('runningTime') ?? undefined),
+    studio: first('studio'),
+    format: known.format?.join(', ') || null,
+    audience_rating: first('audienceRating'),
+    source_file: ctx.sourceFile,
+    source_offset: rec.offset + (ctx.rangeStart ?? 0),
+    content_hash: hash,
+    attributes: Object.fromEntries(rec.attributes),
+  };
+}
