@@ -1,8 +1,9 @@
 // Repeatable jobs (BullMQ job schedulers): the time-driven part of the "DAG".
-// Each feature adds its schedule here; the scheduler role upserts them all at start and
-// removes schedulers that are no longer listed, so config changes take effect on restart.
+// The scheduler role upserts every schedule listed here at start and removes schedulers
+// that are no longer listed, so config changes take effect on restart.
 import type { Config } from '../src/config.ts';
 import type { QueueName } from './names.ts';
+import { moviesSchedules } from './movies.ts';
 
 export interface Schedule {
   /** Scheduler id, also the job name, e.g. `movies:scan`. */
@@ -14,6 +15,6 @@ export interface Schedule {
 
 export type ScheduleSource = (config: Config) => Schedule[];
 
-export const scheduleSources: ScheduleSource[] = [];
+export const scheduleSources: ScheduleSource[] = [moviesSchedules];
 
 export const schedulesFor = (config: Config): Schedule[] => scheduleSources.flatMap((source) => source(config));

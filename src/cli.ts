@@ -129,6 +129,65 @@ program
     untilSignal(() => app.close());
   });
 
+const movies = program.command('movies').description('the movie catalog pipeline');
+movies
+  .command('ingest <file>')
+  .description('parse a Movies.txt file on the thread pool and produce new or changed items to Kafka (in this process)')
+  .action(async (file: string) => {
+    const { SingleBar, Presets } = await import('cli-progress');
+    const { MovieIngestor } = await import('./movies/ingest.ts');
+    const { createParsePool } = await import('./movies/pool.ts');
+    const cfg = config();
+    const ctx = new AppContext(cfg);
+    const pool = createParsePool(cfg.movies.threads);
+    const ingestor = new MovieIngestor(ctx, pool);
+    try {
+      await ctx.prepare();
+      const bar = new SingleBar(
+        { format: 'movies |{bar}| {percentage}% · {mb}/{totalMb} MB · {items} items · {produced} produced · {quarantined} quarantined · {eta}s left', hideCursor: true },
+        Presets.shades_classic,
+      );
+      let started = false;
+      const result = await ingestor.ingest(file, (p) => {
+        const payload = { mb: (p.bytes / 1e6).toFixed(1), totalMb: (p.totalBytes / 1e6).toFixed(1), items: p.items, produced: p.produced, quarantined: p.quarantined };
+        if (!started) bar.start(p.totalBytes, 0, payload);
+        started = true;
+        bar.update(p.bytes, payload);
+      });
+      bar.stop();
+      const secs = result.durationMs / 1000;
+      process.stdout.write(
+        `${result.items} items in ${secs.toFixed(1)} s (${(result.bytes / 1e6 / secs).toFixed(1)} MB/s): ${result.produced} produced, ${result.unchanged} unchanged, ${result.quarantined} lines quarantined` +
+          `${result.quarantineFile ? ` (see ${result.quarantineFile})` : ''}\n`,
+      );
+    } finally {
+      await ingestor.close();
+      await pool.destroy();
+      await ctx.close();
+    }
+  });
+
+program
+  .command('gen-movies')
+  .description('write a realistic Movies.txt of any size (deterministic for a seed)')
+  .requiredOption('--items <n>', 'number of records', (v) => positiveInt('--items')(v))
+  .requiredOption('--out <file>', 'output file')
+  .option('--seed <n>', 'random seed', (v) => positiveInt('--seed')(v), 42)
+  .option('--edge-rate <r>', 'share of records with an edge case (0..1)', (v) => {
+    const r = Number(v);
+    if (!(r >= 0 && r <= 1)) throw new InvalidArgumentError(`--edge-rate must be between 0 and 1, got "${v}"`);
+    return r;
+  }, 0.05)
+  .action(async (opts: { items: number; out: string; seed: number; edgeRate: number }) => {
+    const { SingleBar, Presets } = await import('cli-progress');
+    const { generateMovies } = await import('./movies/generate.ts');
+    const bar = new SingleBar({ format: 'gen-movies |{bar}| {value}/{total} items · {mb} MB', hideCursor: true }, Presets.shades_classic);
+    bar.start(opts.items, 0, { mb: '0' });
+    const r = await generateMovies({ ...opts, onProgress: (n, bytes) => bar.update(n, { mb: (bytes / 1e6).toFixed(0) }) });
+    bar.stop();
+    process.stdout.write(`wrote ${r.items} items, ${(r.bytes / 1e6).toFixed(1)} MB to ${opts.out}\n`);
+  });
+
 export const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);

@@ -1,5 +1,6 @@
 // Every setting comes from the environment, has a default where one is sensible, and is
 // validated once at start. All problems are reported together so a user fixes them in one go.
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -84,6 +85,16 @@ const envSchema = z
     SNOWFLAKE_ROLE: z.string().optional(),
     SNOWFLAKE_HOST: z.string().optional(),
 
+    DATA_DIR: z.string().min(1).default('data'),
+    MOVIES_SCAN_CRON: z
+      .string()
+      .regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern with 5 or 6 fields')
+      .default('0 * * * *'),
+    MOVIES_WATCH: bool.default(true),
+    MOVIES_STABLE_MS: int(100, 600_000).default(2000),
+    MOVIES_CHUNK_MB: int(1, 256).default(1),
+    PARSE_THREADS: int(1, 256).default(os.availableParallelism()),
+
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: int(0, 65535).default(3000),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -134,6 +145,16 @@ export interface Config {
         host?: string;
       };
   api: { host: string; port: number; adminToken?: string };
+  movies: {
+    incomingDir: string;
+    processedDir: string;
+    quarantineDir: string;
+    scanCron: string;
+    watch: boolean;
+    stableMs: number;
+    chunkBytes: number;
+    threads: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -196,6 +217,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             host: e.SNOWFLAKE_HOST,
           },
     api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
+    movies: {
+      incomingDir: path.resolve(e.DATA_DIR, 'incoming'),
+      processedDir: path.resolve(e.DATA_DIR, 'processed'),
+      quarantineDir: path.resolve(e.DATA_DIR, 'quarantine'),
+      scanCron: e.MOVIES_SCAN_CRON,
+      watch: e.MOVIES_WATCH,
+      stableMs: e.MOVIES_STABLE_MS,
+      chunkBytes: e.MOVIES_CHUNK_MB * 1024 * 1024,
+      threads: e.PARSE_THREADS,
+    },
   };
 }
 

@@ -1,6 +1,46 @@
-// One Prometheus registry per process; modules add their own metrics to it.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+// One Prometheus registry per process. Counters that several processes add to (workers parse,
+// streams consume, the api reports) live in Redis and are read when /metrics is scraped.
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Redis } from 'ioredis';
 
 export const metrics = new Registry();
 metrics.setDefaultLabels({ app: 'segpipe' });
 collectDefaultMetrics({ register: metrics, prefix: 'segpipe_' });
+
+const SHARED_PREFIX = 'segpipe:metrics:';
+
+export interface SharedCounterSpec {
+  name: string;
+  help: string;
+  labelNames: string[];
+}
+
+/** The shared counters every process may bump; the api exposes all of them. */
+export const SHARED_COUNTERS = {
+  moviesQuarantined: { name: 'segpipe_movies_quarantined_lines_total', help: 'Movies.txt lines quarantined, by reason', labelNames: ['reason'] },
+  moviesItems: { name: 'segpipe_movies_items_total', help: 'Catalog items parsed, by outcome (produced or unchanged)', labelNames: ['outcome'] },
+  moviesBytes: { name: 'segpipe_movies_bytes_total', help: 'Movies.txt bytes parsed', labelNames: [] },
+  moviesRuns: { name: 'segpipe_movies_runs_total', help: 'Movie file ingestion runs, by status', labelNames: ['status'] },
+} satisfies Record<string, SharedCounterSpec>;
+
+export function bumpShared(redis: Redis, spec: SharedCounterSpec, labels: Record<string, string>, by = 1): Promise<unknown> {
+  return redis.hincrbyfloat(SHARED_PREFIX + spec.name, JSON.stringify(labels), by);
+}
+
+/** Registers every shared counter with a collect() that reads its current values from Redis. */
+export function exposeSharedCounters(redis: Redis, registry: Registry = metrics): void {
+  for (const spec of Object.values(SHARED_COUNTERS) as SharedCounterSpec[]) {
+    if (registry.getSingleMetric(spec.name)) registry.removeSingleMetric(spec.name);
+    new Counter({
+      name: spec.name,
+      help: spec.help,
+      labelNames: spec.labelNames,
+      registers: [registry],
+      async collect() {
+        const values = await redis.hgetall(SHARED_PREFIX + spec.name).catch(() => ({}) as Record<string, string>);
+        this.reset();
+        for (const [labels, v] of Object.entries(values)) this.inc(JSON.parse(labels) as Record<string, string>, Number(v));
+      },
+    });
+  }
+}

@@ -1,14 +1,7 @@
-// BullMQ processors by queue. Each feature registers the processor for its queue here; the
-// worker role runs one BullMQ Worker per registered queue.
-import type { Job } from 'bullmq';
-import type { AppContext } from '../src/context.ts';
-import type { QueueName } from '../queues/names.ts';
+// BullMQ processors by queue; the worker role runs one BullMQ Worker for each.
+import type { QueueProcessor } from './types.ts';
+import { moviesProcessor } from './movies.processor.ts';
 
-export interface QueueProcessor {
-  queue: QueueName;
-  concurrency: number;
-  /** Builds the processor once per worker process, with that process's connections. */
-  create(ctx: AppContext): (job: Job) => Promise<unknown>;
-}
+export type { QueueProcessor } from './types.ts';
 
-export const processors: QueueProcessor[] = [];
+export const processors: QueueProcessor[] = [moviesProcessor];

@@ -59,3 +59,15 @@ export async function ensureTopics(admin: Admin, specs: ITopicConfig[]): Promise
     );
   }
 }
+
+/**
+ * Idempotent producer, acks=all by every send. kafkajs requires unlimited retries for
+ * idempotence; the back-off is capped so a broker that returns is used within seconds.
+ */
+export function createIdempotentProducer(kafka: Kafka) {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 5,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
+  });
+}

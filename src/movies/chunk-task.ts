@@ -89,7 +89,8 @@ export function processChunk(task: ChunkTask): ChunkResult {
     lines: parsed.lines,
     itemIds,
     hashes,
-    packed: new Uint8Array(packed.buffer, packed.byteOffset, pos),
+    // A right-sized copy: posting a view would clone its whole (oversized) backing buffer.
+    packed: Uint8Array.prototype.slice.call(packed, 0, pos),
     offsets,
     quarantined: parsed.quarantined,
   };

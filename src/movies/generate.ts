@@ -21,51 +21,94 @@ const RATINGS = ['G', 'PG', 'PG-13', 'R', 'NC-17', 'Unrated', 'NR'];
 const STUDIOS = ['Warner Home Video', 'Universal Studios', 'Criterion Collection', 'Paramount', 'Sony Pictures', 'Lionsgate', 'Studio Ghibli', 'A24'];
 const FOREIGN_TITLES = ['Amélie', 'Le Fabuleux Destin d’Amélie Poulain', '千と千尋の神隠し', 'Crouching Tiger, Hidden Dragon (臥虎藏龍)', 'Das Boot', 'Ōkami', 'Y tu mamá también', 'Смерть Кощея'];
 
-const priceField = (cents: number) => `${cents}USD$${(cents / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+/** `129999USD$1,299.99` (Intl formatting is far too slow for gigabytes of prices). */
+function priceField(cents: number): string {
+  const dollars = String(Math.floor(cents / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${cents}USD$${dollars}.${String(cents % 100).padStart(2, '0')}`;
+}
+
+/** mulberry32: a tiny seeded PRNG; faker fills the name pools, this picks from them fast. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+  return { next, int, pick };
+}
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
 export async function generateMovies(opts: GenerateOptions): Promise<{ items: number; bytes: number }> {
+  const seed = opts.seed ?? 42;
   const f = new Faker({ locale: [en] });
-  f.seed(opts.seed ?? 42);
+  f.seed(seed);
+  // Realistic values from faker, drawn once; millions of records then pick from them.
+  const names = Array.from({ length: 5000 }, () => f.person.fullName());
+  const titles = Array.from({ length: 5000 }, () => f.book.title());
+  const words = Array.from({ length: 500 }, () => f.word.noun());
+  const r = prng(seed);
   const edgeRate = opts.edgeRate ?? 0.05;
   const out = fs.createWriteStream(opts.out);
   let bytes = 0;
-  const write = async (chunk: Buffer | string) => {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+  // Records are collected and written in batches: one write per few hundred records.
+  let batch: Buffer[] = [];
+  let text = '';
+  const flush = async () => {
+    if (text) batch.push(Buffer.from(text, 'utf8'));
+    text = '';
+    const b = Buffer.concat(batch);
+    batch = [];
     bytes += b.length;
     if (!out.write(b)) await once(out, 'drain');
   };
   const firstId = opts.firstId ?? 1;
+  const from = Date.UTC(1950, 0, 1);
+  const to = Date.UTC(2025, 11, 31);
   for (let i = 0; i < opts.items; i++) {
-    const edge = f.number.float() < edgeRate ? f.number.int({ min: 0, max: 11 }) : -1;
+    const edge = r.next() < edgeRate ? r.int(0, 11) : -1;
     const eol = edge === 0 ? '\r\n' : '\n';
-    const cents = f.number.int({ min: 199, max: edge === 1 ? 250_000 : 4_999 });
+    const cents = r.int(199, edge === 1 ? 250_000 : 4_999);
     const lines: Array<string | Buffer> = [`ITEM ${firstId + i}`];
-    const title = edge === 2 ? f.helpers.arrayElement(FOREIGN_TITLES) : edge === 3 ? `${f.word.words(2)} = ${f.word.noun()}: Part ${f.number.int({ min: 2, max: 9 })}` : f.book.title();
-    lines.push(`ASIN=B0${f.string.alphanumeric({ length: 8, casing: 'upper' })}`, `Title=${title}`, `Genre=${f.helpers.arrayElement(GENRES)}`);
+    const title = edge === 2 ? r.pick(FOREIGN_TITLES) : edge === 3 ? `${r.pick(words)} ${r.pick(words)} = ${r.pick(words)}: Part ${r.int(2, 9)}` : r.pick(titles);
+    let asin = 'B0';
+    for (let k = 0; k < 8; k++) asin += ALNUM[r.int(0, ALNUM.length - 1)];
+    lines.push(`ASIN=${asin}`, `Title=${title}`, `Genre=${r.pick(GENRES)}`);
     if (edge === 4) lines.push('ListPrice=Too low to display');
     else if (edge === 5) lines.push(`ListPrice=${cents}USD$${((cents + 100) / 100).toFixed(2)}`); // cents and dollars disagree
     else if (edge !== 6) lines.push(`ListPrice=${priceField(cents)}`); // edge 6: no price at all
-    if (f.number.float() < 0.4) lines.push(`TradeInValue=${priceField(Math.floor(cents / 3))}`);
-    for (let a = f.number.int({ min: 1, max: 5 }); a > 0; a--) lines.push(`Actor=${f.person.fullName()}`);
-    for (let d = f.number.int({ min: 1, max: 2 }); d > 0; d--) lines.push(`Director=${f.person.fullName()}`);
-    const released = f.date.between({ from: '1950-01-01T00:00:00Z', to: '2025-12-31T00:00:00Z' });
+    if (r.next() < 0.4) lines.push(`TradeInValue=${priceField(Math.floor(cents / 3))}`);
+    for (let a = r.int(1, 5); a > 0; a--) lines.push(`Actor=${r.pick(names)}`);
+    for (let d = r.int(1, 2); d > 0; d--) lines.push(`Director=${r.pick(names)}`);
+    const released = new Date(from + Math.floor(r.next() * (to - from)));
     lines.push(
       `ReleaseDate=${edge === 7 ? released.toLocaleDateString('en-US', { month: 'long', day: 'numeric', year: 'numeric', timeZone: 'UTC' }) : released.toISOString().slice(0, 10)}`,
-      `RunningTime=${f.number.int({ min: 70, max: 200 })} minutes`,
-      `Studio=${f.helpers.arrayElement(STUDIOS)}`,
+      `RunningTime=${r.int(70, 200)} minutes`,
+      `Studio=${r.pick(STUDIOS)}`,
     );
-    for (const fmt of f.helpers.arrayElements(FORMATS, { min: 1, max: 3 })) lines.push(`Format=${fmt}`);
-    lines.push(`AudienceRating=${f.helpers.arrayElement(RATINGS)}`, `NumberOfDiscs=${f.number.int({ min: 1, max: 4 })}`);
-    if (edge === 8) lines.push(Buffer.from(`Studio=Soci${'\u00e9'}t${'\u00e9'} G${'\u00e9'}n${'\u00e9'}rale de Films`, 'latin1')); // not UTF-8
-    if (edge === 9) lines.push('', `Languages=English`, '');
+    const formats = FORMATS.filter(() => r.next() < 0.35);
+    for (const fmt of formats.length ? formats : [r.pick(FORMATS)]) lines.push(`Format=${fmt}`);
+    lines.push(`AudienceRating=${r.pick(RATINGS)}`, `NumberOfDiscs=${r.int(1, 4)}`);
+    if (edge === 8) lines.push(Buffer.from('Studio=Soci\u00e9t\u00e9 G\u00e9n\u00e9rale de Films', 'latin1')); // not UTF-8
+    if (edge === 9) lines.push('', 'Languages=English', '');
     if (edge === 10) lines.push('#### transfer interrupted, resuming ####');
-    if (edge === 11) lines.push(`=orphan value ${f.word.noun()}`);
+    if (edge === 11) lines.push(`=orphan value ${r.pick(words)}`);
     for (const line of lines) {
-      await write(line);
-      await write(eol);
+      if (typeof line === 'string') text += line + eol;
+      else {
+        batch.push(Buffer.from(text, 'utf8'), line, Buffer.from(eol));
+        text = '';
+      }
     }
+    if (i % 500 === 499) await flush();
     if (i % 10_000 === 0) opts.onProgress?.(i, bytes);
   }
+  await flush();
   out.end();
   await once(out, 'finish');
   opts.onProgress?.(opts.items, bytes);

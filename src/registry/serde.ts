@@ -78,6 +78,11 @@ export class AvroSerde {
     return ids;
   }
 
+  /** Registry id of the schema this process writes to `topic`. */
+  idFor(topic: string): number {
+    return this.registeredFor(topic).id;
+  }
+
   typeFor(topic: string): avro.Type {
     return this.registeredFor(topic).type;
   }

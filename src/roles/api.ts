@@ -1,18 +1,20 @@
 // Role `api`: the Fastify admin server over this process's context.
 import type { FastifyPluginAsync } from 'fastify';
 import { resolveAdminToken, type AppContext } from '../context.ts';
-import { metrics } from '../metrics.ts';
+import { exposeSharedCounters, metrics } from '../metrics.ts';
 import { buildServer } from '../server/app.ts';
 import { statusRoutes } from '../server/routes/status.ts';
+import { runsRoutes } from '../server/routes/runs.ts';
 import { childLog } from '../log.ts';
 
 const log = childLog('api');
 
 export function apiPlugins(ctx: AppContext): FastifyPluginAsync[] {
-  return [statusRoutes(ctx)];
+  return [statusRoutes(ctx), runsRoutes(ctx)];
 }
 
 export async function buildApi(ctx: AppContext) {
+  exposeSharedCounters(ctx.redis);
   return buildServer({
     adminToken: resolveAdminToken(ctx.config),
     metrics,

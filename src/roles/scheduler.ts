@@ -2,6 +2,8 @@
 import type { AppContext } from '../context.ts';
 import { schedulesFor } from '../../queues/schedules.ts';
 import { childLog } from '../log.ts';
+import { enqueueScan } from '../../queues/movies.ts';
+import { watchIncoming } from '../movies/watcher.ts';
 
 const log = childLog('scheduler');
 
@@ -17,5 +19,9 @@ export async function startScheduler(ctx: AppContext): Promise<string> {
     await ctx.queues[s.queue].upsertJobScheduler(s.id, s.repeat, { name: s.id, data: s.data ?? {} });
     log.info({ scheduler: s.id, queue: s.queue, repeat: s.repeat }, 'schedule upserted');
   }
-  return schedules.length === 0 ? 'no schedules configured' : schedules.map((s) => s.id).join(', ');
+  // Files that arrived while nothing was watching: scan once now, then watch.
+  await enqueueScan(ctx.queues.movies, 'scheduler start');
+  const { incomingDir, watch, stableMs } = ctx.config.movies;
+  if (watch) ctx.onClose(await watchIncoming(ctx.queues.movies, incomingDir, stableMs));
+  return `schedules ${schedules.map((s) => s.id).join(', ')}${watch ? `; watching ${incomingDir}` : ''}`;
 }

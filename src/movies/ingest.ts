@@ -1,0 +1,174 @@
+// One Movies.txt file → catalog events in Kafka. Ranges parse on the Piscina pool (a bounded
+// number in flight, so memory stays flat whatever the file size); results are handled in file
+// order on this thread: quarantine lines written, unchanged items skipped by content hash,
+// changed ones produced and acknowledged, and only then their hashes stored. A crash between
+// produce and store re-produces those items on the next run: same event_id, merged away.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Producer } from 'kafkajs';
+import type { AppContext } from '../context.ts';
+import { createIdempotentProducer } from '../kafka/client.ts';
+import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
+import { planChunks } from './chunks.ts';
+import type { ChunkResult } from './chunk-task.ts';
+import type { QuarantineReason } from './parse.ts';
+import type { ParsePool } from './pool.ts';
+
+/** item_id → first 16 hex chars of the content hash of the version last produced. */
+export const CATALOG_HASHES_KEY = 'segpipe:movies:hashes';
+const HASH_CHARS = 16;
+const PRODUCE_BATCH = 2000;
+
+export interface IngestProgress {
+  bytes: number;
+  totalBytes: number;
+  items: number;
+  produced: number;
+  unchanged: number;
+  quarantined: number;
+}
+
+export interface IngestResult extends IngestProgress {
+  file: string;
+  /** JSON Lines of quarantined lines (line, reason, text); null when none. */
+  quarantineFile: string | null;
+  quarantinedByReason: Partial<Record<QuarantineReason, number>>;
+  durationMs: number;
+}
+
+export class MovieIngestor {
+  private producer?: Promise<Producer>;
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly pool: ParsePool,
+  ) {}
+
+  private connectedProducer(): Promise<Producer> {
+    this.producer ??= (async () => {
+      const p = createIdempotentProducer(this.ctx.kafka);
+      await p.connect();
+      return p;
+    })();
+    return this.producer;
+  }
+
+  async close(): Promise<void> {
+    if (this.producer) await (await this.producer).disconnect();
+    this.producer = undefined;
+  }
+
+  async ingest(file: string, onProgress: (p: IngestProgress) => void = () => undefined): Promise<IngestResult> {
+    const started = Date.now();
+    const { ctx } = this;
+    const topic = ctx.config.topics.movies_catalog_enriched;
+    const schemaId = ctx.serde.idFor(topic);
+    const ranges = await planChunks(file, ctx.config.movies.chunkBytes);
+    const totalBytes = ranges.length ? ranges[ranges.length - 1]!.end : 0;
+    const timestamp = new Date().toISOString();
+    const producer = await this.connectedProducer();
+    const quarantine = new QuarantineWriter(path.join(ctx.config.movies.quarantineDir, `${path.basename(file)}.jsonl`), file);
+    const progress: IngestProgress = { bytes: 0, totalBytes, items: 0, produced: 0, unchanged: 0, quarantined: 0 };
+    const byReason: Partial<Record<QuarantineReason, number>> = {};
+
+    // Keep the pool busy but bounded: one range per thread, plus one waiting for the producer.
+    const ahead = this.pool.options.maxThreads + 1;
+    const pending: Array<Promise<ChunkResult>> = [];
+    let next = 0;
+    const submit = () => {
+      while (next < ranges.length && pending.length < ahead) {
+        const r = ranges[next++]!;
+        pending.push(this.pool.run({ file, start: r.start, end: r.end, schemaId, timestamp }));
+      }
+    };
+    let lineBase = 0;
+    try {
+      submit();
+      while (pending.length > 0) {
+        const result = await pending.shift()!;
+        submit();
+        for (const q of result.quarantined) {
+          quarantine.write({ ...q, line: q.line + lineBase });
+          byReason[q.reason] = (byReason[q.reason] ?? 0) + 1;
+        }
+        lineBase += result.lines;
+        const produced = await this.produceChanged(producer, topic, result);
+        progress.bytes += result.end - result.start;
+        progress.items += result.itemIds.length;
+        progress.produced += produced;
+        progress.unchanged += result.itemIds.length - produced;
+        progress.quarantined += result.quarantined.length;
+        onProgress({ ...progress });
+      }
+    } catch (err) {
+      await Promise.allSettled(pending);
+      throw err;
+    } finally {
+      await quarantine.close();
+    }
+
+    const redis = ctx.redis;
+    await Promise.all([
+      bumpShared(redis, SHARED_COUNTERS.moviesBytes, {}, progress.bytes),
+      bumpShared(redis, SHARED_COUNTERS.moviesItems, { outcome: 'produced' }, progress.produced),
+      bumpShared(redis, SHARED_COUNTERS.moviesItems, { outcome: 'unchanged' }, progress.unchanged),
+      ...Object.entries(byReason).map(([reason, n]) => bumpShared(redis, SHARED_COUNTERS.moviesQuarantined, { reason }, n)),
+    ]);
+    return { ...progress, file, quarantineFile: quarantine.path, quarantinedByReason: byReason, durationMs: Date.now() - started };
+  }
+
+  /** Produces the items whose content changed since last produced; returns how many. */
+  private async produceChanged(producer: Producer, topic: string, r: ChunkResult): Promise<number> {
+    const redis = this.ctx.redis;
+    let produced = 0;
+    for (let from = 0; from < r.itemIds.length; from += PRODUCE_BATCH) {
+      const ids = r.itemIds.slice(from, from + PRODUCE_BATCH);
+      const stored = await redis.hmget(CATALOG_HASHES_KEY, ...ids);
+      const changed: number[] = [];
+      ids.forEach((_, j) => {
+        if (stored[j] !== r.hashes[from + j]!.slice(0, HASH_CHARS)) changed.push(from + j);
+      });
+      if (changed.length === 0) continue;
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: changed.map((i) => ({
+          key: r.itemIds[i]!,
+          value: Buffer.from(r.packed.buffer, r.packed.byteOffset + r.offsets[i]!, r.offsets[i + 1]! - r.offsets[i]!),
+        })),
+      });
+      await redis.hset(CATALOG_HASHES_KEY, Object.fromEntries(changed.map((i) => [r.itemIds[i]!, r.hashes[i]!.slice(0, HASH_CHARS)])));
+      produced += changed.length;
+    }
+    return produced;
+  }
+}
+
+/** Writes quarantined lines as JSON Lines; the file exists only when a line was quarantined. */
+class QuarantineWriter {
+  private stream?: fs.WriteStream;
+
+  constructor(
+    private readonly file: string,
+    private readonly source: string,
+  ) {
+    fs.rmSync(file, { force: true }); // a re-run describes the file as it is now
+  }
+
+  get path(): string | null {
+    return this.stream ? this.file : null;
+  }
+
+  write(entry: { line: number; reason: string; text: string }): void {
+    if (!this.stream) {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      this.stream = fs.createWriteStream(this.file, { flags: 'w' });
+    }
+    this.stream.write(`${JSON.stringify({ file: path.basename(this.source), line: entry.line, reason: entry.reason, text: entry.text })}\n`);
+  }
+
+  async close(): Promise<void> {
+    const s = this.stream;
+    if (s) await new Promise<void>((resolve, reject) => s.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
+}

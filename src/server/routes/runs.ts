@@ -1,0 +1,79 @@
+// /api/runs: trigger pipeline runs and read their state. Runs are BullMQ jobs, so Bull Board
+// shows the same jobs with their progress.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../context.ts';
+import { enqueueIngest, enqueueScan } from '../../../queues/movies.ts';
+import { QUEUES, type QueueName } from '../../../queues/names.ts';
+
+const badRequest = (message: string) => Object.assign(new Error(message), { statusCode: 400 });
+
+const jobReply = {
+  type: 'object',
+  properties: { jobId: { type: 'string' }, queue: { type: 'string' }, name: { type: 'string' } },
+};
+
+export const runsRoutes = (ctx: AppContext) =>
+  async function runs(app: FastifyInstance): Promise<void> {
+    app.post(
+      '/runs/movies',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { path: { type: 'string', minLength: 1, description: 'A Movies.txt file; without it, data/incoming/ is scanned' } },
+          },
+          response: { 202: jobReply },
+        },
+      },
+      async (req, reply) => {
+        const body = (req.body ?? {}) as { path?: string };
+        if (body.path === undefined) {
+          const job = await enqueueScan(ctx.queues.movies, 'api');
+          return reply.code(202).send({ jobId: job.id, queue: QUEUES.movies, name: job.name });
+        }
+        const file = path.resolve(body.path);
+        let stat: fs.Stats;
+        try {
+          stat = fs.statSync(file);
+        } catch {
+          throw badRequest(`path: ${file} does not exist on the server`);
+        }
+        if (!stat.isFile()) throw badRequest(`path: ${file} is not a regular file`);
+        const { jobId } = await enqueueIngest(ctx.queues.movies, file);
+        return reply.code(202).send({ jobId, queue: QUEUES.movies, name: 'movies:ingest' });
+      },
+    );
+
+    app.get(
+      '/runs/:queue/:id',
+      {
+        schema: {
+          params: {
+            type: 'object',
+            required: ['queue', 'id'],
+            properties: { queue: { type: 'string', enum: Object.values(QUEUES) }, id: { type: 'string', minLength: 1 } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const { queue, id } = req.params as { queue: QueueName; id: string };
+        const job = await ctx.queues[queue].getJob(id);
+        if (!job) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no job ${id} on queue ${queue}` });
+        return {
+          id: job.id,
+          name: job.name,
+          state: await job.getState(),
+          progress: job.progress,
+          attemptsMade: job.attemptsMade,
+          result: job.returnvalue ?? null,
+          failedReason: job.failedReason ?? null,
+          data: job.data,
+          timestamp: job.timestamp,
+          finishedOn: job.finishedOn ?? null,
+        };
+      },
+    );
+  };

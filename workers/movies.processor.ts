@@ -1,0 +1,64 @@
+// BullMQ processor for the movies queue: scans enqueue ingests; an ingest parses the file on the
+// Piscina pool, reports progress to Bull Board, and moves a file from incoming/ to
+// processed/<date>/ once every changed item is in Kafka. A failing file stays where it is;
+// its error is kept on the failed job (Bull Board, /api/runs) after the retries.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Job } from 'bullmq';
+import type { AppContext } from '../src/context.ts';
+import { childLog } from '../src/log.ts';
+import { SHARED_COUNTERS, bumpShared } from '../src/metrics.ts';
+import { MovieIngestor } from '../src/movies/ingest.ts';
+import { createParsePool } from '../src/movies/pool.ts';
+import { MOVIES_INGEST, MOVIES_SCAN, enqueueIngest, incomingFiles, type MoviesIngestData, type MoviesIngestResult } from '../queues/movies.ts';
+import { QUEUES } from '../queues/names.ts';
+import type { QueueProcessor } from './types.ts';
+
+const log = childLog('movies');
+
+/** processed/<YYYY-MM-DD>/<name>; a name already there gets the checksum prefix. */
+export function moveToProcessed(file: string, processedDir: string, checksum: string, now = new Date()): string {
+  const dir = path.join(processedDir, now.toISOString().slice(0, 10));
+  fs.mkdirSync(dir, { recursive: true });
+  let target = path.join(dir, path.basename(file));
+  if (fs.existsSync(target)) target = path.join(dir, `${checksum.slice(0, 12)}-${path.basename(file)}`);
+  fs.renameSync(file, target);
+  return target;
+}
+
+export function createMoviesProcessor(ctx: AppContext) {
+  const pool = createParsePool(ctx.config.movies.threads);
+  const ingestor = new MovieIngestor(ctx, pool);
+  ctx.onClose(async () => {
+    await ingestor.close();
+    await pool.destroy();
+  });
+  const { incomingDir, processedDir } = ctx.config.movies;
+
+  return async (job: Job): Promise<unknown> => {
+    if (job.name === MOVIES_SCAN) {
+      const files = incomingFiles(incomingDir);
+      const enqueued = [];
+      for (const f of files) enqueued.push({ file: f, ...(await enqueueIngest(ctx.queues.movies, f)) });
+      return { scanned: incomingDir, enqueued };
+    }
+    if (job.name !== MOVIES_INGEST) throw new Error(`unknown job ${job.name} on the movies queue`);
+    const data = job.data as MoviesIngestData;
+    if (!fs.existsSync(data.path)) throw new Error(`${data.path} does not exist (moved or deleted before it was processed)`);
+    try {
+      const result = await ingestor.ingest(data.path, (p) => void job.updateProgress({ ...p, percent: p.totalBytes ? Math.round((100 * p.bytes) / p.totalBytes) : 100 }));
+      const fromIncoming = path.dirname(path.resolve(data.path)) === path.resolve(incomingDir);
+      const movedTo = fromIncoming ? moveToProcessed(data.path, processedDir, data.checksum) : null;
+      await bumpShared(ctx.redis, SHARED_COUNTERS.moviesRuns, { status: 'succeeded' });
+      log.info({ file: data.path, items: result.items, produced: result.produced, quarantined: result.quarantined, movedTo }, 'movie file ingested');
+      return { ...result, checksum: data.checksum, movedTo } satisfies MoviesIngestResult;
+    } catch (err) {
+      await bumpShared(ctx.redis, SHARED_COUNTERS.moviesRuns, { status: 'failed' });
+      log.warn({ file: data.path, attempt: job.attemptsMade + 1, err: (err as Error).message }, 'movie file failed');
+      throw err;
+    }
+  };
+}
+
+// One file at a time per worker: the pool already uses every core.
+export const moviesProcessor: QueueProcessor = { queue: QUEUES.movies, concurrency: 1, create: createMoviesProcessor };

@@ -1,0 +1,10 @@
+import type { Job } from 'bullmq';
+import type { AppContext } from '../src/context.ts';
+import type { QueueName } from '../queues/names.ts';
+
+export interface QueueProcessor {
+  queue: QueueName;
+  concurrency: number;
+  /** Builds the processor once per worker process, with that process's connections. */
+  create(ctx: AppContext): (job: Job) => Promise<unknown>;
+}
