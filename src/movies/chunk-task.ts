@@ -25,6 +25,8 @@ export interface ChunkResult {
   itemIds: string[];
   /** Content hash per item (hex), for the incremental skip. */
   hashes: string[];
+  /** `<cents> <currency>` per item with a valid list price, '' otherwise: the sellable catalog. */
+  prices: string[];
   /** values[i] = packed.subarray(offsets[i], offsets[i + 1]): Confluent wire format. */
   packed: Uint8Array;
   offsets: Uint32Array;
@@ -57,6 +59,7 @@ export function processChunk(task: ChunkTask): ChunkResult {
   const sourceFile = path.basename(task.file);
   const itemIds: string[] = [];
   const hashes: string[] = [];
+  const prices: string[] = [];
   const offsets = new Uint32Array(parsed.records.length + 1);
   // Encode straight into one buffer (avsc's toBuffer encodes twice past 1 KiB); grow on overflow.
   let packed = Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil((task.end - task.start) * 1.5)));
@@ -81,6 +84,7 @@ export function processChunk(task: ChunkTask): ChunkResult {
     pos = end;
     itemIds.push(rec.itemId);
     hashes.push(hash);
+    prices.push(event.list_price_cents === null ? '' : `${event.list_price_cents} ${event.currency ?? 'USD'}`);
   });
   offsets[parsed.records.length] = pos;
   return {
@@ -89,6 +93,7 @@ export function processChunk(task: ChunkTask): ChunkResult {
     lines: parsed.lines,
     itemIds,
     hashes,
+    prices,
     // A right-sized copy: posting a view would clone its whole (oversized) backing buffer.
     packed: Uint8Array.prototype.slice.call(packed, 0, pos),
     offsets,

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
 import { Faker, en } from '@faker-js/faker';
+import { rng } from '../random.ts';
 
 export interface GenerateOptions {
   items: number;
@@ -27,21 +28,6 @@ function priceField(cents: number): string {
   return `${cents}USD$${dollars}.${String(cents % 100).padStart(2, '0')}`;
 }
 
-/** mulberry32: a tiny seeded PRNG; faker fills the name pools, this picks from them fast. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
-  return { next, int, pick };
-}
-
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
 export async function generateMovies(opts: GenerateOptions): Promise<{ items: number; bytes: number }> {
@@ -52,7 +38,7 @@ export async function generateMovies(opts: GenerateOptions): Promise<{ items: nu
   const names = Array.from({ length: 5000 }, () => f.person.fullName());
   const titles = Array.from({ length: 5000 }, () => f.book.title());
   const words = Array.from({ length: 500 }, () => f.word.noun());
-  const r = prng(seed);
+  const r = rng(seed);
   const edgeRate = opts.edgeRate ?? 0.05;
   const out = fs.createWriteStream(opts.out);
   let bytes = 0;

@@ -16,6 +16,8 @@ import type { ParsePool } from './pool.ts';
 
 /** item_id → first 16 hex chars of the content hash of the version last produced. */
 export const CATALOG_HASHES_KEY = 'segpipe:movies:hashes';
+/** item_id → `<cents> <currency>` for items with a valid list price: what the simulator sells. */
+export const CATALOG_PRICES_KEY = 'segpipe:movies:prices';
 const HASH_CHARS = 16;
 const PRODUCE_BATCH = 2000;
 
@@ -137,7 +139,12 @@ export class MovieIngestor {
           value: Buffer.from(r.packed.buffer, r.packed.byteOffset + r.offsets[i]!, r.offsets[i + 1]! - r.offsets[i]!),
         })),
       });
-      await redis.hset(CATALOG_HASHES_KEY, Object.fromEntries(changed.map((i) => [r.itemIds[i]!, r.hashes[i]!.slice(0, HASH_CHARS)])));
+      const priced = changed.filter((i) => r.prices[i] !== '');
+      const unpriced = changed.filter((i) => r.prices[i] === '');
+      const tx = redis.multi().hset(CATALOG_HASHES_KEY, Object.fromEntries(changed.map((i) => [r.itemIds[i]!, r.hashes[i]!.slice(0, HASH_CHARS)])));
+      if (priced.length) tx.hset(CATALOG_PRICES_KEY, Object.fromEntries(priced.map((i) => [r.itemIds[i]!, r.prices[i]!])));
+      if (unpriced.length) tx.hdel(CATALOG_PRICES_KEY, ...unpriced.map((i) => r.itemIds[i]!));
+      await tx.exec();
       produced += changed.length;
     }
     return produced;

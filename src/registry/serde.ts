@@ -47,6 +47,7 @@ export class AvroSerde {
   private readonly byTopic = new Map<string, Registered>();
   private readonly writers = new Map<number, Promise<avro.Type | undefined>>();
   private readonly resolvers = new Map<string, avro.Resolver>();
+  private scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(private readonly registry: SchemaRegistryClient) {}
 
@@ -95,12 +96,15 @@ export class AvroSerde {
 
   encode(topic: string, value: unknown): Buffer {
     const { id, type } = this.registeredFor(topic);
-    const body = type.toBuffer(value);
-    const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
-    out[0] = MAGIC_BYTE;
-    out.writeInt32BE(id, 1);
-    body.copy(out, HEADER_BYTES);
-    return out;
+    // Header and body written once into a scratch buffer, then one exact-size copy out.
+    let end = type.encode(value, this.scratch, HEADER_BYTES);
+    while (end < 0) {
+      this.scratch = Buffer.allocUnsafe(this.scratch.length * 2);
+      end = type.encode(value, this.scratch, HEADER_BYTES);
+    }
+    this.scratch[0] = MAGIC_BYTE;
+    this.scratch.writeInt32BE(id, 1);
+    return Buffer.from(this.scratch.subarray(0, end));
   }
 
   /**
