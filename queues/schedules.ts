@@ -4,6 +4,7 @@
 import type { Config } from '../src/config.ts';
 import type { QueueName } from './names.ts';
 import { moviesSchedules } from './movies.ts';
+import { simulatorSchedules } from './simulator.ts';
 
 export interface Schedule {
   /** Scheduler id, also the job name, e.g. `movies:scan`. */
@@ -15,6 +16,6 @@ export interface Schedule {
 
 export type ScheduleSource = (config: Config) => Schedule[];
 
-export const scheduleSources: ScheduleSource[] = [moviesSchedules];
+export const scheduleSources: ScheduleSource[] = [moviesSchedules, simulatorSchedules];
 
 export const schedulesFor = (config: Config): Schedule[] => scheduleSources.flatMap((source) => source(config));

@@ -168,6 +168,45 @@ movies
   });
 
 program
+  .command('simulate')
+  .description('produce simulated user journeys to Kafka (in this process), with a progress bar and the achieved rate')
+  .requiredOption('--events <n>', 'events to produce', (v) => positiveInt('--events')(v))
+  .option('--seed <n>', 'random seed (same seed, start and parameters = same events)', (v) => positiveInt('--seed')(v))
+  .option('--users <n>', 'users arriving over the simulated day (default events / 25)', (v) => positiveInt('--users')(v))
+  .option('--speed <x>', 'simulated seconds per real second (default: as fast as possible)', (v) => positiveNumber('--speed')(v))
+  .option('--rate <n>', 'at most this many events per second', (v) => positiveNumber('--rate')(v))
+  .option('--start <iso>', 'simulated start time (default now)', (v) => {
+    const t = Date.parse(v);
+    if (Number.isNaN(t)) throw new InvalidArgumentError(`--start must be an ISO 8601 time, got "${v}"`);
+    return t;
+  })
+  .action(async (opts: { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: number }) => {
+    const { SingleBar, Presets } = await import('cli-progress');
+    const { EventProducer } = await import('./events/producer.ts');
+    const { runSimulation } = await import('./simulator/run.ts');
+    const cfg = config();
+    const ctx = new AppContext(cfg);
+    const producer = new EventProducer(ctx);
+    try {
+      await ctx.prepare();
+      const bar = new SingleBar({ format: 'simulate |{bar}| {value}/{total} events · {rate} events/s · {eta}s left', hideCursor: true }, Presets.shades_classic);
+      const t0 = performance.now();
+      bar.start(opts.events, 0, { rate: 0 });
+      const result = await runSimulation(ctx, producer, { ...opts, seed: opts.seed ?? cfg.simulator.seed }, (sent) =>
+        bar.update(sent, { rate: Math.round(sent / ((performance.now() - t0) / 1000)) }),
+      );
+      bar.stop();
+      process.stdout.write(
+        `${result.events} events in ${(result.durationMs / 1000).toFixed(1)} s: ${result.eventsPerSecond} events/s; ` +
+          `event time ${result.firstEventAt} → ${result.lastEventAt}; catalog ${result.catalogItems} items from ${result.catalogSource}\n`,
+      );
+    } finally {
+      await producer.close();
+      await ctx.close();
+    }
+  });
+
+program
   .command('gen-movies')
   .description('write a realistic Movies.txt of any size (deterministic for a seed)')
   .requiredOption('--items <n>', 'number of records', (v) => positiveInt('--items')(v))
@@ -187,6 +226,12 @@ program
     bar.stop();
     process.stdout.write(`wrote ${r.items} items, ${(r.bytes / 1e6).toFixed(1)} MB to ${opts.out}\n`);
   });
+
+export const positiveNumber = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
+  return n;
+};
 
 export const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);

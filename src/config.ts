@@ -95,6 +95,10 @@ const envSchema = z
     MOVIES_CHUNK_MB: int(1, 256).default(1),
     PARSE_THREADS: int(1, 256).default(os.availableParallelism()),
 
+    SIMULATOR_BURST_EVENTS: int(0, 10_000_000).default(2000),
+    SIMULATOR_BURST_EVERY_S: int(1, 86_400).default(30),
+    SIMULATOR_SEED: int(0, 2 ** 31 - 1).default(42),
+
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: int(0, 65535).default(3000),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -145,6 +149,12 @@ export interface Config {
         host?: string;
       };
   api: { host: string; port: number; adminToken?: string };
+  simulator: {
+    /** Events per `simulate:burst`; 0 turns the repeatable burst off. */
+    burstEvents: number;
+    burstEverySeconds: number;
+    seed: number;
+  };
   movies: {
     incomingDir: string;
     processedDir: string;
@@ -217,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             host: e.SNOWFLAKE_HOST,
           },
     api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
+    simulator: { burstEvents: e.SIMULATOR_BURST_EVENTS, burstEverySeconds: e.SIMULATOR_BURST_EVERY_S, seed: e.SIMULATOR_SEED },
     movies: {
       incomingDir: path.resolve(e.DATA_DIR, 'incoming'),
       processedDir: path.resolve(e.DATA_DIR, 'processed'),

@@ -9,6 +9,7 @@ export const TEST_ENV: Record<string, string> = {
   KAFKA_PARTITIONS: '3',
   KAFKA_CATALOG_PARTITIONS: '2',
   LOG_LEVEL: 'warn',
+  SIMULATOR_BURST_EVENTS: '0',
 };
 
 export function applyTestEnv(): void {

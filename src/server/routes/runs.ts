@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import { enqueueIngest, enqueueScan } from '../../../queues/movies.ts';
 import { QUEUES, type QueueName } from '../../../queues/names.ts';
+import { enqueueRun } from '../../../queues/simulator.ts';
 
 const badRequest = (message: string) => Object.assign(new Error(message), { statusCode: 400 });
 
@@ -44,6 +45,40 @@ export const runsRoutes = (ctx: AppContext) =>
         if (!stat.isFile()) throw badRequest(`path: ${file} is not a regular file`);
         const { jobId } = await enqueueIngest(ctx.queues.movies, file);
         return reply.code(202).send({ jobId, queue: QUEUES.movies, name: 'movies:ingest' });
+      },
+    );
+
+    app.post(
+      '/runs/simulator',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['events'],
+            properties: {
+              events: { type: 'integer', minimum: 1, maximum: 10_000_000, description: 'events to produce' },
+              seed: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+              users: { type: 'integer', minimum: 1, maximum: 10_000_000 },
+              speed: { type: 'number', exclusiveMinimum: 0, description: 'simulated seconds per real second; absent = as fast as possible' },
+              rate: { type: 'number', exclusiveMinimum: 0, description: 'at most this many events per second' },
+              start: { type: 'string', format: 'date-time', description: 'simulated start; default now' },
+            },
+          },
+          response: { 202: jobReply },
+        },
+      },
+      async (req, reply) => {
+        const b = req.body as { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: string };
+        const job = await enqueueRun(ctx.queues.simulator, {
+          events: b.events,
+          seed: b.seed ?? ctx.config.simulator.seed,
+          users: b.users,
+          speed: b.speed,
+          rate: b.rate,
+          start: b.start === undefined ? undefined : Date.parse(b.start),
+        });
+        return reply.code(202).send({ jobId: job.id, queue: QUEUES.simulator, name: job.name });
       },
     );
 
