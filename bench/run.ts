@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchConfig, benchStack, progress } from './env.ts';
 import { benchMovies } from './movies.ts';
+import { benchProducer } from './producer.ts';
 import type { Config } from '../src/config.ts';
 
 type Bench = (config: Config) => Promise<{ figures: Record<string, number>; notes: string[] }>;
-const BENCHES: Record<string, Bench> = { movies: benchMovies };
+const BENCHES: Record<string, Bench> = { movies: benchMovies, producer: benchProducer };
 
 const RESULTS = path.join(import.meta.dirname, 'results.json');
 const REPORT = path.join(import.meta.dirname, '..', 'BENCHMARKS.md');

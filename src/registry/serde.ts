@@ -118,7 +118,12 @@ export class AvroSerde {
     const writer = await this.writerType(schemaId);
     if (!writer) throw new UnknownSchemaIdError(origin, schemaId);
     const reader = this.byTopic.get(origin.topic)?.type ?? writer;
-    const resolver = reader === writer ? undefined : this.resolver(schemaId, origin.topic, reader, writer);
+    let resolver: avro.Resolver | undefined;
+    try {
+      resolver = reader === writer ? undefined : this.resolver(schemaId, origin.topic, reader, writer);
+    } catch (err) {
+      throw new InvalidBodyError(origin, `writer schema ${schemaId} cannot be read as this topic's schema: ${(err as Error).message}`);
+    }
     let decoded: { value: unknown; offset: number };
     try {
       decoded = reader.decode(buf, HEADER_BYTES, resolver);

@@ -1,0 +1,57 @@
+// Warehouse tables derived from the Avro schemas: one raw table per event type, its columns
+// the schema's fields (plus where each row came from in Kafka), keyed by event_id.
+import { EVENT_NAMES, type EventName } from '../config.ts';
+import { readSchemaFiles } from '../registry/serde.ts';
+
+export type ColumnType = 'VARCHAR' | 'INTEGER' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'TIMESTAMP' | 'JSON';
+
+export interface Column {
+  name: string;
+  type: ColumnType;
+  nullable: boolean;
+}
+
+export interface TableSpec {
+  name: string;
+  key: string[];
+  columns: Column[];
+  /** Among rows with one key in a merge, the one with the highest value here wins. */
+  version?: string;
+}
+
+type AvroType = string | AvroType[] | { type: string; items?: AvroType; values?: AvroType; logicalType?: string };
+
+function columnType(t: AvroType): { type: ColumnType; nullable: boolean } {
+  if (Array.isArray(t)) {
+    const rest = t.filter((x) => x !== 'null');
+    if (rest.length !== 1) return { type: 'JSON', nullable: t.includes('null') };
+    return { ...columnType(rest[0]!), nullable: t.includes('null') };
+  }
+  if (typeof t === 'object') return { type: t.type === 'array' || t.type === 'map' || t.type === 'record' ? 'JSON' : columnType(t.type).type, nullable: false };
+  const map: Record<string, ColumnType> = { string: 'VARCHAR', int: 'INTEGER', long: 'BIGINT', double: 'DOUBLE', float: 'DOUBLE', boolean: 'BOOLEAN', bytes: 'VARCHAR' };
+  return { type: map[t] ?? 'VARCHAR', nullable: false };
+}
+
+/** Columns every raw table carries after the event's own fields. */
+export const LINEAGE_COLUMNS: Column[] = [
+  { name: 'kafka_topic', type: 'VARCHAR', nullable: false },
+  { name: 'kafka_partition', type: 'INTEGER', nullable: false },
+  { name: 'kafka_offset', type: 'BIGINT', nullable: false },
+  { name: 'ingested_at', type: 'TIMESTAMP', nullable: false },
+];
+
+export const rawTableName = (event: EventName): string => `raw_${event}`;
+
+/** Raw table per event type; `timestamp` becomes `event_time TIMESTAMP` (UTC). */
+export function rawTables(): Map<EventName, TableSpec> {
+  const tables = new Map<EventName, TableSpec>();
+  for (const file of readSchemaFiles()) {
+    if (!(EVENT_NAMES as readonly string[]).includes(file.name)) continue;
+    const schema = JSON.parse(file.text) as { fields: Array<{ name: string; type: AvroType }> };
+    const columns: Column[] = schema.fields.map((f) =>
+      f.name === 'timestamp' ? { name: 'event_time', type: 'TIMESTAMP', nullable: false } : { name: f.name, ...columnType(f.type) },
+    );
+    tables.set(file.name as EventName, { name: rawTableName(file.name as EventName), key: ['event_id'], columns: [...columns, ...LINEAGE_COLUMNS], version: 'kafka_offset' });
+  }
+  return tables;
+}

@@ -1,0 +1,23 @@
+// The narrow warehouse interface of DESIGN.md. Rows are arrays aligned with the table's columns:
+// TIMESTAMP as ISO 8601 UTC text, JSON as JSON text, numbers as numbers, null as null.
+import type { TableSpec } from './tables.ts';
+
+export type Cell = string | number | boolean | null;
+export type Row = Cell[];
+
+export interface Warehouse {
+  readonly kind: 'duckdb' | 'snowflake';
+  ensureSchema(tables: TableSpec[]): Promise<void>;
+  /** Upserts rows on the table's key; merging the same rows again changes nothing. Returns rows given. */
+  merge(table: TableSpec, rows: Row[]): Promise<number>;
+  /** Read-only SQL; rows as plain JSON objects. */
+  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+export class WarehouseLockedError extends Error {
+  constructor(path: string, detail: string) {
+    super(`the DuckDB file ${path} is open for writing in another process (${detail}); only one process may own it`);
+    this.name = 'WarehouseLockedError';
+  }
+}
