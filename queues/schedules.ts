@@ -5,6 +5,7 @@ import type { Config } from '../src/config.ts';
 import type { QueueName } from './names.ts';
 import { moviesSchedules } from './movies.ts';
 import { simulatorSchedules } from './simulator.ts';
+import { flushSchedules } from './flush.ts';
 
 export interface Schedule {
   /** Scheduler id, also the job name, e.g. `movies:scan`. */
@@ -16,6 +17,6 @@ export interface Schedule {
 
 export type ScheduleSource = (config: Config) => Schedule[];
 
-export const scheduleSources: ScheduleSource[] = [moviesSchedules, simulatorSchedules];
+export const scheduleSources: ScheduleSource[] = [moviesSchedules, simulatorSchedules, flushSchedules];
 
 export const schedulesFor = (config: Config): Schedule[] => scheduleSources.flatMap((source) => source(config));

@@ -99,6 +99,10 @@ const envSchema = z
     SIMULATOR_BURST_EVERY_S: int(1, 86_400).default(30),
     SIMULATOR_SEED: int(0, 2 ** 31 - 1).default(42),
 
+    FLUSH_EVERY_MS: int(100, 3_600_000).default(5000),
+    OUTBOX_MAX: int(1000, 100_000_000).default(500_000),
+    STREAM_GROUP_ID: z.string().min(1).default('segpipe-stream'),
+
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: int(0, 65535).default(3000),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -149,6 +153,12 @@ export interface Config {
         host?: string;
       };
   api: { host: string; port: number; adminToken?: string };
+  stream: {
+    groupId: string;
+    /** Outbox entries per table and shard before its partitions pause. */
+    outboxMax: number;
+    flushEveryMs: number;
+  };
   simulator: {
     /** Events per `simulate:burst`; 0 turns the repeatable burst off. */
     burstEvents: number;
@@ -227,6 +237,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             host: e.SNOWFLAKE_HOST,
           },
     api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
+    stream: { groupId: e.STREAM_GROUP_ID, outboxMax: e.OUTBOX_MAX, flushEveryMs: e.FLUSH_EVERY_MS },
     simulator: { burstEvents: e.SIMULATOR_BURST_EVENTS, burstEverySeconds: e.SIMULATOR_BURST_EVERY_S, seed: e.SIMULATOR_SEED },
     movies: {
       incomingDir: path.resolve(e.DATA_DIR, 'incoming'),

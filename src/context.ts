@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Queue } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { EVENT_NAMES, type Config, type EventName } from './config.ts';
@@ -29,6 +29,7 @@ export class AppContext {
   readonly queueConnection: Redis;
   readonly queues: Record<QueueName, Queue>;
   private adminClient?: Promise<Admin>;
+  private readonly events = new Map<QueueName, QueueEvents>();
   private readonly closers: Array<() => Promise<unknown>> = [];
 
   constructor(readonly config: Config) {
@@ -70,6 +71,19 @@ export class AppContext {
       return admin;
     })();
     return this.adminClient;
+  }
+
+  /** Completion events of a queue (for waiting on a job's result); one connection per queue. */
+  queueEvents(name: QueueName): QueueEvents {
+    let ev = this.events.get(name);
+    if (!ev) {
+      ev = new QueueEvents(name, { connection: bullConnection(this.config.redis.url), prefix: QUEUE_PREFIX });
+      ev.on('error', (err) => queueLog.debug({ queue: name, err: err.message }, 'queue events error'));
+      this.events.set(name, ev);
+      const e = ev;
+      this.onClose(() => e.close());
+    }
+    return ev;
   }
 
   /** Topic name for an event schema file (schemas/<event_name>.avsc). */

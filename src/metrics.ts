@@ -20,6 +20,8 @@ export const SHARED_COUNTERS = {
   moviesQuarantined: { name: 'segpipe_movies_quarantined_lines_total', help: 'Movies.txt lines quarantined, by reason', labelNames: ['reason'] },
   moviesItems: { name: 'segpipe_movies_items_total', help: 'Catalog items parsed, by outcome (produced or unchanged)', labelNames: ['outcome'] },
   moviesBytes: { name: 'segpipe_movies_bytes_total', help: 'Movies.txt bytes parsed', labelNames: [] },
+  deadLetters: { name: 'segpipe_dead_letters_total', help: 'Messages sent to the dead-letter topic, by reason', labelNames: ['reason'] },
+  warehouseRows: { name: 'segpipe_warehouse_rows_merged_total', help: 'Rows merged into the warehouse, by table', labelNames: ['table'] },
   moviesRuns: { name: 'segpipe_movies_runs_total', help: 'Movie file ingestion runs, by status', labelNames: ['status'] },
 } satisfies Record<string, SharedCounterSpec>;
 

@@ -2,7 +2,8 @@
 import type { QueueProcessor } from './types.ts';
 import { moviesProcessor } from './movies.processor.ts';
 import { simulatorProcessor } from './simulator.processor.ts';
+import { flushProcessor } from './flush.processor.ts';
 
 export type { QueueProcessor } from './types.ts';
 
-export const processors: QueueProcessor[] = [moviesProcessor, simulatorProcessor];
+export const processors: QueueProcessor[] = [moviesProcessor, simulatorProcessor, flushProcessor];

@@ -5,6 +5,9 @@ import type { QueueName } from '../queues/names.ts';
 export interface QueueProcessor {
   queue: QueueName;
   concurrency: number;
-  /** Builds the processor once per worker process, with that process's connections. */
-  create(ctx: AppContext): (job: Job) => Promise<unknown>;
+  /**
+   * Builds the processor once per worker process, with that process's connections; null when
+   * this process should not serve the queue (e.g. another process owns the DuckDB file).
+   */
+  create(ctx: AppContext): ((job: Job) => Promise<unknown>) | null | Promise<((job: Job) => Promise<unknown>) | null>;
 }

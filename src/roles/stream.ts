@@ -1,14 +1,10 @@
-// Role `stream`: the Kafka consumer group that feeds Redis state and the warehouse outbox.
+// Role `stream`: the Kafka consumer group that feeds the outbox (src/stream/consumer.ts).
 import type { AppContext } from '../context.ts';
-
-export interface StreamComponent {
-  start(ctx: AppContext): Promise<string>;
-}
-
-export const streamComponents: StreamComponent[] = [];
+import { StreamConsumer } from '../stream/consumer.ts';
 
 export async function startStream(ctx: AppContext): Promise<string> {
-  const started: string[] = [];
-  for (const c of streamComponents) started.push(await c.start(ctx));
-  return started.length === 0 ? 'no consumers registered' : started.join(', ');
+  const consumer = new StreamConsumer(ctx, { groupId: ctx.config.stream.groupId, maxOutbox: ctx.config.stream.outboxMax });
+  await consumer.start();
+  ctx.onClose(() => consumer.stop());
+  return `consumer group ${ctx.config.stream.groupId} on ${consumer.topics.length} topics`;
 }

@@ -8,8 +8,12 @@ import { childLog } from '../log.ts';
 const log = childLog('worker');
 
 export async function startWorkers(ctx: AppContext): Promise<string> {
+  const serving: string[] = [];
   for (const p of processors) {
-    const worker = new Worker(p.queue, p.create(ctx), {
+    const fn = await p.create(ctx);
+    if (!fn) continue;
+    serving.push(p.queue);
+    const worker = new Worker(p.queue, fn, {
       connection: bullConnection(ctx.config.redis.url),
       prefix: QUEUE_PREFIX,
       concurrency: p.concurrency,
@@ -18,5 +22,5 @@ export async function startWorkers(ctx: AppContext): Promise<string> {
     worker.on('error', (err) => log.error({ queue: p.queue, err: err.message }, 'worker error'));
     ctx.onClose(() => worker.close());
   }
-  return processors.length === 0 ? 'no processors registered' : processors.map((p) => p.queue).join(', ');
+  return serving.length === 0 ? 'no queues served' : `serving ${serving.join(', ')}`;
 }

@@ -42,7 +42,7 @@ export class DuckDBWarehouse implements Warehouse {
     if (rows.length === 0) return 0;
     const stage = q(`stage_${table.name}`);
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE ${stage} (${table.columns.map((c) => `${q(c.name)} VARCHAR`).join(', ')})`);
-    const appender = await this.conn.createAppender(`stage_${table.name}`, 'temp');
+    const appender = await this.conn.createAppender(`stage_${table.name}`, 'main', 'temp');
     for (const row of rows) {
       for (const cell of row) {
         if (cell === null || cell === undefined) appender.appendNull();
@@ -65,7 +65,16 @@ export class DuckDBWarehouse implements Warehouse {
 
   async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
     const reader = await this.conn.runAndReadAll(sql);
-    return reader.getRowObjectsJson() as T[];
+    // Plain JSON values: BIGINT as a number while exact, timestamps as ISO 8601 UTC text.
+    return reader.getRowObjectsJS().map((row) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(row)) {
+        if (typeof v === 'bigint') out[k] = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+        else if (v instanceof Date) out[k] = v.toISOString();
+        else out[k] = v;
+      }
+      return out;
+    }) as T[];
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,161 @@
+// The stream role: a consumer group over every event topic, one batch of one partition at a
+// time. Per batch (DESIGN.md, the exactly-once rule):
+//   1. decode and validate every message; what fails goes to the dead-letter topic;
+//   2. one Lua call applies the offset guard, appends rows to the table's outbox stream and
+//      stores the batch's last offset, atomically;
+//   3. only then is the Kafka offset committed.
+// A crash anywhere replays from the last committed offset; the guard makes the replay a no-op.
+import type { Consumer, EachBatchPayload, IHeaders, Producer } from 'kafkajs';
+import { EVENT_NAMES, type EventName } from '../config.ts';
+import type { AppContext } from '../context.ts';
+import { createIdempotentProducer } from '../kafka/client.ts';
+import { childLog } from '../log.ts';
+import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
+import { MessageDecodeError } from '../registry/errors.ts';
+import { shardKeys, withStateCommands } from '../state/scripts.ts';
+import { rawTables } from '../warehouse/tables.ts';
+import { InvalidEventError, toRow } from './transform.ts';
+
+const log = childLog('stream');
+
+export const STREAM_GROUP = 'segpipe-stream';
+
+export interface DeadLetter {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  reason: string;
+  error: string;
+}
+
+export class StreamConsumer {
+  private consumer?: Consumer;
+  private dlqProducer?: Producer;
+  private readonly tables = rawTables();
+  private readonly eventByTopic: Map<string, EventName>;
+  private readonly paused = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly opts: { groupId?: string; maxOutbox: number; backpressureCheckMs?: number } = { maxOutbox: 500_000 },
+  ) {
+    this.eventByTopic = new Map(EVENT_NAMES.map((e) => [ctx.config.topics[e], e]));
+  }
+
+  get topics(): string[] {
+    return [...this.eventByTopic.keys()];
+  }
+
+  async start(): Promise<void> {
+    const { ctx } = this;
+    this.dlqProducer = createIdempotentProducer(ctx.kafka);
+    await this.dlqProducer.connect();
+    this.consumer = ctx.kafka.consumer({
+      groupId: this.opts.groupId ?? STREAM_GROUP,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.paused.values()) clearInterval(t);
+    this.paused.clear();
+    await this.consumer?.disconnect();
+    await this.dlqProducer?.disconnect();
+  }
+
+  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const { topic, partition } = batch;
+    const event = this.eventByTopic.get(topic);
+    if (!event) return;
+    const table = this.tables.get(event)!;
+    const keys = shardKeys(partition);
+    const redis = withStateCommands(this.ctx.redis);
+
+    // Backpressure: a full outbox (warehouse down or slow) pauses this partition, no drop.
+    if ((await redis.xlen(keys.outbox(table.name))) >= this.opts.maxOutbox) {
+      this.pauseUntilDrained(topic, partition, keys.outbox(table.name));
+      return;
+    }
+
+    const ingestedAt = new Date().toISOString();
+    const rows: string[] = [];
+    const dead: DeadLetter[] = [];
+    for (const m of batch.messages) {
+      try {
+        const { value } = await this.ctx.serde.decode<Record<string, unknown>>(m.value, { topic, partition, offset: m.offset });
+        const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt });
+        rows.push(m.offset, JSON.stringify(row));
+      } catch (err) {
+        if (!(err instanceof MessageDecodeError || err instanceof InvalidEventError)) throw err;
+        dead.push({ offset: m.offset, key: m.key, value: m.value, reason: err.reason, error: err.message });
+      }
+    }
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+
+    if (dead.length > 0) {
+      // Dead letters already counted by an earlier run of this batch are not sent again.
+      const stored = Number((await redis.hget(keys.offsets, topic)) ?? -1);
+      const fresh = dead.filter((d) => Number(d.offset) > stored);
+      if (fresh.length > 0) await this.sendDeadLetters(topic, partition, fresh);
+    }
+    await redis.applyBatch(keys.offsets, keys.outbox(table.name), keys.dead, topic, last, dead.length, ...dead.map((d) => d.offset), ...rows);
+    resolveOffset(last);
+    await this.consumer!.commitOffsets([{ topic, partition, offset: String(Number(last) + 1) }]);
+    await heartbeat();
+  }
+
+  private async sendDeadLetters(topic: string, partition: number, dead: DeadLetter[]): Promise<void> {
+    await this.dlqProducer!.send({
+      topic: this.ctx.config.topics.dlq,
+      acks: -1,
+      messages: dead.map((d) => ({
+        key: d.key,
+        value: d.value,
+        headers: {
+          source_topic: topic,
+          source_partition: String(partition),
+          source_offset: d.offset,
+          reason: d.reason,
+          error: d.error.slice(0, 1000),
+        } satisfies IHeaders,
+      })),
+    });
+    const byReason = new Map<string, number>();
+    for (const d of dead) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
+    await Promise.all([...byReason].map(([reason, n]) => bumpShared(this.ctx.redis, SHARED_COUNTERS.deadLetters, { reason }, n)));
+    log.warn({ topic, partition, count: dead.length, reasons: Object.fromEntries(byReason) }, 'messages sent to the dead-letter topic');
+  }
+
+  private pauseUntilDrained(topic: string, partition: number, outbox: string): void {
+    const id = `${topic}:${partition}`;
+    if (this.paused.has(id)) return;
+    this.consumer!.pause([{ topic, partitions: [partition] }]);
+    log.warn({ topic, partition, outbox }, 'outbox full: partition paused until flushes catch up');
+    const timer = setInterval(async () => {
+      const len = await this.ctx.redis.xlen(outbox).catch(() => Number.POSITIVE_INFINITY);
+      if (len < this.opts.maxOutbox * 0.8) {
+        clearInterval(timer);
+        this.paused.delete(id);
+        this.consumer!.resume([{ topic, partitions: [partition] }]);
+        log.info({ topic, partition }, 'outbox drained: partition resumed');
+      }
+    }, this.opts.backpressureCheckMs ?? 500);
+    this.paused.set(id, timer);
+  }
+
+  /** Partitions currently paused by backpressure, as `topic:partition`. */
+  pausedPartitions(): string[] {
+    return [...this.paused.keys()];
+  }
+}

@@ -1,0 +1,149 @@
+// Snowflake through snowflake-sdk. A merge stages rows into a temporary all-VARCHAR table with
+// array binds (in slices that stay under the driver's bind limits), then MERGEs on the key,
+// casting on the way in (JSON via PARSE_JSON into VARIANT). Password or key-pair auth;
+// transient failures (network, throttling, session expiry) are retried with back-off.
+import { setTimeout as sleep } from 'node:timers/promises';
+import snowflake from 'snowflake-sdk';
+import type { Config } from '../config.ts';
+import { childLog } from '../log.ts';
+import type { Column, TableSpec } from './tables.ts';
+import type { Row, Warehouse } from './warehouse.ts';
+
+type SnowflakeConfig = Extract<Config['warehouse'], { kind: 'snowflake' }>;
+
+const log = childLog('snowflake');
+const q = (ident: string) => `"${ident.toUpperCase().replace(/"/g, '""')}"`;
+/** Binds per statement: array binds past this make the driver upload through a stage. */
+const MAX_BINDS = 100_000;
+const RETRIES = 4;
+
+export function snowflakeType(c: Column): string {
+  switch (c.type) {
+    case 'JSON':
+      return 'VARIANT';
+    case 'TIMESTAMP':
+      return 'TIMESTAMP_NTZ';
+    case 'INTEGER':
+    case 'BIGINT':
+      return 'NUMBER(38,0)';
+    case 'DOUBLE':
+      return 'FLOAT';
+    default:
+      return c.type;
+  }
+}
+
+const castFrom = (c: Column, expr: string) => (c.type === 'JSON' ? `PARSE_JSON(${expr})` : `CAST(${expr} AS ${snowflakeType(c)})`);
+
+/** Statements the merge runs, exposed so tests can check the SQL against a real engine. */
+export function mergeSql(table: TableSpec, stage: string): string {
+  const cols = table.columns;
+  const on = table.key.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
+  const order = table.version ? `ORDER BY CAST(${q(table.version)} AS NUMBER(38,0)) DESC` : 'ORDER BY 1';
+  const source = `SELECT ${cols.map((c) => `${castFrom(c, q(c.name))} AS ${q(c.name)}`).join(', ')} FROM ${stage} QUALIFY ROW_NUMBER() OVER (PARTITION BY ${table.key.map(q).join(', ')} ${order}) = 1`;
+  const updates = cols.filter((c) => !table.key.includes(c.name)).map((c) => `${q(c.name)} = s.${q(c.name)}`);
+  return (
+    `MERGE INTO ${q(table.name)} t USING (${source}) s ON ${on} ` +
+    `WHEN MATCHED THEN UPDATE SET ${updates.join(', ')} ` +
+    `WHEN NOT MATCHED THEN INSERT (${cols.map((c) => q(c.name)).join(', ')}) VALUES (${cols.map((c) => `s.${q(c.name)}`).join(', ')})`
+  );
+}
+
+function isTransient(err: unknown): boolean {
+  const e = err as { code?: string | number; name?: string; message?: string };
+  return (
+    /Network|Timeout|ECONNRESET|ECONNREFUSED|ETIMEDOUT|socket hang up|429|503|throttl/i.test(`${e.name} ${e.message}`) ||
+    [390112, 390114, 390111, '390114', '390112'].includes(e.code as number)
+  );
+}
+
+export class SnowflakeWarehouse implements Warehouse {
+  readonly kind = 'snowflake';
+
+  private constructor(
+    private conn: snowflake.Connection,
+    private readonly cfg: SnowflakeConfig,
+  ) {}
+
+  private static options(cfg: SnowflakeConfig): snowflake.ConnectionOptions {
+    const base: snowflake.ConnectionOptions = {
+      account: cfg.account,
+      username: cfg.user,
+      database: cfg.database,
+      schema: cfg.schema,
+      warehouse: cfg.warehouse,
+      role: cfg.role,
+      application: 'segpipe',
+    };
+    if (cfg.host) {
+      const url = cfg.host.includes('://') ? cfg.host : `https://${cfg.host}`;
+      Object.assign(base, { accessUrl: url, host: new URL(url).hostname });
+    }
+    return cfg.auth === 'keypair'
+      ? { ...base, authenticator: 'SNOWFLAKE_JWT', privateKeyPath: cfg.privateKeyPath, privateKeyPass: cfg.privateKeyPassphrase }
+      : { ...base, password: cfg.password };
+  }
+
+  static async connect(cfg: SnowflakeConfig): Promise<SnowflakeWarehouse> {
+    snowflake.configure({ logLevel: 'WARN' });
+    const conn = snowflake.createConnection(SnowflakeWarehouse.options(cfg));
+    await conn.connectAsync();
+    return new SnowflakeWarehouse(conn, cfg);
+  }
+
+  private execOnce<T>(sqlText: string, binds?: snowflake.Binds): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      this.conn.execute({
+        sqlText,
+        binds,
+        complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as T[])),
+      });
+    });
+  }
+
+  private async exec<T = Record<string, unknown>>(sqlText: string, binds?: snowflake.Binds): Promise<T[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.execOnce<T>(sqlText, binds);
+      } catch (err) {
+        if (attempt >= RETRIES || !isTransient(err)) throw err;
+        log.warn({ attempt: attempt + 1, err: (err as Error).message }, 'transient Snowflake error; retrying');
+        await sleep(250 * 2 ** attempt);
+        if (!this.conn.isUp()) {
+          this.conn = snowflake.createConnection(SnowflakeWarehouse.options(this.cfg));
+          await this.conn.connectAsync();
+        }
+      }
+    }
+  }
+
+  async ensureSchema(tables: TableSpec[]): Promise<void> {
+    for (const t of tables) {
+      const cols = t.columns.map((c) => `${q(c.name)} ${snowflakeType(c)}${c.nullable ? '' : ' NOT NULL'}`);
+      await this.exec(`CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(q).join(', ')}))`);
+    }
+  }
+
+  async merge(table: TableSpec, rows: Row[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const stage = q(`STAGE_${table.name}`);
+    await this.exec(`CREATE OR REPLACE TEMPORARY TABLE ${stage} (${table.columns.map((c) => `${q(c.name)} VARCHAR`).join(', ')})`);
+    const perInsert = Math.max(1, Math.floor(MAX_BINDS / table.columns.length));
+    const placeholders = `(${table.columns.map(() => '?').join(', ')})`;
+    for (let i = 0; i < rows.length; i += perInsert) {
+      const slice = rows.slice(i, i + perInsert).map((r) => r.map((v) => (v === null ? null : String(v))));
+      await this.exec(`INSERT INTO ${stage} VALUES ${placeholders}`, slice as snowflake.Binds);
+    }
+    await this.exec(mergeSql(table, stage));
+    await this.exec(`DROP TABLE IF EXISTS ${stage}`);
+    return rows.length;
+  }
+
+  async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+    return this.exec<T>(sql);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.conn.destroy(() => resolve()));
+  }
+}

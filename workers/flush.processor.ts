@@ -1,0 +1,41 @@
+// BullMQ processor for the flush queue, in the one process that owns the warehouse. With
+// DuckDB, a second worker process finds the file locked and leaves this queue to the owner.
+import type { Job } from 'bullmq';
+import type { AppContext } from '../src/context.ts';
+import { childLog } from '../src/log.ts';
+import { flushOutboxes } from '../src/stream/flush.ts';
+import { rawTables } from '../src/warehouse/tables.ts';
+import { openWarehouse } from '../src/warehouse/index.ts';
+import { WarehouseLockedError } from '../src/warehouse/warehouse.ts';
+import { FLUSH_QUERY, FLUSH_RAW, type FlushQueryData } from '../queues/flush.ts';
+import { QUEUES } from '../queues/names.ts';
+import type { QueueProcessor } from './types.ts';
+
+const log = childLog('flush');
+
+export const shardCount = (ctx: AppContext) => Math.max(ctx.config.kafka.partitions, ctx.config.kafka.catalogPartitions);
+
+export async function createFlushProcessor(ctx: AppContext) {
+  let warehouse;
+  try {
+    warehouse = await openWarehouse(ctx.config);
+  } catch (err) {
+    if (err instanceof WarehouseLockedError) {
+      log.warn(err.message + '; this worker leaves the flush queue to that process');
+      return null;
+    }
+    throw err;
+  }
+  const w = warehouse;
+  ctx.onClose(() => w.close());
+  const tables = [...rawTables().values()];
+  await w.ensureSchema(tables);
+
+  return async (job: Job): Promise<unknown> => {
+    if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx) });
+    if (job.name === FLUSH_QUERY) return w.query((job.data as FlushQueryData).sql);
+    throw new Error(`unknown job ${job.name} on the flush queue`);
+  };
+}
+
+export const flushProcessor: QueueProcessor = { queue: QUEUES.flush, concurrency: 1, create: createFlushProcessor };
