@@ -52,7 +52,7 @@ export class StreamConsumer {
     await this.dlqProducer.connect();
     this.consumer = ctx.kafka.consumer({
       groupId: this.opts.groupId ?? STREAM_GROUP,
-      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytesPerPartition: 1024 * 1024,
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
     });
@@ -82,16 +82,20 @@ export class StreamConsumer {
     const keys = shardKeys(partition);
     const redis = withStateCommands(this.ctx.redis);
 
-    // Backpressure: a full outbox (warehouse down or slow) pauses this partition, no drop.
-    if ((await redis.xlen(keys.outbox(table.name))) >= this.opts.maxOutbox) {
-      this.pauseUntilDrained(topic, partition, keys.outbox(table.name));
+    // Backpressure: the outbox takes at most OUTBOX_MAX rows; what does not fit stays in Kafka
+    // and the partition pauses until flushes drain it. Nothing is dropped.
+    const outbox = keys.outbox(table.name);
+    const room = this.opts.maxOutbox - (await redis.xlen(outbox));
+    if (room <= 0) {
+      this.pauseUntilDrained(topic, partition, outbox);
       return;
     }
+    const messages = batch.messages.length > room ? batch.messages.slice(0, room) : batch.messages;
 
     const ingestedAt = new Date().toISOString();
     const rows: string[] = [];
     const dead: DeadLetter[] = [];
-    for (const m of batch.messages) {
+    for (const m of messages) {
       try {
         const { value } = await this.ctx.serde.decode<Record<string, unknown>>(m.value, { topic, partition, offset: m.offset });
         const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt });
@@ -101,7 +105,7 @@ export class StreamConsumer {
         dead.push({ offset: m.offset, key: m.key, value: m.value, reason: err.reason, error: err.message });
       }
     }
-    const last = batch.messages[batch.messages.length - 1]!.offset;
+    const last = messages[messages.length - 1]!.offset;
 
     if (dead.length > 0) {
       // Dead letters already counted by an earlier run of this batch are not sent again.
@@ -113,6 +117,8 @@ export class StreamConsumer {
     resolveOffset(last);
     await this.consumer!.commitOffsets([{ topic, partition, offset: String(Number(last) + 1) }]);
     await heartbeat();
+    // The rest of the batch did not fit: it is fetched again after the partition resumes.
+    if (messages.length < batch.messages.length) this.pauseUntilDrained(topic, partition, outbox);
   }
 
   private async sendDeadLetters(topic: string, partition: number, dead: DeadLetter[]): Promise<void> {
