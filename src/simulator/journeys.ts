@@ -110,12 +110,21 @@ class DueHeap {
   }
 }
 
+/** FNV-1a, 32 bits. */
+function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 export type SimEvent = UserEvent<Exclude<EventName, 'movies_catalog_enriched'>>;
 
 export function* simulate(params: SimulationParams, catalog: readonly CatalogItem[]): Generator<SimEvent> {
   if (catalog.length === 0) throw new Error('the catalog has no priced items: ingest a Movies.txt first');
+  const prefix = params.userPrefix ?? `u${params.seed.toString(36)}`;
   const r: Rng = rng(params.seed);
-  const ids: Rng = rng(params.seed ^ 0x5eed5eed);
+  // Event ids depend on the user prefix too: runs with one seed but other users never share ids.
+  const ids: Rng = rng(hash32(`${params.seed}:${prefix}`));
   const faker = new Faker({ locale: [en] });
   faker.seed(params.seed);
   const firstNames = Array.from({ length: 400 }, () => faker.person.firstName().toLowerCase().replace(/[^a-z]/g, ''));
@@ -124,7 +133,6 @@ export function* simulate(params: SimulationParams, catalog: readonly CatalogIte
 
   const totalUsers = Math.max(1, params.users ?? Math.ceil(params.events / 25));
   const arrivalGap = (params.arrivalWindowMs ?? 24 * HOUR) / totalUsers;
-  const prefix = params.userPrefix ?? `u${params.seed.toString(36)}`;
   const heap = new DueHeap();
   let seq = 0;
   let arrived = 0;
