@@ -8,6 +8,7 @@ import type { Schedule } from './schedules.ts';
 
 export const FLUSH_RAW = 'flush:raw';
 export const FLUSH_QUERY = 'flush:query';
+export const FLUSH_METRICS = 'flush:metrics';
 
 export interface FlushQueryData {
   sql: string;
@@ -15,6 +16,7 @@ export interface FlushQueryData {
 
 export const flushSchedules = (config: Config): Schedule[] => [
   { id: FLUSH_RAW, queue: QUEUES.flush, repeat: { every: config.stream.flushEveryMs } },
+  { id: FLUSH_METRICS, queue: QUEUES.flush, repeat: { every: config.stream.flushEveryMs } },
 ];
 
 const FLUSH_JOB_OPTS = { removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } };
@@ -29,8 +31,8 @@ export async function warehouseQuery<T = Record<string, unknown>>(queue: Queue, 
   return (await job.waitUntilFinished(events, timeoutMs)) as T[];
 }
 
-/** Flushes now and waits for it (verification, tests). */
-export async function flushNow(queue: Queue, events: QueueEvents, timeoutMs = 120_000): Promise<Record<string, number>> {
-  const job = await enqueueFlush(queue);
-  return (await job.waitUntilFinished(events, timeoutMs)) as Record<string, number>;
+/** Flushes raw rows (or, with FLUSH_METRICS, metrics) now and waits for it. */
+export async function flushNow(queue: Queue, events: QueueEvents, timeoutMs = 120_000, name: typeof FLUSH_RAW | typeof FLUSH_METRICS = FLUSH_RAW): Promise<Record<string, unknown>> {
+  const job = await queue.add(name, {}, FLUSH_JOB_OPTS);
+  return (await job.waitUntilFinished(events, timeoutMs)) as Record<string, unknown>;
 }

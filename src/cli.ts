@@ -172,13 +172,22 @@ program
   .command('verify')
   .description('reconcile Kafka offsets consumed with warehouse rows, dead letters and pending outbox rows; exit 1 on any difference')
   .option('--flush', 'flush the outboxes first (through the worker that owns the warehouse)')
+  .option('--metrics', 'also recompute every metric from the raw tables (the oracle) and diff final windows and sales')
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { flush?: boolean; json?: boolean }) => {
+  .action(async (opts: { flush?: boolean; metrics?: boolean; json?: boolean }) => {
     const { reconcile } = await import('./stream/reconcile.ts');
-    const { flushNow } = await import('../queues/flush.ts');
+    const { flushNow, warehouseQuery, FLUSH_METRICS } = await import('../queues/flush.ts');
     const ctx = new AppContext(config());
     try {
-      if (opts.flush) await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
+      if (opts.flush || opts.metrics) await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
+      if (opts.metrics) {
+        const { diffWithOracle } = await import('./windows/oracle.ts');
+        await flushNow(ctx.queues.flush, ctx.queueEvents('flush'), 120_000, FLUSH_METRICS);
+        const oracle = await diffWithOracle((sql) => warehouseQuery(ctx.queues.flush, ctx.queueEvents('flush'), sql));
+        for (const d of oracle.diffs) process.stdout.write(`metric ${d.metric} ${d.key}: stream ${d.stream} ≠ oracle ${d.oracle}\n`);
+        process.stdout.write(`verify --metrics: ${oracle.finalWindows} final windows and ${oracle.salesItems} sold items compared, ${oracle.diffs.length} difference(s)\n`);
+        if (oracle.diffs.length > 0) process.exitCode = 1;
+      }
       const report = await reconcile(ctx);
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {
@@ -191,7 +200,7 @@ program
         }
         process.stdout.write(report.ok ? 'verify: every consumed offset is accounted for\n' : 'verify: MISMATCH — offsets consumed that are neither warehouse rows, dead letters nor pending\n');
       }
-      process.exitCode = report.ok ? 0 : 1;
+      if (!report.ok) process.exitCode = 1;
     } finally {
       await ctx.close();
     }

@@ -102,6 +102,7 @@ const envSchema = z
     FLUSH_EVERY_MS: int(100, 3_600_000).default(5000),
     OUTBOX_MAX: int(1000, 100_000_000).default(500_000),
     STREAM_GROUP_ID: z.string().min(1).default('segpipe-stream'),
+    ALLOWED_LATENESS_MS: int(0, 365 * 86_400_000).default(600_000),
 
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: int(0, 65535).default(3000),
@@ -158,6 +159,8 @@ export interface Config {
     /** Outbox entries per table and shard before its partitions pause. */
     outboxMax: number;
     flushEveryMs: number;
+    /** How far behind the newest event time an event may arrive before its window is final. */
+    latenessMs: number;
   };
   simulator: {
     /** Events per `simulate:burst`; 0 turns the repeatable burst off. */
@@ -237,7 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             host: e.SNOWFLAKE_HOST,
           },
     api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
-    stream: { groupId: e.STREAM_GROUP_ID, outboxMax: e.OUTBOX_MAX, flushEveryMs: e.FLUSH_EVERY_MS },
+    stream: { groupId: e.STREAM_GROUP_ID, outboxMax: e.OUTBOX_MAX, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS },
     simulator: { burstEvents: e.SIMULATOR_BURST_EVENTS, burstEverySeconds: e.SIMULATOR_BURST_EVERY_S, seed: e.SIMULATOR_SEED },
     movies: {
       incomingDir: path.resolve(e.DATA_DIR, 'incoming'),

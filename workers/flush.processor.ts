@@ -7,7 +7,8 @@ import { flushOutboxes } from '../src/stream/flush.ts';
 import { rawTables } from '../src/warehouse/tables.ts';
 import { openWarehouse } from '../src/warehouse/index.ts';
 import { WarehouseLockedError } from '../src/warehouse/warehouse.ts';
-import { FLUSH_QUERY, FLUSH_RAW, type FlushQueryData } from '../queues/flush.ts';
+import { FLUSH_METRICS, FLUSH_QUERY, FLUSH_RAW, type FlushQueryData } from '../queues/flush.ts';
+import { MOVIE_SALES, REGISTRATION_METRICS, flushMetrics } from '../src/windows/metrics.ts';
 import { QUEUES } from '../queues/names.ts';
 import type { QueueProcessor } from './types.ts';
 
@@ -29,10 +30,13 @@ export async function createFlushProcessor(ctx: AppContext) {
   const w = warehouse;
   ctx.onClose(() => w.close());
   const tables = [...rawTables().values()];
-  await w.ensureSchema(tables);
+  await w.ensureSchema([...tables, REGISTRATION_METRICS, MOVIE_SALES]);
 
   return async (job: Job): Promise<unknown> => {
     if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx) });
+    if (job.name === FLUSH_METRICS) {
+      return flushMetrics(ctx.redis, w, { shards: shardCount(ctx), registrationTopic: ctx.config.topics.consumer_registration, latenessMs: ctx.config.stream.latenessMs });
+    }
     if (job.name === FLUSH_QUERY) return w.query((job.data as FlushQueryData).sql);
     throw new Error(`unknown job ${job.name} on the flush queue`);
   };

@@ -9,7 +9,7 @@ import type { DomainEvent } from './model.ts';
 export interface ProduceOptions {
   /** Events per Kafka request; default 5000. */
   batchSize?: number;
-  /** Requests outstanding while the next batch is encoded; default 3. */
+  /** Encoded batches queued behind the one on the wire; default 3. */
   inFlight?: number;
   /** Called after each acknowledged batch with the running total. */
   onProgress?: (sent: number) => void;
@@ -49,11 +49,14 @@ export class EventProducer {
   async send(events: Iterable<DomainEvent> | AsyncIterable<DomainEvent>, opts: ProduceOptions = {}): Promise<number> {
     const producer = await this.connected();
     const batchSize = opts.batchSize ?? 5000;
-    const inFlight = Math.max(1, opts.inFlight ?? 3);
-    const outstanding: Array<Promise<unknown>> = [];
+    const queued = Math.max(1, opts.inFlight ?? 3);
     let sent = 0;
     let byTopic = new Map<string, Message[]>();
     let size = 0;
+    // Requests go out one after another: kafkajs does not keep concurrent sends in order, and
+    // per-key order is the contract. Encoding the next batches overlaps with the send.
+    let chain: Promise<void> = Promise.resolve();
+    let pending = 0;
 
     const flush = async () => {
       if (size === 0) return;
@@ -61,14 +64,16 @@ export class EventProducer {
       const n = size;
       byTopic = new Map();
       size = 0;
-      outstanding.push(
-        producer.sendBatch({ topicMessages, acks: -1 }).then(() => {
+      pending++;
+      chain = chain
+        .then(() => producer.sendBatch({ topicMessages, acks: -1 }))
+        .then(() => {
+          pending--;
           sent += n;
           opts.onProgress?.(sent);
-        }),
-      );
-      // kafkajs sends one idempotent request per broker at a time; waiting here bounds memory.
-      while (outstanding.length >= inFlight) await outstanding.shift();
+        });
+      // Bound memory: at most `queued` encoded batches wait for the wire.
+      if (pending >= queued) await chain;
     };
 
     const add = async (event: DomainEvent) => {
@@ -88,9 +93,9 @@ export class EventProducer {
       if (Symbol.iterator in events) for (const event of events) await add(event);
       else for await (const event of events) await add(event);
       await flush();
-      await Promise.all(outstanding);
+      await chain;
     } catch (err) {
-      await Promise.allSettled(outstanding);
+      await chain.catch(() => undefined);
       throw err;
     }
     return sent;

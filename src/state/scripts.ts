@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = path.join(import.meta.dirname, 'lua');
 
 export interface StateCommands {
-  applyBatch(offsetsKey: string, outboxKey: string, deadKey: string, ...args: Array<string | number>): Promise<[number, number, number]>;
+  applyBatch(...keysThenArgs: Array<string | number>): Promise<[number, number, number]>;
 }
 
 const registered = new WeakSet<Redis>();
@@ -28,5 +28,29 @@ export function withStateCommands(redis: Redis): Redis & StateCommands {
 export const shardKeys = (partition: number) => ({
   offsets: `{p${partition}}:offsets`,
   dead: `{p${partition}}:dead`,
+  registrations: `{p${partition}}:reg`,
+  sales: `{p${partition}}:sales`,
+  maxTime: `{p${partition}}:maxtime`,
+  late: `{p${partition}}:late`,
   outbox: (table: string) => `{p${partition}}:outbox:${table}`,
 });
+
+export interface BatchApply {
+  topic: string;
+  lastOffset: string;
+  /** Max event time among applied rows, or -1. */
+  maxEventTime: number;
+  deadOffsets: string[];
+  late: Array<{ offset: string; windowKey: string }>;
+  rows: Array<{ offset: string; row: string; op: string }>;
+}
+
+/** Runs applyBatch for one batch of `partition` whose rows go to `table`. */
+export function applyBatch(redis: Redis, partition: number, table: string, b: BatchApply): Promise<[number, number, number]> {
+  const k = shardKeys(partition);
+  const args: Array<string | number> = [k.offsets, k.outbox(table), k.dead, k.registrations, k.sales, k.maxTime, k.late];
+  args.push(b.topic, b.lastOffset, b.maxEventTime, b.deadOffsets.length, ...b.deadOffsets, b.late.length);
+  for (const l of b.late) args.push(l.offset, l.windowKey);
+  for (const r of b.rows) args.push(r.offset, r.row, r.op);
+  return withStateCommands(redis).applyBatch(...args);
+}

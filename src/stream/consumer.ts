@@ -12,9 +12,10 @@ import { createIdempotentProducer } from '../kafka/client.ts';
 import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
-import { shardKeys, withStateCommands } from '../state/scripts.ts';
+import { applyBatch, shardKeys, type BatchApply } from '../state/scripts.ts';
+import { REGISTRATION_WINDOWS, isLate, watermark, windowsFor } from '../windows/window.ts';
 import { rawTables } from '../warehouse/tables.ts';
-import { InvalidEventError, toRow } from './transform.ts';
+import { InvalidEventError, parseEventTime, toRow } from './transform.ts';
 
 const log = childLog('stream');
 
@@ -26,6 +27,13 @@ export interface DeadLetter {
   value: Buffer | null;
   reason: string;
   error: string;
+}
+
+/** The state change an event makes besides its raw row (see applyBatch-7.lua). */
+export function stateOp(event: EventName, value: Record<string, unknown>, t: number): string {
+  if (event === 'consumer_registration') return `R ${String(value.user_id).trim()} ${t}`;
+  if (event === 'checkout') return `S ${String(value.item_id).trim()}|${String(value.currency ?? 'USD').trim()} ${Number(value.purchase_amount)}`;
+  return '';
 }
 
 export class StreamConsumer {
@@ -80,7 +88,7 @@ export class StreamConsumer {
     if (!event) return;
     const table = this.tables.get(event)!;
     const keys = shardKeys(partition);
-    const redis = withStateCommands(this.ctx.redis);
+    const redis = this.ctx.redis;
 
     // Backpressure: the outbox takes at most OUTBOX_MAX rows; what does not fit stays in Kafka
     // and the partition pauses until flushes drain it. Nothing is dropped.
@@ -93,13 +101,33 @@ export class StreamConsumer {
     const messages = batch.messages.length > room ? batch.messages.slice(0, room) : batch.messages;
 
     const ingestedAt = new Date().toISOString();
-    const rows: string[] = [];
+    const rows: BatchApply['rows'] = [];
     const dead: DeadLetter[] = [];
+    const late: BatchApply['late'] = [];
+    // Event-time mark of this topic-partition: what was applied before, then this batch in order.
+    // Replays see the same marks (the stored one moves atomically with the offset guard).
+    const stored = Number((await redis.hget(keys.offsets, topic)) ?? -1);
+    let mark = Number((await redis.hget(keys.maxTime, topic)) ?? -1);
+    let maxApplied = -1;
+    const lateness = this.ctx.config.stream.latenessMs;
     for (const m of messages) {
       try {
         const { value } = await this.ctx.serde.decode<Record<string, unknown>>(m.value, { topic, partition, offset: m.offset });
         const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt });
-        rows.push(m.offset, JSON.stringify(row));
+        const t = parseEventTime(value.timestamp);
+        if (event === 'consumer_registration' && mark >= 0) {
+          const wm = watermark(mark, lateness);
+          if (isLate(REGISTRATION_WINDOWS, t, wm)) {
+            for (const spec of REGISTRATION_WINDOWS) for (const w of windowsFor(spec, t)) if (w.end <= wm) late.push({ offset: m.offset, windowKey: `${spec.type}:${w.start}` });
+            dead.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error: `event time ${new Date(t).toISOString()} is behind the watermark ${new Date(wm).toISOString()}: its window is final` });
+            continue;
+          }
+        }
+        if (Number(m.offset) > stored) {
+          mark = Math.max(mark, t);
+          maxApplied = Math.max(maxApplied, t);
+        }
+        rows.push({ offset: m.offset, row: JSON.stringify(row), op: stateOp(event, value, t) });
       } catch (err) {
         if (!(err instanceof MessageDecodeError || err instanceof InvalidEventError)) throw err;
         dead.push({ offset: m.offset, key: m.key, value: m.value, reason: err.reason, error: err.message });
@@ -107,13 +135,10 @@ export class StreamConsumer {
     }
     const last = messages[messages.length - 1]!.offset;
 
-    if (dead.length > 0) {
-      // Dead letters already counted by an earlier run of this batch are not sent again.
-      const stored = Number((await redis.hget(keys.offsets, topic)) ?? -1);
-      const fresh = dead.filter((d) => Number(d.offset) > stored);
-      if (fresh.length > 0) await this.sendDeadLetters(topic, partition, fresh);
-    }
-    await redis.applyBatch(keys.offsets, keys.outbox(table.name), keys.dead, topic, last, dead.length, ...dead.map((d) => d.offset), ...rows);
+    // Dead letters already counted by an earlier run of this batch are not sent again.
+    const fresh = dead.filter((d) => Number(d.offset) > stored);
+    if (fresh.length > 0) await this.sendDeadLetters(topic, partition, fresh);
+    await applyBatch(redis, partition, table.name, { topic, lastOffset: last, maxEventTime: maxApplied, deadOffsets: dead.map((d) => d.offset), late, rows });
     resolveOffset(last);
     await this.consumer!.commitOffsets([{ topic, partition, offset: String(Number(last) + 1) }]);
     await heartbeat();

@@ -167,14 +167,14 @@ describe('stream ingestion into DuckDB', () => {
     const redis = ctx.redis.duplicate();
     await redis.select(1); // a separate database: outboxes of this test only
     await redis.flushdb();
-    const { withStateCommands, shardKeys } = await import('../../src/state/scripts.ts');
-    const state = withStateCommands(redis);
+    const { applyBatch, shardKeys } = await import('../../src/state/scripts.ts');
     const batch = [...simulate({ seed: 77, events: 500, start: Date.parse('2026-11-22T00:00:00Z'), userPrefix: `${prefix}-crash` }, items)].filter((e) => e.eventName === 'item_view');
     const table = tables.find((t) => t.name === 'raw_item_view')!;
     const { toRow } = await import('../../src/stream/transform.ts');
-    const args = batch.flatMap((e, i) => [String(i), JSON.stringify(toRow('item_view', table, e.toRecord() as unknown as Record<string, unknown>, { topic: 't', partition: 0, offset: String(i), ingestedAt: new Date().toISOString() }))]);
+    const rows = batch.map((e, i) => ({ offset: String(i), op: '', row: JSON.stringify(toRow('item_view', table, e.toRecord() as unknown as Record<string, unknown>, { topic: 't', partition: 0, offset: String(i), ingestedAt: new Date().toISOString() })) }));
     const k = shardKeys(0);
-    await state.applyBatch(k.offsets, k.outbox(table.name), k.dead, 't', batch.length - 1, 0, ...args);
+    const apply = () => applyBatch(redis, 0, table.name, { topic: 't', lastOffset: String(batch.length - 1), maxEventTime: -1, deadOffsets: [], late: [], rows });
+    await apply();
 
     await expect(flushOutboxes(redis, w, tables, { shards: 1, afterMerge: () => Promise.reject(new Error('killed between MERGE and trim')) })).rejects.toThrow('killed');
     expect(await redis.xlen(k.outbox(table.name))).toBe(batch.length); // nothing trimmed
@@ -184,7 +184,7 @@ describe('stream ingestion into DuckDB', () => {
     const [counts] = await w.query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM raw_item_view`);
     expect(counts).toEqual({ n: batch.length, d: batch.length });
     // A replay of the same Kafka batch is a no-op for the guard.
-    expect(await state.applyBatch(k.offsets, k.outbox(table.name), k.dead, 't', batch.length - 1, 0, ...args)).toEqual([0, 0, -1]);
+    expect(await apply()).toEqual([0, 0, -1]);
     await redis.flushdb();
     redis.disconnect();
     await w.close();

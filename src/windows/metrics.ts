@@ -1,0 +1,146 @@
+// flush:metrics: per-shard partial state (Redis) summed into warehouse metrics.
+// Registrations: one sorted set per shard (user_id scored by registration time, ZADD NX), so a
+// window's distinct count is the sum over shards of ZCOUNT [start, end) (a user's events all
+// live in one shard). Windows are upserted while open (is_final=false) and once more when the
+// watermark passes their end (is_final=true); then state older than the oldest open window is
+// trimmed, which keeps Redis memory bounded. Sales: cents per item per shard, summed.
+import type { Redis } from 'ioredis';
+import { shardKeys } from '../state/scripts.ts';
+import type { TableSpec } from '../warehouse/tables.ts';
+import type { Row, Warehouse } from '../warehouse/warehouse.ts';
+import { REGISTRATION_WINDOWS, watermark, windowsBetween, type WindowSpec } from './window.ts';
+
+export const REGISTRATION_METRICS: TableSpec = {
+  name: 'user_registration_metrics',
+  key: ['window_type', 'window_start'],
+  columns: [
+    { name: 'window_start', type: 'TIMESTAMP', nullable: false },
+    { name: 'window_end', type: 'TIMESTAMP', nullable: false },
+    { name: 'window_type', type: 'VARCHAR', nullable: false },
+    { name: 'registration_count', type: 'BIGINT', nullable: false },
+    { name: 'late_events', type: 'BIGINT', nullable: false },
+    { name: 'is_final', type: 'BOOLEAN', nullable: false },
+    { name: 'computed_at', type: 'TIMESTAMP', nullable: false },
+  ],
+};
+
+export const MOVIE_SALES: TableSpec = {
+  name: 'movie_sales',
+  key: ['movie_id', 'currency'],
+  columns: [
+    { name: 'movie_id', type: 'VARCHAR', nullable: false },
+    { name: 'title', type: 'VARCHAR', nullable: true },
+    { name: 'total_sales', type: 'BIGINT', nullable: false },
+    { name: 'currency', type: 'VARCHAR', nullable: false },
+    { name: 'aggregated_at', type: 'TIMESTAMP', nullable: false },
+  ],
+};
+
+/** Per window type: end of the last window written as final (windows before it are done). */
+const FINAL_THROUGH = 'segpipe:metrics:final_through';
+/** Final counts by `<type>:<start>`, kept so a final row can be rewritten with new late counts. */
+const FINAL_COUNTS = 'segpipe:metrics:final_counts';
+const LATE_REPORTED = 'segpipe:metrics:late_reported';
+
+export interface MetricsOptions {
+  shards: number;
+  registrationTopic: string;
+  latenessMs: number;
+  specs?: WindowSpec[];
+  now?: () => Date;
+}
+
+export interface MetricsResult {
+  watermark: string | null;
+  windows: number;
+  finalized: number;
+  sales: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: MetricsOptions): Promise<MetricsResult> {
+  const specs = opts.specs ?? REGISTRATION_WINDOWS;
+  const now = (opts.now ?? (() => new Date()))().toISOString();
+  const shards = Array.from({ length: opts.shards }, (_, p) => shardKeys(p));
+  const rows: Row[] = [];
+  let finalized = 0;
+
+  // Watermark: the slowest shard that has seen registrations decides.
+  const marks = (await Promise.all(shards.map((k) => redis.hget(k.maxTime, opts.registrationTopic)))).filter((m): m is string => m !== null).map(Number);
+  let wm: number | null = null;
+  if (marks.length > 0) {
+    wm = watermark(Math.min(...marks), opts.latenessMs);
+    const newest = Math.max(...marks);
+    const firsts = await Promise.all(shards.map((k) => redis.zrange(k.registrations, '0', '0', 'WITHSCORES')));
+    const earliest = Math.min(...firsts.filter((f) => f.length === 2).map((f) => Number(f[1])));
+    const lateCounts = await sumHashes(redis, shards.map((k) => k.late));
+    let trimBefore = Number.POSITIVE_INFINITY;
+    for (const spec of specs) {
+      const done = Number((await redis.hget(FINAL_THROUGH, spec.type)) ?? Number.NEGATIVE_INFINITY);
+      const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
+      let finalThrough = done;
+      for (const w of windowsBetween(spec, from, newest + 1)) {
+        const key = `${spec.type}:${w.start}`;
+        if (w.end <= done) continue; // written as final before
+        const counts = await Promise.all(shards.map((k) => redis.zcount(k.registrations, w.start, `(${w.end}`)));
+        const count = counts.reduce((a, b) => a + b, 0);
+        const isFinal = w.end <= wm;
+        rows.push([iso(w.start), iso(w.end), spec.type, count, lateCounts[key] ?? 0, isFinal, now]);
+        if (isFinal) {
+          finalized++;
+          finalThrough = Math.max(finalThrough, w.end);
+          await redis.hset(FINAL_COUNTS, key, count);
+        } else trimBefore = Math.min(trimBefore, w.start);
+      }
+      if (finalThrough > done) await redis.hset(FINAL_THROUGH, spec.type, finalThrough);
+      trimBefore = Math.min(trimBefore, Number.isFinite(finalThrough) ? finalThrough - spec.sizeMs + spec.advanceMs : trimBefore);
+    }
+    // Final windows that received late events since they were written: rewrite with the count.
+    const reported = await redis.hgetall(LATE_REPORTED);
+    for (const [key, n] of Object.entries(lateCounts)) {
+      if (Number(reported[key] ?? 0) === n) continue;
+      const [type, startText] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1)];
+      const spec = specs.find((s) => s.type === type);
+      const finalCount = await redis.hget(FINAL_COUNTS, key);
+      if (!spec || finalCount === null) continue;
+      const start = Number(startText);
+      if (!rows.some((r) => r[2] === type && r[0] === iso(start))) rows.push([iso(start), iso(start + spec.sizeMs), type, Number(finalCount), n, true, now]);
+      await redis.hset(LATE_REPORTED, key, n);
+    }
+    if (rows.length) await warehouse.merge(REGISTRATION_METRICS, rows);
+    // Registrations older than every open window can no longer change a count.
+    if (Number.isFinite(trimBefore)) await Promise.all(shards.map((k) => redis.zremrangebyscore(k.registrations, '-inf', `(${trimBefore}`)));
+  }
+
+  const sales = await sumHashes(redis, shards.map((k) => k.sales));
+  const saleRows: Row[] = [];
+  const ids = Object.keys(sales).map((f) => f.slice(0, f.lastIndexOf('|')));
+  const titles = await catalogTitles(warehouse, ids);
+  for (const [field, cents] of Object.entries(sales)) {
+    const cut = field.lastIndexOf('|');
+    const item = field.slice(0, cut);
+    saleRows.push([item, titles.get(item) ?? null, cents, field.slice(cut + 1), now]);
+  }
+  if (saleRows.length) await warehouse.merge(MOVIE_SALES, saleRows);
+  return { watermark: wm === null ? null : iso(wm), windows: rows.length, finalized, sales: saleRows.length };
+}
+
+async function sumHashes(redis: Redis, keys: string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const h of await Promise.all(keys.map((k) => redis.hgetall(k)))) for (const [f, v] of Object.entries(h)) out[f] = (out[f] ?? 0) + Number(v);
+  return out;
+}
+
+/** Latest title per item from the raw catalog table. */
+async function catalogTitles(warehouse: Warehouse, ids: string[]): Promise<Map<string, string>> {
+  const titles = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += 1000) {
+    const list = ids.slice(i, i + 1000).map((id) => `'${id.replace(/'/g, "''")}'`).join(', ');
+    const rows = await warehouse.query<{ item_id: string; title: string | null }>(
+      `SELECT item_id, arg_max(title, event_time) AS title FROM raw_movies_catalog_enriched WHERE item_id IN (${list}) GROUP BY item_id`,
+    );
+    for (const r of rows) if (r.title !== null) titles.set(r.item_id, r.title);
+  }
+  return titles;
+}

@@ -1,0 +1,117 @@
+// Windowed metrics against the oracle: 48 simulated hours through the stream, registrations in
+// hourly tumbling and 1 h / 15 min sliding windows, sales per movie; out-of-order and late events.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Consumer, IHeaders } from 'kafkajs';
+import { AppContext, bullConnection } from '../../src/context.ts';
+import { ConsumerRegistration } from '../../src/events/model.ts';
+import { EventProducer } from '../../src/events/producer.ts';
+import { loadCatalog } from '../../src/simulator/catalog.ts';
+import { simulate } from '../../src/simulator/journeys.ts';
+import { StreamConsumer } from '../../src/stream/consumer.ts';
+import { reconcile } from '../../src/stream/reconcile.ts';
+import { diffWithOracle } from '../../src/windows/oracle.ts';
+import { HOUR, MINUTE } from '../../src/windows/window.ts';
+import { FLUSH_METRICS, flushNow, warehouseQuery } from '../../queues/flush.ts';
+import { QUEUE_PREFIX } from '../../queues/names.ts';
+import { createFlushProcessor } from '../../workers/flush.processor.ts';
+import { testConfig, unique } from '../helpers/env.ts';
+import { resetStreamState, waitFor } from '../helpers/stream.ts';
+
+const LATENESS = 10 * MINUTE;
+const START = Date.parse('2026-10-01T00:00:00.000Z');
+
+describe('windowed metrics equal the oracle', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-windows-'));
+  // Fresh topics for this file: lateness is judged on event-time order within partitions.
+  const topics = Object.fromEntries(
+    ['CONSUMER_REGISTRATION', 'SIGN_IN', 'SIGN_OUT', 'ITEM_VIEW', 'ADDED_TO_CART', 'CHECKOUT', 'MOVIES_CATALOG_ENRICHED'].map((t) => [`TOPIC_${t}`, unique(`w-${t.toLowerCase()}`)]),
+  );
+  const env = { ...topics, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('windows'), ALLOWED_LATENESS_MS: String(LATENESS), TOPIC_DLQ: unique('w-dlq') };
+  const ctx = new AppContext(testConfig(env));
+  const stream = new StreamConsumer(ctx, { groupId: env.STREAM_GROUP_ID, maxOutbox: 1_000_000 });
+  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql, 60_000);
+  const deadLetters: Array<Record<string, string>> = [];
+  let dlq: Consumer;
+  let worker: Worker;
+  const producer = new EventProducer(ctx);
+
+  const settle = async () =>
+    waitFor(
+      'the stream to catch up',
+      async () => {
+        await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
+        const r = await reconcile(ctx);
+        return r.partitions.every((p) => p.lag === 0 && p.pending === 0);
+      },
+      120_000,
+    );
+  const metricsNow = () => flushNow(ctx.queues.flush, ctx.queueEvents('flush'), 120_000, FLUSH_METRICS);
+
+  beforeAll(async () => {
+    await ctx.prepare();
+    await resetStreamState(ctx.redis);
+    for (const k of await ctx.redis.keys('segpipe:metrics:*')) await ctx.redis.del(k);
+    await ctx.queues.flush.obliterate({ force: true });
+    worker = new Worker('flush', (await createFlushProcessor(ctx))!, { connection: bullConnection(ctx.config.redis.url), prefix: QUEUE_PREFIX });
+    ctx.onClose(() => worker.close());
+    dlq = ctx.kafka.consumer({ groupId: unique('w-dlq-reader') });
+    await dlq.connect();
+    await dlq.subscribe({ topic: ctx.config.topics.dlq, fromBeginning: true });
+    await dlq.run({ eachMessage: async ({ message }) => void deadLetters.push(Object.fromEntries(Object.entries(message.headers as IHeaders).map(([k, v]) => [k, String(v)]))) });
+    await stream.start();
+  });
+  afterAll(async () => {
+    await stream.stop();
+    await dlq?.disconnect();
+    await producer.close();
+    await ctx.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a seeded simulation of 48 hours: every final window and every sales total equals the oracle', { timeout: 300_000 }, async () => {
+    const { items } = await loadCatalog(ctx.redis);
+    const events = [...simulate({ seed: 48, events: 60_000, users: 1000, start: START, arrivalWindowMs: 48 * HOUR, userPrefix: 'w48' }, items)];
+    expect(events[events.length - 1]!.time - START).toBeGreaterThan(40 * HOUR);
+    await producer.send(events);
+    await settle();
+    await metricsNow();
+    const { diffs, finalWindows, salesItems } = await diffWithOracle(query);
+    expect(diffs).toEqual([]);
+    expect(deadLetters).toEqual([]); // produced in event-time order: nothing is late
+    expect(finalWindows).toBeGreaterThan(40 + 4 * 40); // tumbling and sliding, most of 48 h
+    expect(salesItems).toBeGreaterThan(10);
+    const [open] = await query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM user_registration_metrics WHERE NOT is_final`);
+    expect(open!.n).toBeGreaterThan(0); // the newest windows stay open until the watermark passes
+    const [sale] = await query<{ title: string | null }>(`SELECT title FROM movie_sales ORDER BY total_sales DESC LIMIT 1`);
+    expect(sale).toBeDefined();
+  });
+
+  it('out of order within the allowed lateness counts the same; beyond it, late_events and the DLQ hold them', { timeout: 180_000 }, async () => {
+    const [{ wm }] = (await query<{ wm: string }>(`SELECT strftime(max(window_end), '%Y-%m-%dT%H:%M:%S.000Z') AS wm FROM user_registration_metrics WHERE is_final`)) as [{ wm: string }];
+    const lastFinalEnd = Date.parse(wm);
+    const marks = await Promise.all([0, 1, 2].map((p) => ctx.redis.hget(`{p${p}}:maxtime`, ctx.config.topics.consumer_registration)));
+    const newest = Math.max(...marks.map(Number));
+    expect(newest).toBeGreaterThan(0);
+    const id = (n: string) => `${unique('late')}-${n}`;
+    // Inside the lateness: behind the newest event, in windows still open. Beyond: in a final window.
+    const within = [1, 2, 3].map((i) => new ConsumerRegistration(id(`in${i}`), newest - LATENESS + 60_000 * i, `w-inlate-${i}`, 30, 'a@example.com', 'en'));
+    const late = [1, 2].map((i) => new ConsumerRegistration(id(`late${i}`), lastFinalEnd - 2 * HOUR - i * 1000, `w-toolate-${i}`, 30, 'b@example.com', 'en'));
+    await producer.send([...within, ...late]);
+    await settle();
+    await metricsNow();
+    await waitFor('two late dead letters', () => deadLetters.filter((d) => d.reason === 'late').length === 2);
+    const { diffs } = await diffWithOracle(query);
+    expect(diffs).toEqual([]);
+    const rows = await query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM raw_consumer_registration WHERE user_id LIKE 'w-inlate-%' OR user_id LIKE 'w-toolate-%'`);
+    expect(rows[0]!.n).toBe(3); // the late ones are dead letters, not rows
+    const [lateSum] = await query<{ n: number }>(`SELECT CAST(sum(late_events) AS INTEGER) AS n FROM user_registration_metrics WHERE window_type = 'tumbling_1h'`);
+    expect(lateSum!.n).toBe(2);
+    const lateRows = await query<{ is_final: boolean }>(`SELECT is_final FROM user_registration_metrics WHERE late_events > 0`);
+    expect(lateRows.every((r) => r.is_final)).toBe(true);
+    expect((await reconcile(ctx)).ok).toBe(true);
+  });
+});
