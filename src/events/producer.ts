@@ -39,10 +39,14 @@ export class EventProducer {
     this.producer = undefined;
   }
 
-  /** Encodes one event as a Kafka message for its topic. */
+  /**
+   * Encodes one event as a Kafka message for its topic. The Kafka timestamp stays the produce
+   * time: event time is in the payload, and a simulated past as message time would make the
+   * broker's time-based retention delete the data on arrival.
+   */
   toMessage(event: DomainEvent): { topic: string; message: Message } {
     const topic = event.topic(this.ctx.config.topics);
-    return { topic, message: { key: event.key(), value: this.ctx.serde.encode(topic, event.toRecord()), timestamp: String(event.time) } };
+    return { topic, message: { key: event.key(), value: this.ctx.serde.encode(topic, event.toRecord()) } };
   }
 
   /** Produces every event, in order per key; resolves when all are acknowledged. */

@@ -80,19 +80,29 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
       const done = Number((await redis.hget(FINAL_THROUGH, spec.type)) ?? Number.NEGATIVE_INFINITY);
       const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
       let finalThrough = done;
-      for (const w of windowsBetween(spec, from, newest + 1)) {
+      const windows = windowsBetween(spec, from, newest + 1).filter((w) => w.end > done); // earlier ones were written final
+      // One round trip for every ZCOUNT of every window and shard.
+      const pipe = redis.pipeline();
+      for (const w of windows) for (const k of shards) pipe.zcount(k.registrations, w.start, `(${w.end}`);
+      const replies = (await pipe.exec()) ?? [];
+      const finalCounts: Record<string, number> = {};
+      windows.forEach((w, i) => {
         const key = `${spec.type}:${w.start}`;
-        if (w.end <= done) continue; // written as final before
-        const counts = await Promise.all(shards.map((k) => redis.zcount(k.registrations, w.start, `(${w.end}`)));
-        const count = counts.reduce((a, b) => a + b, 0);
-        const isFinal = w.end <= wm;
+        let count = 0;
+        for (let j = 0; j < shards.length; j++) {
+          const [err, n] = replies[i * shards.length + j]!;
+          if (err) throw err;
+          count += Number(n);
+        }
+        const isFinal = w.end <= wm!;
         rows.push([iso(w.start), iso(w.end), spec.type, count, lateCounts[key] ?? 0, isFinal, now]);
         if (isFinal) {
           finalized++;
           finalThrough = Math.max(finalThrough, w.end);
-          await redis.hset(FINAL_COUNTS, key, count);
+          finalCounts[key] = count;
         } else trimBefore = Math.min(trimBefore, w.start);
-      }
+      });
+      if (Object.keys(finalCounts).length) await redis.hset(FINAL_COUNTS, finalCounts);
       if (finalThrough > done) await redis.hset(FINAL_THROUGH, spec.type, finalThrough);
       trimBefore = Math.min(trimBefore, Number.isFinite(finalThrough) ? finalThrough - spec.sizeMs + spec.advanceMs : trimBefore);
     }

@@ -70,6 +70,8 @@ describe('movie catalog pipeline', () => {
   });
 
   afterAll(async () => {
+    // The scheduler role upserted repeatable jobs into the shared test Redis: remove them.
+    for (const q of Object.values(ctx.queues)) for (const s of await q.getJobSchedulers()) if (s.key) await q.removeJobScheduler(s.key);
     await api?.close();
     await consumer?.disconnect();
     await ctx.close();
@@ -178,7 +180,8 @@ describe('movie catalog pipeline', () => {
     let run: { state: string; result: Record<string, number> | null } = { state: '', result: null };
     await waitFor('the sample run', async () => {
       run = (await api.inject({ url: `/api/runs/movies/${jobId}`, headers: { authorization: `Bearer ${TOKEN}` } })).json();
-      return run.state === 'completed';
+      if (run.state === 'failed') throw new Error(`sample run failed: ${JSON.stringify(run)}`);
+      return run.state === 'completed' && run.result !== null;
     });
     expect(run.result!.items).toBe(306);
     expect(run.result!.quarantined).toBeGreaterThan(5);
