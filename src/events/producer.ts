@@ -1,9 +1,9 @@
 // The one producer path for domain events: any DomainEvent goes to its topic, under its key,
 // as Avro in the Confluent wire format. Events are encoded with the cached types and sent in
 // large batches (acks=all, idempotent), with a few batches in flight while the next is encoded.
-import type { Message, Producer, TopicMessages } from 'kafkajs';
+import type { Message, TopicMessages } from 'kafkajs';
 import type { AppContext } from '../context.ts';
-import { createIdempotentProducer } from '../kafka/client.ts';
+import { LazyProducer } from '../kafka/client.ts';
 import type { DomainEvent } from './model.ts';
 
 export interface ProduceOptions {
@@ -21,22 +21,14 @@ export interface ProduceOptions {
 }
 
 export class EventProducer {
-  private producer?: Promise<Producer>;
+  private readonly producer: LazyProducer;
 
-  constructor(private readonly ctx: AppContext) {}
-
-  private connected(): Promise<Producer> {
-    this.producer ??= (async () => {
-      const p = createIdempotentProducer(this.ctx.kafka);
-      await p.connect();
-      return p;
-    })();
-    return this.producer;
+  constructor(private readonly ctx: AppContext) {
+    this.producer = new LazyProducer(ctx.kafka);
   }
 
   async close(): Promise<void> {
-    if (this.producer) await (await this.producer).disconnect();
-    this.producer = undefined;
+    await this.producer.close();
   }
 
   /**
@@ -51,7 +43,7 @@ export class EventProducer {
 
   /** Produces every event, in order per key; resolves when all are acknowledged. */
   async send(events: Iterable<DomainEvent> | AsyncIterable<DomainEvent>, opts: ProduceOptions = {}): Promise<number> {
-    const producer = await this.connected();
+    const producer = await this.producer.get();
     const batchSize = opts.batchSize ?? 5000;
     const queued = Math.max(1, opts.inFlight ?? 3);
     let sent = 0;

@@ -1,5 +1,5 @@
 // kafkajs wiring: one factory for clients, topic creation at start, kafkajs logs routed to pino.
-import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
 import type { Config } from '../config.ts';
 import { childLog } from '../log.ts';
 
@@ -70,4 +70,26 @@ export function createIdempotentProducer(kafka: Kafka) {
     maxInFlightRequests: 5,
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
   });
+}
+
+/** An idempotent producer connected on first use, for components that may never send. */
+export class LazyProducer {
+  private producer?: Promise<Producer>;
+
+  constructor(private readonly kafka: Kafka) {}
+
+  get(): Promise<Producer> {
+    this.producer ??= (async () => {
+      const p = createIdempotentProducer(this.kafka);
+      await p.connect();
+      return p;
+    })();
+    return this.producer;
+  }
+
+  async close(): Promise<void> {
+    const p = this.producer;
+    this.producer = undefined;
+    if (p) await (await p).disconnect();
+  }
 }

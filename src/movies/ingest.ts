@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Producer } from 'kafkajs';
 import type { AppContext } from '../context.ts';
-import { createIdempotentProducer } from '../kafka/client.ts';
+import { LazyProducer } from '../kafka/client.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { planChunks } from './chunks.ts';
 import type { ChunkResult } from './chunk-task.ts';
@@ -39,25 +39,17 @@ export interface IngestResult extends IngestProgress {
 }
 
 export class MovieIngestor {
-  private producer?: Promise<Producer>;
+  private readonly producer: LazyProducer;
 
   constructor(
     private readonly ctx: AppContext,
     private readonly pool: ParsePool,
-  ) {}
-
-  private connectedProducer(): Promise<Producer> {
-    this.producer ??= (async () => {
-      const p = createIdempotentProducer(this.ctx.kafka);
-      await p.connect();
-      return p;
-    })();
-    return this.producer;
+  ) {
+    this.producer = new LazyProducer(ctx.kafka);
   }
 
   async close(): Promise<void> {
-    if (this.producer) await (await this.producer).disconnect();
-    this.producer = undefined;
+    await this.producer.close();
   }
 
   async ingest(file: string, onProgress: (p: IngestProgress) => void = () => undefined): Promise<IngestResult> {
@@ -68,7 +60,7 @@ export class MovieIngestor {
     const ranges = await planChunks(file, ctx.config.movies.chunkBytes);
     const totalBytes = ranges.length ? ranges[ranges.length - 1]!.end : 0;
     const timestamp = new Date().toISOString();
-    const producer = await this.connectedProducer();
+    const producer = await this.producer.get();
     const quarantine = new QuarantineWriter(path.join(ctx.config.movies.quarantineDir, `${path.basename(file)}.jsonl`), file);
     const progress: IngestProgress = { bytes: 0, totalBytes, items: 0, produced: 0, unchanged: 0, quarantined: 0 };
     const byReason: Partial<Record<QuarantineReason, number>> = {};

@@ -34,6 +34,11 @@ export interface ParseResult {
   lines: number;
 }
 
+/** `ITEM` alone or followed by whitespace: a record start (`ITEMS=…` is an attribute). */
+function isItemLine(line: string): boolean {
+  return line.charCodeAt(0) === 0x49 && line.startsWith('ITEM') && (line.length === 4 || line.charCodeAt(4) === SPACE || line.charCodeAt(4) === TAB);
+}
+
 const SPACE = 0x20;
 const TAB = 0x09;
 const CR = 0x0d;
@@ -66,8 +71,10 @@ export function parseMovies(buf: Uint8Array): ParseResult {
     let reason: QuarantineReason | undefined;
     const c0 = text.charCodeAt(0);
     const eq = text.indexOf('=');
-    if (c0 === 0x49 /* I */ && text.startsWith('ITEM') && (text.length === 4 || text.charCodeAt(4) === SPACE || text.charCodeAt(4) === TAB)) {
-      const id = text.slice(4).trim();
+    // Indented lines are rare: only they pay for a trim before the ITEM check.
+    const lead = c0 === SPACE || c0 === TAB ? text.trimStart() : text;
+    if (isItemLine(lead)) {
+      const id = lead.slice(4).trim();
       if (id === '') {
         current = undefined;
         reason = 'item_without_id';
@@ -75,7 +82,7 @@ export function parseMovies(buf: Uint8Array): ParseResult {
         current = { itemId: id, line: lineNo, offset: lineStart, attributes: new Map() };
         records.push(current);
       }
-    } else if (eq > 0 && c0 !== SPACE && c0 !== TAB && current) {
+    } else if (eq > 0 && lead === text && current) {
       // Common case: `Key=Value` inside a record, key not indented.
       const key = text.charCodeAt(eq - 1) === SPACE || text.charCodeAt(eq - 1) === TAB ? text.slice(0, eq).trim() : text.slice(0, eq);
       const value = text.slice(eq + 1).trim();
@@ -83,19 +90,8 @@ export function parseMovies(buf: Uint8Array): ParseResult {
       if (values) values.push(value);
       else current.attributes.set(key, [value]);
     } else {
-      const trimmed = text.trim();
-      if (trimmed === '') continue; // blank line
-      if (trimmed.startsWith('ITEM') && (trimmed.length === 4 || trimmed.charCodeAt(4) === SPACE || trimmed.charCodeAt(4) === TAB)) {
-        // Indented ITEM line.
-        const id = trimmed.slice(4).trim();
-        if (id === '') {
-          current = undefined;
-          reason = 'item_without_id';
-        } else {
-          current = { itemId: id, line: lineNo, offset: lineStart, attributes: new Map() };
-          records.push(current);
-        }
-      } else if (eq < 0) reason = 'unrecognized_line';
+      if (lead.trimEnd() === '') continue; // blank line
+      if (eq < 0) reason = 'unrecognized_line';
       else {
         const key = text.slice(0, eq).trim();
         if (key === '') reason = 'empty_key';
