@@ -78,7 +78,7 @@ export async function benchWindowing(config: Config): Promise<{ figures: Record<
       windowing_redis_mb_per_million_with_outbox: perMillion(memAfter - memBefore),
     },
     notes: [
-      `${REGISTRATIONS} registrations over ${SHARDS} shards in batches of ${BATCH}: one applyBatch-7.lua call per batch doing the offset guard, the outbox XADD of the raw row, ZADD NX into the shard's sorted set and the event-time mark.`,
+      `${REGISTRATIONS} registrations over ${SHARDS} shards in batches of ${BATCH}: one applyBatch-9.lua call per batch doing the offset guard, the outbox XADD of the raw row, ZADD NX into the shard's sorted set and the event-time mark.`,
       'State memory is MEMORY USAGE of the sorted sets (what windows need); "with outbox" adds the raw rows waiting for a flush, which the flush deletes.',
     ],
   };

@@ -9,6 +9,7 @@ import { openWarehouse } from '../src/warehouse/index.ts';
 import { WarehouseLockedError } from '../src/warehouse/warehouse.ts';
 import { FLUSH_METRICS, FLUSH_QUERY, FLUSH_RAW, type FlushQueryData } from '../queues/flush.ts';
 import { MOVIE_SALES, REGISTRATION_METRICS, flushMetrics } from '../src/windows/metrics.ts';
+import { SESSION_METRICS } from '../src/windows/sessions.ts';
 import { QUEUES } from '../queues/names.ts';
 import type { QueueProcessor } from './types.ts';
 
@@ -30,12 +31,18 @@ export async function createFlushProcessor(ctx: AppContext) {
   const w = warehouse;
   ctx.onClose(() => w.close());
   const tables = [...rawTables().values()];
-  await w.ensureSchema([...tables, REGISTRATION_METRICS, MOVIE_SALES]);
+  await w.ensureSchema([...tables, REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
 
   return async (job: Job): Promise<unknown> => {
     if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx) });
     if (job.name === FLUSH_METRICS) {
-      return flushMetrics(ctx.redis, w, { shards: shardCount(ctx), registrationTopic: ctx.config.topics.consumer_registration, latenessMs: ctx.config.stream.latenessMs });
+      const { topics } = ctx.config;
+      return flushMetrics(ctx.redis, w, {
+        shards: shardCount(ctx),
+        registrationTopic: topics.consumer_registration,
+        sessionTopics: { signIn: topics.sign_in, signOut: topics.sign_out },
+        latenessMs: ctx.config.stream.latenessMs,
+      });
     }
     if (job.name === FLUSH_QUERY) return w.query((job.data as FlushQueryData).sql);
     throw new Error(`unknown job ${job.name} on the flush queue`);

@@ -32,6 +32,11 @@ export const shardKeys = (partition: number) => ({
   sales: `{p${partition}}:sales`,
   maxTime: `{p${partition}}:maxtime`,
   late: `{p${partition}}:late`,
+  signIns: `{p${partition}}:sess:in`,
+  signOuts: `{p${partition}}:sess:out`,
+  /** Sessions paired so far: open sessions (user → sign-in time) and the pairing boundary. */
+  openSessions: `{p${partition}}:sess:open`,
+  sessionTotals: `{p${partition}}:sess:acc`,
   outbox: (table: string) => `{p${partition}}:outbox:${table}`,
 });
 
@@ -48,7 +53,7 @@ export interface BatchApply {
 /** Runs applyBatch for one batch of `partition` whose rows go to `table`. */
 export function applyBatch(redis: Redis, partition: number, table: string, b: BatchApply): Promise<[number, number, number]> {
   const k = shardKeys(partition);
-  const args: Array<string | number> = [k.offsets, k.outbox(table), k.dead, k.registrations, k.sales, k.maxTime, k.late];
+  const args: Array<string | number> = [k.offsets, k.outbox(table), k.dead, k.registrations, k.sales, k.maxTime, k.late, k.signIns, k.signOuts];
   args.push(b.topic, b.lastOffset, b.maxEventTime, b.deadOffsets.length, ...b.deadOffsets, b.late.length);
   for (const l of b.late) args.push(l.offset, l.windowKey);
   for (const r of b.rows) args.push(r.offset, r.row, r.op);

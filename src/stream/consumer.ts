@@ -29,9 +29,11 @@ export interface DeadLetter {
   error: string;
 }
 
-/** The state change an event makes besides its raw row (see applyBatch-7.lua). */
+/** The state change an event makes besides its raw row (see applyBatch-9.lua). */
 export function stateOp(event: EventName, value: Record<string, unknown>, t: number): string {
   if (event === 'consumer_registration') return `R ${String(value.user_id).trim()} ${t}`;
+  if (event === 'sign_in') return `I ${String(value.user_id).trim()} ${t}`;
+  if (event === 'sign_out') return `O ${String(value.user_id).trim()} ${t}`;
   if (event === 'checkout') return `S ${String(value.item_id).trim()}|${String(value.currency ?? 'USD').trim()} ${Number(value.purchase_amount)}`;
   return '';
 }

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { shardKeys } from '../state/scripts.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
 import type { Row, Warehouse } from '../warehouse/warehouse.ts';
+import { SESSION_METRICS, pairShard, sessionRows } from './sessions.ts';
 import { REGISTRATION_WINDOWS, watermark, windowsBetween, type WindowSpec } from './window.ts';
 
 export const REGISTRATION_METRICS: TableSpec = {
@@ -45,6 +46,7 @@ const LATE_REPORTED = 'segpipe:metrics:late_reported';
 export interface MetricsOptions {
   shards: number;
   registrationTopic: string;
+  sessionTopics: { signIn: string; signOut: string };
   latenessMs: number;
   specs?: WindowSpec[];
   now?: () => Date;
@@ -54,6 +56,7 @@ export interface MetricsResult {
   watermark: string | null;
   windows: number;
   finalized: number;
+  sessionWindows: number;
   sales: number;
 }
 
@@ -123,6 +126,11 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     if (Number.isFinite(trimBefore)) await Promise.all(shards.map((k) => redis.zremrangebyscore(k.registrations, '-inf', `(${trimBefore}`)));
   }
 
+  const boundaries: Array<number | null> = [];
+  for (let p = 0; p < opts.shards; p++) boundaries.push(await pairShard(redis, p, opts.sessionTopics, opts.latenessMs));
+  const sessions = await sessionRows(redis, opts.shards, boundaries, now);
+  if (sessions.length) await warehouse.merge(SESSION_METRICS, sessions);
+
   const sales = await sumHashes(redis, shards.map((k) => k.sales));
   const saleRows: Row[] = [];
   const ids = Object.keys(sales).map((f) => f.slice(0, f.lastIndexOf('|')));
@@ -133,7 +141,7 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     saleRows.push([item, titles.get(item) ?? null, cents, field.slice(cut + 1), now]);
   }
   if (saleRows.length) await warehouse.merge(MOVIE_SALES, saleRows);
-  return { watermark: wm === null ? null : iso(wm), windows: rows.length, finalized, sales: saleRows.length };
+  return { watermark: wm === null ? null : iso(wm), windows: rows.length, finalized, sessionWindows: sessions.length, sales: saleRows.length };
 }
 
 async function sumHashes(redis: Redis, keys: string[]): Promise<Record<string, number>> {

@@ -6,8 +6,8 @@ import { REGISTRATION_WINDOWS, type WindowSpec } from './window.ts';
 export interface MetricDiff {
   metric: string;
   key: string;
-  stream: number | null;
-  oracle: number | null;
+  stream: number | string | null;
+  oracle: number | string | null;
 }
 
 type Query = <T = Record<string, unknown>>(sql: string) => Promise<T[]>;
@@ -50,6 +50,41 @@ export async function diffWithOracle(query: Query): Promise<{ diffs: MetricDiff[
       if (!s?.is_final) diffs.push({ metric: spec.type, key: start, stream: s ? Number(s.n) : null, oracle: n });
     }
   }
+  // Sessions: per user, events in time order (a sign-out first at one instant); a sign-in's
+  // session ends at the user's next event; a sign-out after no open session is an orphan.
+  const sessionStream = await query<{ ws: string; we: string; closed: number; total: number; active: number; orphans: number; is_final: boolean }>(
+    `SELECT strftime(window_start, '%Y-%m-%dT%H:%M:%S.000Z') AS ws, strftime(window_end, '%Y-%m-%dT%H:%M:%S.000Z') AS we, CAST(sessions_closed AS BIGINT) AS closed,
+            CAST(total_duration_ms AS BIGINT) AS total, CAST(active_sessions_at_end AS BIGINT) AS active, CAST(orphan_sign_outs AS BIGINT) AS orphans, is_final
+     FROM session_metrics`,
+  );
+  const sessionFinals = sessionStream.filter((r) => r.is_final);
+  finalWindows += sessionFinals.length;
+  if (sessionFinals.length > 0) {
+    const through = Math.max(...sessionFinals.map((r) => Date.parse(r.we)));
+    const ev = `WITH ev AS (SELECT user_id, event_time AS t, 1 AS kind FROM raw_sign_in UNION ALL SELECT user_id, event_time AS t, 0 AS kind FROM raw_sign_out),
+      seq AS (SELECT user_id, t, kind, lead(t) OVER w AS next_t, lag(kind) OVER w AS prev_kind FROM ev WINDOW w AS (PARTITION BY user_id ORDER BY t, kind)),
+      hours AS (SELECT unnest(generate_series(time_bucket(INTERVAL 1 hour, (SELECT min(t) FROM ev)), TIMESTAMP '${new Date(through - 3_600_000).toISOString().slice(0, 19).replace('T', ' ')}', INTERVAL 1 hour)) AS ws)`;
+    const oracle = await query<{ ws: string; closed: number; total: number; active: number; orphans: number }>(
+      `${ev}
+       SELECT strftime(h.ws, '%Y-%m-%dT%H:%M:%S.000Z') AS ws,
+         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 1 AND next_t >= h.ws AND next_t < h.ws + INTERVAL 1 hour) AS closed,
+         (SELECT CAST(coalesce(sum(epoch_ms(next_t) - epoch_ms(t)), 0) AS BIGINT) FROM seq WHERE kind = 1 AND next_t >= h.ws AND next_t < h.ws + INTERVAL 1 hour) AS total,
+         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 1 AND t < h.ws + INTERVAL 1 hour AND (next_t IS NULL OR next_t >= h.ws + INTERVAL 1 hour)) AS active,
+         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 0 AND (prev_kind IS NULL OR prev_kind = 0) AND t >= h.ws AND t < h.ws + INTERVAL 1 hour) AS orphans
+       FROM hours h`,
+    );
+    const streamed = new Map(sessionStream.map((r) => [r.ws, r]));
+    for (const o of oracle) {
+      const s = streamed.get(o.ws);
+      const got = s?.is_final ? [Number(s.closed), Number(s.total), Number(s.active), Number(s.orphans)] : null;
+      const want = [Number(o.closed), Number(o.total), Number(o.active), Number(o.orphans)];
+      const empty = want.every((v) => v === 0);
+      if (got === null ? !empty : got.some((v, i) => v !== want[i])) {
+        diffs.push({ metric: 'sessions', key: `${o.ws} closed/total_ms/active/orphans`, stream: got === null ? null : got.join('/'), oracle: want.join('/') });
+      }
+    }
+  }
+
   const sales = new Map(
     (await query<{ k: string; cents: number }>(`SELECT movie_id || '|' || currency AS k, CAST(total_sales AS BIGINT) AS cents FROM movie_sales`)).map((r) => [r.k, Number(r.cents)]),
   );

@@ -88,6 +88,12 @@ describe('windowed metrics equal the oracle', () => {
     expect(open!.n).toBeGreaterThan(0); // the newest windows stay open until the watermark passes
     const [sale] = await query<{ title: string | null }>(`SELECT title FROM movie_sales ORDER BY total_sales DESC LIMIT 1`);
     expect(sale).toBeDefined();
+    const [sessions] = await query<{ n: number; avg: number; active: number }>(
+      `SELECT CAST(count(*) AS INTEGER) AS n, avg(avg_duration_s) AS avg, CAST(max(active_sessions_at_end) AS INTEGER) AS active FROM session_metrics WHERE is_final`,
+    );
+    expect(sessions!.n).toBeGreaterThan(30); // hourly session windows, compared with the oracle above
+    expect(sessions!.avg).toBeGreaterThan(60); // sessions last minutes, not milliseconds
+    expect(sessions!.active).toBeGreaterThan(0);
   });
 
   it('out of order within the allowed lateness counts the same; beyond it, late_events and the DLQ hold them', { timeout: 180_000 }, async () => {

@@ -95,12 +95,15 @@ export const runsRoutes = (ctx: AppContext) =>
       },
       async (req, reply) => {
         const { queue, id } = req.params as { queue: QueueName; id: string };
+        // State first, then the job: read the other way round, a job finishing in between
+        // would show as completed without its result.
+        const state = await ctx.queues[queue].getJobState(id);
         const job = await ctx.queues[queue].getJob(id);
         if (!job) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no job ${id} on queue ${queue}` });
         return {
           id: job.id,
           name: job.name,
-          state: await job.getState(),
+          state,
           progress: job.progress,
           attemptsMade: job.attemptsMade,
           result: job.returnvalue ?? null,

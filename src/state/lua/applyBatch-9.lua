@@ -11,6 +11,8 @@
       KEYS[5] sales             {p<N>}:sales     item_id → cents
       KEYS[6] event-time marks  {p<N>}:maxtime   topic → max event time applied (epoch ms)
       KEYS[7] late events       {p<N>}:late      <window_type>:<window_start> → late events
+      KEYS[8] sign-ins          {p<N>}:sess:in   sorted set: "<time>|<user_id>" scored by time
+      KEYS[9] sign-outs         {p<N>}:sess:out  sorted set: "<time>|<user_id>" scored by time
 
       ARGV[1] topic
       ARGV[2] last offset of the batch (stored even when its message was a dead letter)
@@ -18,7 +20,8 @@
       ARGV[4] n: number of dead-letter offsets, then ARGV[5 .. 4+n] those offsets
       then    m: number of late entries, then m pairs: offset, <window_type>:<window_start>
       then    triples: offset, row (JSON array in the table's column order), state op
-              state op: "" | "R <user_id> <time>" (registration) | "S <item_id> <cents>" (sale)
+              state op: "" | "R <user_id> <time>" (registration) | "S <item_id>|<currency> <cents>" (sale)
+                        | "I <user_id> <time>" (sign-in) | "O <user_id> <time>" (sign-out)
 
     Output:
       { rows appended, dead letters counted, offsets skipped as already applied }
@@ -64,6 +67,9 @@ for j = i, #ARGV, 3 do
     elseif kind == "S" then
       local item, cents = string.match(op, "^S (.+) (%-?%d+)$")
       redis.call("HINCRBY", KEYS[5], item, cents)
+    elseif kind == "I" or kind == "O" then
+      local user, t = string.match(op, "^[IO] (.+) (%-?%d+)$")
+      redis.call("ZADD", kind == "I" and KEYS[8] or KEYS[9], t, t .. "|" .. user)
     end
     appended = appended + 1
   else
