@@ -5,12 +5,13 @@ import { exposeSharedCounters, metrics } from '../metrics.ts';
 import { buildServer } from '../server/app.ts';
 import { statusRoutes } from '../server/routes/status.ts';
 import { runsRoutes } from '../server/routes/runs.ts';
+import { metricsApiRoutes } from '../server/routes/metrics-api.ts';
 import { childLog } from '../log.ts';
 
 const log = childLog('api');
 
 export function apiPlugins(ctx: AppContext): FastifyPluginAsync[] {
-  return [statusRoutes(ctx), runsRoutes(ctx)];
+  return [statusRoutes(ctx), runsRoutes(ctx), metricsApiRoutes(ctx)];
 }
 
 export async function buildApi(ctx: AppContext) {

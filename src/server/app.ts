@@ -6,6 +6,7 @@ import { authPlugin } from './auth.ts';
 import { registerBoard, BOARD_PATH } from './board.ts';
 import { healthRoutes, type Probe } from './health.ts';
 import { metricsRoute } from './metrics-route.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 
 export interface ServerOptions {
   adminToken: string;
@@ -40,6 +41,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(healthRoutes, { probes: opts.probes });
   await app.register(metricsRoute, { registry: opts.metrics });
   await registerBoard(app, opts.queues);
+  await app.register(dashboardRoutes);
   app.get('/', async (_req, reply) => reply.redirect(BOARD_PATH));
   await app.register(
     async (api) => {

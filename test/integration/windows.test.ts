@@ -18,6 +18,8 @@ import { HOUR, MINUTE } from '../../src/windows/window.ts';
 import { FLUSH_METRICS, flushNow, warehouseQuery } from '../../queues/flush.ts';
 import { QUEUE_PREFIX } from '../../queues/names.ts';
 import { createFlushProcessor } from '../../workers/flush.processor.ts';
+import { chromium } from 'playwright-core';
+import { buildApi } from '../../src/roles/api.ts';
 import { testConfig, unique } from '../helpers/env.ts';
 import { resetStreamState, waitFor } from '../helpers/stream.ts';
 
@@ -30,7 +32,8 @@ describe('windowed metrics equal the oracle', () => {
   const topics = Object.fromEntries(
     ['CONSUMER_REGISTRATION', 'SIGN_IN', 'SIGN_OUT', 'ITEM_VIEW', 'ADDED_TO_CART', 'CHECKOUT', 'MOVIES_CATALOG_ENRICHED'].map((t) => [`TOPIC_${t}`, unique(`w-${t.toLowerCase()}`)]),
   );
-  const env = { ...topics, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('windows'), ALLOWED_LATENESS_MS: String(LATENESS), TOPIC_DLQ: unique('w-dlq') };
+  const TOKEN = 'dashboard-token-0123456789';
+  const env = { ...topics, ADMIN_TOKEN: TOKEN, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('windows'), ALLOWED_LATENESS_MS: String(LATENESS), TOPIC_DLQ: unique('w-dlq') };
   const ctx = new AppContext(testConfig(env));
   const stream = new StreamConsumer(ctx, { groupId: env.STREAM_GROUP_ID, maxOutbox: 1_000_000 });
   const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql, 60_000);
@@ -119,5 +122,48 @@ describe('windowed metrics equal the oracle', () => {
     const lateRows = await query<{ is_final: boolean }>(`SELECT is_final FROM user_registration_metrics WHERE late_events > 0`);
     expect(lateRows.every((r) => r.is_final)).toBe(true);
     expect((await reconcile(ctx)).ok).toBe(true);
+  });
+
+  it('serves the metrics as JSON (400 on bad parameters) and a dashboard that renders them in headless Chromium', { timeout: 120_000 }, async () => {
+    const app = await buildApi(ctx);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    try {
+      expect((await app.inject({ url: '/api/metrics/sessions' })).statusCode).toBe(401);
+      const bad = await app.inject({ url: '/api/metrics/registrations?type=weekly', headers: auth });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().message).toMatch(/type/);
+      expect((await app.inject({ url: '/api/metrics/sales/top?limit=0', headers: auth })).statusCode).toBe(400);
+      const top = (await app.inject({ url: '/api/metrics/sales/top', headers: auth })).json();
+      expect(top.movies).toHaveLength(10);
+      expect(top.movies[0].total_sales_cents).toBeGreaterThan(0);
+      const reg = (await app.inject({ url: '/api/metrics/registrations?type=sliding_1h_15m&limit=20', headers: auth })).json();
+      expect(reg.windows).toHaveLength(20);
+
+      const address = await app.listen({ host: '127.0.0.1', port: 0 });
+      const browser = await chromium.launch({
+        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+        await page.goto(`${address}/dashboard`);
+        expect(page.url()).toContain('/login'); // the token is asked for first
+        await page.fill('#token', TOKEN);
+        await page.click('button[type=submit]');
+        await page.waitForURL(`${address}/dashboard`);
+        await page.waitForFunction(() => (globalThis as unknown as { segpipeDashboard: { refreshes: number } }).segpipeDashboard.refreshes >= 1, undefined, { timeout: 30_000 });
+        const points = await page.evaluate(() => (globalThis as unknown as { segpipeDashboard: { points: Record<string, number> } }).segpipeDashboard.points);
+        expect(points).toMatchObject({ tumbling: expect.any(Number), sliding: expect.any(Number), active: expect.any(Number), duration: expect.any(Number), sales: 10 });
+        for (const n of Object.values(points)) expect(n).toBeGreaterThan(0);
+        expect(await page.locator('canvas').count()).toBe(5);
+        fs.mkdirSync('test-artifacts', { recursive: true });
+        await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });
+        expect(fs.statSync('test-artifacts/dashboard.png').size).toBeGreaterThan(20_000);
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      await app.close();
+    }
   });
 });
