@@ -22,7 +22,8 @@ export const SESSION_METRICS: TableSpec = {
     { name: 'sessions_closed', type: 'BIGINT', nullable: false },
     { name: 'total_duration_ms', type: 'BIGINT', nullable: false },
     { name: 'avg_duration_s', type: 'DOUBLE', nullable: true },
-    { name: 'active_sessions_at_end', type: 'BIGINT', nullable: false },
+    /** Null until every shard has paired past the window's end. */
+    { name: 'active_sessions_at_end', type: 'BIGINT', nullable: true },
     { name: 'orphan_sign_outs', type: 'BIGINT', nullable: false },
     { name: 'is_final', type: 'BOOLEAN', nullable: false },
     { name: 'computed_at', type: 'TIMESTAMP', nullable: false },
@@ -126,7 +127,7 @@ export async function sessionRows(redis: Redis, shards: number, boundaries: Arra
       v.count,
       v.sum,
       v.count ? v.sum / v.count / 1000 : null,
-      v.active,
+      ws + HOUR <= finalThrough ? v.active : null,
       v.orphans,
       ws + HOUR <= finalThrough,
       now,
