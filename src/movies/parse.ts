@@ -43,7 +43,6 @@ const SPACE = 0x20;
 const TAB = 0x09;
 const CR = 0x0d;
 const LF = 0x0a;
-const EQ = 0x3d;
 
 /**
  * Parses `buf` (a range that starts at a line start). Line numbers start at 1 for its first line.

@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import type { AppContext } from '../../src/context.ts';
 import { FLUSH_STATS_KEY } from '../../src/stream/flush.ts';
+import { reconcile } from '../../src/stream/reconcile.ts';
+import { flushNow } from '../../queues/flush.ts';
+import { unique } from './env.ts';
 
 /** Removes stream state (offset guards, outboxes, dead-letter counts): a fresh start for a test. */
 export async function resetStreamState(redis: Redis): Promise<void> {
@@ -19,4 +23,24 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(200);
   }
+}
+
+/** Waits until the stream has consumed everything and the outboxes are flushed. */
+export async function settle(ctx: AppContext, timeoutMs = 180_000): Promise<void> {
+  await waitFor(
+    'the stream to catch up and the outboxes to drain',
+    async () => {
+      await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
+      const r = await reconcile(ctx);
+      return r.partitions.every((p) => p.lag === 0 && p.pending === 0);
+    },
+    timeoutMs,
+  );
+}
+
+/** Topic names of their own for a test file, as env: its data is in event-time order. */
+export function ownTopicsEnv(prefix: string): Record<string, string> {
+  return Object.fromEntries(
+    ['CONSUMER_REGISTRATION', 'SIGN_IN', 'SIGN_OUT', 'ITEM_VIEW', 'ADDED_TO_CART', 'CHECKOUT', 'MOVIES_CATALOG_ENRICHED', 'DLQ'].map((t) => [`TOPIC_${t}`, unique(`${prefix}-${t.toLowerCase()}`)]),
+  );
 }

@@ -20,17 +20,14 @@ import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { QUEUE_PREFIX } from '../../queues/names.ts';
 import { createFlushProcessor } from '../../workers/flush.processor.ts';
 import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
-import { resetStreamState, waitFor } from '../helpers/stream.ts';
+import { ownTopicsEnv, resetStreamState, settle as settleStream } from '../helpers/stream.ts';
 
 const USER_EVENTS = ['consumer_registration', 'sign_in', 'sign_out', 'item_view', 'added_to_cart', 'checkout'] as const;
 
 describe('exactly once under faults', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-faults-'));
   // Topics of its own, in event-time order, so windows and lateness behave as in production.
-  const topics = Object.fromEntries(
-    ['CONSUMER_REGISTRATION', 'SIGN_IN', 'SIGN_OUT', 'ITEM_VIEW', 'ADDED_TO_CART', 'CHECKOUT', 'MOVIES_CATALOG_ENRICHED', 'DLQ'].map((t) => [`TOPIC_${t}`, unique(`f-${t.toLowerCase()}`)]),
-  );
-  const env = { ...topics, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('faults'), FLUSH_EVERY_MS: '500', OUTBOX_MAX: '3000', ALLOWED_LATENESS_MS: '600000' };
+  const env = { ...ownTopicsEnv('f'), DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('faults'), FLUSH_EVERY_MS: '500', OUTBOX_MAX: '3000', ALLOWED_LATENESS_MS: '600000' };
   const ctx = new AppContext(testConfig(env));
   const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql, 60_000);
   const children = new Set<ChildProcess>();
@@ -64,17 +61,7 @@ describe('exactly once under faults', () => {
     const sent = producer.send(list).finally(() => producer.close());
     return { expected, sent };
   };
-  const settle = async () => {
-    await waitFor(
-      'the stream to catch up and the outboxes to drain',
-      async () => {
-        await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
-        const r = await reconcile(ctx);
-        return r.partitions.every((p) => p.lag === 0 && p.pending === 0);
-      },
-      180_000,
-    );
-  };
+  const settle = () => settleStream(ctx);
   const expectExactly = async (prefix: string, expected: Record<string, number>) => {
     const got = await counts(prefix);
     for (const e of USER_EVENTS) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });

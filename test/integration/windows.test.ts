@@ -21,7 +21,7 @@ import { createFlushProcessor } from '../../workers/flush.processor.ts';
 import { chromium } from 'playwright-core';
 import { buildApi } from '../../src/roles/api.ts';
 import { testConfig, unique } from '../helpers/env.ts';
-import { resetStreamState, waitFor } from '../helpers/stream.ts';
+import { ownTopicsEnv, resetStreamState, settle as settleStream, waitFor } from '../helpers/stream.ts';
 
 const LATENESS = 10 * MINUTE;
 const START = Date.parse('2026-10-01T00:00:00.000Z');
@@ -29,11 +29,8 @@ const START = Date.parse('2026-10-01T00:00:00.000Z');
 describe('windowed metrics equal the oracle', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-windows-'));
   // Fresh topics for this file: lateness is judged on event-time order within partitions.
-  const topics = Object.fromEntries(
-    ['CONSUMER_REGISTRATION', 'SIGN_IN', 'SIGN_OUT', 'ITEM_VIEW', 'ADDED_TO_CART', 'CHECKOUT', 'MOVIES_CATALOG_ENRICHED'].map((t) => [`TOPIC_${t}`, unique(`w-${t.toLowerCase()}`)]),
-  );
   const TOKEN = 'dashboard-token-0123456789';
-  const env = { ...topics, ADMIN_TOKEN: TOKEN, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('windows'), ALLOWED_LATENESS_MS: String(LATENESS), TOPIC_DLQ: unique('w-dlq') };
+  const env = { ...ownTopicsEnv('w'), ADMIN_TOKEN: TOKEN, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('windows'), ALLOWED_LATENESS_MS: String(LATENESS) };
   const ctx = new AppContext(testConfig(env));
   const stream = new StreamConsumer(ctx, { groupId: env.STREAM_GROUP_ID, maxOutbox: 1_000_000 });
   const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql, 60_000);
@@ -42,16 +39,7 @@ describe('windowed metrics equal the oracle', () => {
   let worker: Worker;
   const producer = new EventProducer(ctx);
 
-  const settle = async () =>
-    waitFor(
-      'the stream to catch up',
-      async () => {
-        await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
-        const r = await reconcile(ctx);
-        return r.partitions.every((p) => p.lag === 0 && p.pending === 0);
-      },
-      120_000,
-    );
+  const settle = () => settleStream(ctx, 120_000);
   const metricsNow = () => flushNow(ctx.queues.flush, ctx.queueEvents('flush'), 120_000, FLUSH_METRICS);
 
   beforeAll(async () => {
