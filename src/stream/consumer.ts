@@ -69,7 +69,11 @@ export class StreamConsumer {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
     await this.consumer.run({
-      autoCommit: false,
+      // kafkajs commits only resolved offsets, and an offset is resolved only after the Lua
+      // step returned, so Kafka never runs ahead of Redis. Committing on an interval instead
+      // of per batch saves a round trip per batch; a replay of the gap is a no-op for the guard.
+      autoCommit: true,
+      autoCommitInterval: 1000,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 4,
       eachBatch: (payload) => this.handleBatch(payload),
@@ -83,7 +87,7 @@ export class StreamConsumer {
     await this.dlqProducer?.disconnect();
   }
 
-  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async handleBatch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
     const event = this.eventByTopic.get(topic);
@@ -142,7 +146,7 @@ export class StreamConsumer {
     if (fresh.length > 0) await this.sendDeadLetters(topic, partition, fresh);
     await applyBatch(redis, partition, table.name, { topic, lastOffset: last, maxEventTime: maxApplied, deadOffsets: dead.map((d) => d.offset), late, rows });
     resolveOffset(last);
-    await this.consumer!.commitOffsets([{ topic, partition, offset: String(Number(last) + 1) }]);
+    await commitOffsetsIfNecessary();
     await heartbeat();
     // The rest of the batch did not fit: it is fetched again after the partition resumes.
     if (messages.length < batch.messages.length) this.pauseUntilDrained(topic, partition, outbox);
