@@ -11,7 +11,7 @@ import { loadCatalog } from '../src/simulator/catalog.ts';
 import { simulate } from '../src/simulator/journeys.ts';
 import { StreamConsumer } from '../src/stream/consumer.ts';
 import { flushOutboxes } from '../src/stream/flush.ts';
-import { shardKeys } from '../src/state/scripts.ts';
+import { shardCount, shardKeys } from '../src/state/scripts.ts';
 import { DuckDBWarehouse } from '../src/warehouse/duckdb.ts';
 import { rawTables } from '../src/warehouse/tables.ts';
 import type { Row } from '../src/warehouse/warehouse.ts';
@@ -76,7 +76,7 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
   const warehouse = await DuckDBWarehouse.open(dbFile);
   const tables = [...rawTables().values()];
   await warehouse.ensureSchema(tables);
-  const shards = Math.max(config.kafka.partitions, config.kafka.catalogPartitions);
+  const shards = shardCount(config);
   const merged = new Map<string, number>(); // event_id → merge commit time
   let trackLatency = false;
   const flushLoop = async (stop: () => boolean, everyMs: number) => {

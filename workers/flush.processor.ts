@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { childLog } from '../src/log.ts';
 import { flushOutboxes } from '../src/stream/flush.ts';
+import { shardCount } from '../src/state/scripts.ts';
 import { rawTables } from '../src/warehouse/tables.ts';
 import { openWarehouse } from '../src/warehouse/index.ts';
 import { WarehouseLockedError } from '../src/warehouse/warehouse.ts';
@@ -15,7 +16,6 @@ import type { QueueProcessor } from './types.ts';
 
 const log = childLog('flush');
 
-export const shardCount = (ctx: AppContext) => Math.max(ctx.config.kafka.partitions, ctx.config.kafka.catalogPartitions);
 
 export async function createFlushProcessor(ctx: AppContext) {
   let warehouse;
@@ -34,11 +34,11 @@ export async function createFlushProcessor(ctx: AppContext) {
   await w.ensureSchema([...tables, REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
 
   return async (job: Job): Promise<unknown> => {
-    if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx) });
+    if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx.config) });
     if (job.name === FLUSH_METRICS) {
       const { topics } = ctx.config;
       return flushMetrics(ctx.redis, w, {
-        shards: shardCount(ctx),
+        shards: shardCount(ctx.config),
         registrationTopic: topics.consumer_registration,
         sessionTopics: { signIn: topics.sign_in, signOut: topics.sign_out },
         latenessMs: ctx.config.stream.latenessMs,

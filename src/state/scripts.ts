@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
 
 const LUA_DIR = path.join(import.meta.dirname, 'lua');
 
@@ -23,6 +24,9 @@ export function withStateCommands(redis: Redis): Redis & StateCommands {
   }
   return redis as Redis & StateCommands;
 }
+
+/** Shard p holds partition p of every topic, so there are as many shards as the widest topic. */
+export const shardCount = (config: Config): number => Math.max(config.kafka.partitions, config.kafka.catalogPartitions);
 
 /** State keys of a shard share a hash tag, so a script touches one Redis Cluster slot. */
 export const shardKeys = (partition: number) => ({

@@ -14,6 +14,7 @@ import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { outboxDepths } from '../../src/stream/flush.ts';
+import { shardCount } from '../../src/state/scripts.ts';
 import { rawTables, rawTableName } from '../../src/warehouse/tables.ts';
 import { FLUSH_METRICS, flushNow, warehouseQuery } from '../../queues/flush.ts';
 import { diffWithOracle } from '../../src/windows/oracle.ts';
@@ -127,7 +128,7 @@ describe('exactly once under faults', () => {
     expect(await sent).toBe(60_000);
 
     const tables = [...rawTables().values()];
-    const shards = Math.max(ctx.config.kafka.partitions, ctx.config.kafka.catalogPartitions);
+    const shards = shardCount(ctx.config);
     const started = Date.now();
     let depth: Record<string, number> = {};
     while (Date.now() - started < 30_000) {

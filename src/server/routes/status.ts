@@ -6,7 +6,7 @@ import { topicSpecs } from '../../kafka/client.ts';
 import { FLUSH_STATS_KEY, outboxDepths } from '../../stream/flush.ts';
 import { reconcile } from '../../stream/reconcile.ts';
 import { rawTables } from '../../warehouse/tables.ts';
-import { shardCount } from '../../../workers/flush.processor.ts';
+import { shardCount } from '../../state/scripts.ts';
 
 export const statusRoutes = (ctx: AppContext) =>
   async function status(app: FastifyInstance): Promise<void> {
@@ -37,7 +37,7 @@ export const statusRoutes = (ctx: AppContext) =>
         ),
       );
       const tables = [...rawTables().values()];
-      const depth = await outboxDepths(ctx.redis, tables, shardCount(ctx));
+      const depth = await outboxDepths(ctx.redis, tables, shardCount(ctx.config));
       const stats = await ctx.redis.hgetall(FLUSH_STATS_KEY);
       const warehouse = Object.fromEntries(
         tables.map((t) => [t.name, { outbox_depth: depth[t.name] ?? 0, last_flush: stats[`${t.name}:last_flush`] ?? null, rows_merged: Number(stats[`${t.name}:rows`] ?? 0) }]),
