@@ -91,6 +91,7 @@ const envSchema = z
       .regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern with 5 or 6 fields')
       .default('0 * * * *'),
     MOVIES_WATCH: bool.default(true),
+    MOVIES_SEED_SAMPLE: bool.default(true),
     MOVIES_STABLE_MS: int(100, 600_000).default(2000),
     MOVIES_CHUNK_MB: int(1, 256).default(1),
     PARSE_THREADS: int(1, 256).default(os.availableParallelism()),
@@ -174,6 +175,8 @@ export interface Config {
     quarantineDir: string;
     scanCron: string;
     watch: boolean;
+    /** Ingest the sample data/Movies.txt once when the catalog is empty (a fresh install). */
+    seedSample: boolean;
     stableMs: number;
     chunkBytes: number;
     threads: number;
@@ -248,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       quarantineDir: path.resolve(e.DATA_DIR, 'quarantine'),
       scanCron: e.MOVIES_SCAN_CRON,
       watch: e.MOVIES_WATCH,
+      seedSample: e.MOVIES_SEED_SAMPLE,
       stableMs: e.MOVIES_STABLE_MS,
       chunkBytes: e.MOVIES_CHUNK_MB * 1024 * 1024,
       threads: e.PARSE_THREADS,

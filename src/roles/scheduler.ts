@@ -2,7 +2,9 @@
 import type { AppContext } from '../context.ts';
 import { schedulesFor } from '../../queues/schedules.ts';
 import { childLog } from '../log.ts';
-import { enqueueScan } from '../../queues/movies.ts';
+import { enqueueIngest, enqueueScan } from '../../queues/movies.ts';
+import { CATALOG_HASHES_KEY } from '../movies/ingest.ts';
+import { SAMPLE_CATALOG } from '../simulator/catalog.ts';
 import { watchIncoming } from '../movies/watcher.ts';
 
 const log = childLog('scheduler');
@@ -19,6 +21,8 @@ export async function startScheduler(ctx: AppContext): Promise<string> {
     await ctx.queues[s.queue].upsertJobScheduler(s.id, s.repeat, { name: s.id, data: s.data ?? {} });
     log.info({ scheduler: s.id, queue: s.queue, repeat: s.repeat }, 'schedule upserted');
   }
+  // A fresh install has no catalog: load the sample once, so sales have titles from the start.
+  if (ctx.config.movies.seedSample && !(await ctx.redis.exists(CATALOG_HASHES_KEY))) await enqueueIngest(ctx.queues.movies, SAMPLE_CATALOG);
   // Files that arrived while nothing was watching: scan once now, then watch.
   await enqueueScan(ctx.queues.movies, 'scheduler start');
   const { incomingDir, watch, stableMs } = ctx.config.movies;

@@ -10,6 +10,7 @@ export const TEST_ENV: Record<string, string> = {
   KAFKA_CATALOG_PARTITIONS: '2',
   LOG_LEVEL: 'warn',
   SIMULATOR_BURST_EVENTS: '0',
+  MOVIES_SEED_SAMPLE: 'false',
   // Test files share topics and simulate different days; only the windowing tests, which set
   // their own, are about lateness.
   ALLOWED_LATENESS_MS: String(90 * 86_400_000),
