@@ -21,10 +21,6 @@ export const flushSchedules = (config: Config): Schedule[] => [
 
 const FLUSH_JOB_OPTS = { removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } };
 
-export function enqueueFlush(queue: Queue) {
-  return queue.add(FLUSH_RAW, {}, FLUSH_JOB_OPTS);
-}
-
 /** Runs SQL where the warehouse lives and waits for the rows. */
 export async function warehouseQuery<T = Record<string, unknown>>(queue: Queue, events: QueueEvents, sql: string, timeoutMs = 30_000): Promise<T[]> {
   const job = await queue.add(FLUSH_QUERY, { sql } satisfies FlushQueryData, { removeOnComplete: { age: 60 }, removeOnFail: { count: 100 } });

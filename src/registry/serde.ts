@@ -84,10 +84,6 @@ export class AvroSerde {
     return this.registeredFor(topic).id;
   }
 
-  typeFor(topic: string): avro.Type {
-    return this.registeredFor(topic).type;
-  }
-
   private registeredFor(topic: string): Registered {
     const r = this.byTopic.get(topic);
     if (!r) throw new Error(`no schema registered for topic ${topic}; call register() first`);
