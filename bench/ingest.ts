@@ -11,7 +11,7 @@ import { loadCatalog } from '../src/simulator/catalog.ts';
 import { simulate } from '../src/simulator/journeys.ts';
 import { StreamConsumer } from '../src/stream/consumer.ts';
 import { flushOutboxes } from '../src/stream/flush.ts';
-import { shardCount, shardKeys } from '../src/state/scripts.ts';
+import { clearShardState, shardCount } from '../src/state/scripts.ts';
 import { DuckDBWarehouse } from '../src/warehouse/duckdb.ts';
 import { rawTables } from '../src/warehouse/tables.ts';
 import type { Row } from '../src/warehouse/warehouse.ts';
@@ -20,15 +20,6 @@ import { progress } from './env.ts';
 const EVENTS = Number(process.env.BENCH_INGEST_EVENTS ?? 500_000);
 const LATENCY_SECONDS = 20;
 const LATENCY_RATE = 10_000;
-
-async function clearState(ctx: AppContext): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', '{p*}:*', 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await ctx.redis.del(...keys);
-  } while (cursor !== '0');
-}
 
 async function recreateTopics(ctx: AppContext): Promise<void> {
   const admin = await ctx.admin();
@@ -43,7 +34,7 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
   const ctx = new AppContext(config);
   await ctx.prepare();
   await recreateTopics(ctx);
-  await clearState(ctx);
+  await clearShardState(ctx.redis);
   const { items } = await loadCatalog(ctx.redis);
   const producer = new EventProducer(ctx);
 
@@ -139,7 +130,7 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
   await warehouse.close();
   fs.rmSync(dbFile, { force: true });
   fs.rmSync(`${dbFile}.wal`, { force: true });
-  for (let p = 0; p < shards; p++) await ctx.redis.del(shardKeys(p).offsets);
+  await clearShardState(ctx.redis); // bench state (guards, windows, sessions) is not kept
   await ctx.close();
   return {
     figures: {

@@ -63,3 +63,13 @@ export function applyBatch(redis: Redis, partition: number, table: string, b: Ba
   for (const r of b.rows) args.push(r.offset, r.row, r.op);
   return withStateCommands(redis).applyBatch(...args);
 }
+
+/** Deletes every shard's stream state (offset guards, outboxes, windows, sessions): a fresh start. */
+export async function clearShardState(redis: Redis): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', '{p*}:*', 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}

@@ -1,19 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { AppContext } from '../../src/context.ts';
+import { clearShardState } from '../../src/state/scripts.ts';
 import { FLUSH_STATS_KEY } from '../../src/stream/flush.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { flushNow } from '../../queues/flush.ts';
 import { unique } from './env.ts';
 
-/** Removes stream state (offset guards, outboxes, dead-letter counts): a fresh start for a test. */
+/** Removes stream state and flush statistics: a fresh start for a test. */
 export async function resetStreamState(redis: Redis): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', '{p*}:*', 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
+  await clearShardState(redis);
   await redis.del(FLUSH_STATS_KEY);
 }
 
