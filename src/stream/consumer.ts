@@ -99,7 +99,11 @@ export class StreamConsumer {
     // Backpressure: the outbox takes at most OUTBOX_MAX rows; what does not fit stays in Kafka
     // and the partition pauses until flushes drain it. Nothing is dropped.
     const outbox = keys.outbox(table.name);
-    const room = this.opts.maxOutbox - (await redis.xlen(outbox));
+    // One round trip for what the batch needs to know: outbox depth, offset guard, event-time mark.
+    const replies = (await redis.multi().xlen(outbox).hget(keys.offsets, topic).hget(keys.maxTime, topic).exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const [depth, storedText, markText] = replies.map(([, v]) => v) as [number, string | null, string | null];
+    const room = this.opts.maxOutbox - depth;
     if (room <= 0) {
       this.pauseUntilDrained(topic, partition, outbox);
       return;
@@ -112,8 +116,8 @@ export class StreamConsumer {
     const late: BatchApply['late'] = [];
     // Event-time mark of this topic-partition: what was applied before, then this batch in order.
     // Replays see the same marks (the stored one moves atomically with the offset guard).
-    const stored = Number((await redis.hget(keys.offsets, topic)) ?? -1);
-    let mark = Number((await redis.hget(keys.maxTime, topic)) ?? -1);
+    const stored = Number(storedText ?? -1);
+    let mark = Number(markText ?? -1);
     let maxApplied = -1;
     const lateness = this.ctx.config.stream.latenessMs;
     for (const m of messages) {
