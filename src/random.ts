@@ -13,6 +13,8 @@ export interface Rng {
   uuid(): string;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function rng(seed: number): Rng {
   let a = seed >>> 0;
   const next = () => {
@@ -22,7 +24,7 @@ export function rng(seed: number): Rng {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const hex8 = () => Math.floor(next() * 0x100000000).toString(16).padStart(8, '0');
+  const word = () => Math.floor(next() * 0x100000000);
   return {
     next,
     int: (min, max) => min + Math.floor(next() * (max - min + 1)),
@@ -39,8 +41,18 @@ export function rng(seed: number): Rng {
     },
     exp: (mean) => -Math.log(1 - next()) * mean,
     uuid() {
-      const h = hex8() + hex8() + hex8() + hex8();
-      return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${'89ab'[parseInt(h[16]!, 16) & 3]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+      // Byte-table formatting: a simulated event needs one of these, and toString(16) + slices
+      // cost more than the rest of the event.
+      const a = word();
+      const b = word();
+      const c = word();
+      const d = word();
+      return (
+        HEX[a >>> 24]! + HEX[(a >>> 16) & 255]! + HEX[(a >>> 8) & 255]! + HEX[a & 255]! + '-' +
+        HEX[b >>> 24]! + HEX[(b >>> 16) & 255]! + '-4' + HEX[(b >>> 8) & 15]!.slice(1) + HEX[b & 255]! + '-' +
+        '89ab'[(c >>> 28) & 3]! + HEX[(c >>> 24) & 15]!.slice(1) + HEX[(c >>> 16) & 255]! + '-' +
+        HEX[(c >>> 8) & 255]! + HEX[c & 255]! + HEX[d >>> 24]! + HEX[(d >>> 16) & 255]! + HEX[(d >>> 8) & 255]! + HEX[d & 255]!
+      );
     },
   };
 }

@@ -3,6 +3,7 @@
 // handles every event through the base type, so adding an event type touches no producer code.
 // Record shapes come from the generated types, so they cannot drift from schemas/*.avsc.
 import type { Config, EventName } from '../config.ts';
+import { isoUtc } from './iso-time.ts';
 import type {
   AddedToCart as AddedToCartRecord,
   Checkout as CheckoutRecord,
@@ -33,7 +34,7 @@ export abstract class DomainEvent<N extends EventName = EventName> {
   }
 
   get timestamp(): string {
-    return new Date(this.time).toISOString();
+    return isoUtc(this.time);
   }
 
   protected header(): { event_id: string; event_name: N; timestamp: string } {
