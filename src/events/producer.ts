@@ -5,6 +5,7 @@ import type { Message, TopicMessages } from 'kafkajs';
 import type { AppContext } from '../context.ts';
 import { LazyProducer } from '../kafka/client.ts';
 import type { DomainEvent } from './model.ts';
+import { unpack, type PackedBatch } from '../simulator/packed.ts';
 
 export interface ProduceOptions {
   /** Events per Kafka request; default 5000. */
@@ -39,6 +40,15 @@ export class EventProducer {
   toMessage(event: DomainEvent): { topic: string; message: Message } {
     const topic = event.topic(this.ctx.config.topics);
     return { topic, message: { key: event.key(), value: this.ctx.serde.encode(topic, event.toRecord()) } };
+  }
+
+  /**
+   * Sends one batch encoded and partitioned elsewhere (the simulator's generator thread);
+   * resolves when acknowledged. Callers keep one batch on the wire at a time, for per-key order.
+   */
+  async sendPacked(batch: PackedBatch, topicOrder: readonly string[]): Promise<void> {
+    const producer = await this.producer.get();
+    await producer.sendBatch({ topicMessages: unpack(batch, topicOrder), acks: -1 });
   }
 
   /** Produces every event, in order per key; resolves when all are acknowledged. */

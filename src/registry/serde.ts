@@ -38,16 +38,79 @@ interface Registered {
   type: avro.Type;
 }
 
+/** What a writer needs for one topic, as plain data a worker thread can receive. */
+export interface WriterSchema {
+  topic: string;
+  id: number;
+  schema: string;
+}
+
+/**
+ * The encode half of the serde: registered ids and cached types, no registry connection, so
+ * worker threads can build one from WriterSchema[] and encode exactly as the main thread does.
+ */
+export class AvroWriter {
+  private readonly byTopic = new Map<string, Registered & { schema: string }>();
+  private scratch = Buffer.allocUnsafe(64 * 1024);
+
+  constructor(writers: WriterSchema[] = []) {
+    for (const w of writers) this.add(w.topic, w.id, w.schema);
+  }
+
+  add(topic: string, id: number, schema: string, type = avro.Type.forSchema(JSON.parse(schema) as avro.Schema)): void {
+    this.byTopic.set(topic, { id, type, schema });
+  }
+
+  get(topic: string): Registered | undefined {
+    return this.byTopic.get(topic);
+  }
+
+  schemas(): WriterSchema[] {
+    return [...this.byTopic].map(([topic, { id, schema }]) => ({ topic, id, schema }));
+  }
+
+  private registered(topic: string): Registered {
+    const r = this.byTopic.get(topic);
+    if (!r) throw new Error(`no schema registered for topic ${topic}; call register() first`);
+    return r;
+  }
+
+  idFor(topic: string): number {
+    return this.registered(topic).id;
+  }
+
+  /** Writes header and body at `pos`; returns the end, or -1 when `buf` is too small. */
+  encodeInto(topic: string, value: unknown, buf: Buffer, pos: number): number {
+    const { id, type } = this.registered(topic);
+    if (buf.length - pos < HEADER_BYTES) return -1;
+    const end = type.encode(value, buf, pos + HEADER_BYTES);
+    if (end < 0) return -1;
+    buf[pos] = MAGIC_BYTE;
+    buf.writeInt32BE(id, pos + 1);
+    return end;
+  }
+
+  encode(topic: string, value: unknown): Buffer {
+    // Written once into a scratch buffer, then one exact-size copy out.
+    let end = this.encodeInto(topic, value, this.scratch, 0);
+    while (end < 0) {
+      this.scratch = Buffer.allocUnsafe(this.scratch.length * 2);
+      end = this.encodeInto(topic, value, this.scratch, 0);
+    }
+    return Buffer.from(this.scratch.subarray(0, end));
+  }
+}
+
 export interface Decoded<T = unknown> {
   value: T;
   schemaId: number;
 }
 
 export class AvroSerde {
-  private readonly byTopic = new Map<string, Registered>();
+  /** Schemas this process writes, one per topic. */
+  readonly writer = new AvroWriter();
   private readonly writers = new Map<number, Promise<avro.Type | undefined>>();
   private readonly resolvers = new Map<string, avro.Resolver>();
-  private scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(private readonly registry: SchemaRegistryClient) {}
 
@@ -58,8 +121,9 @@ export class AvroSerde {
     const subject = subjectFor(topic);
     if (compatibility) await this.registry.setCompatibility(subject, compatibility);
     // Compact JSON, so reformatting a schema file does not mint a new id.
-    const id = await this.registry.register(subject, JSON.stringify(parsed));
-    this.byTopic.set(topic, { id, type });
+    const compact = JSON.stringify(parsed);
+    const id = await this.registry.register(subject, compact);
+    this.writer.add(topic, id, compact, type);
     this.writers.set(id, Promise.resolve(type));
     return id;
   }
@@ -81,26 +145,11 @@ export class AvroSerde {
 
   /** Registry id of the schema this process writes to `topic`. */
   idFor(topic: string): number {
-    return this.registeredFor(topic).id;
-  }
-
-  private registeredFor(topic: string): Registered {
-    const r = this.byTopic.get(topic);
-    if (!r) throw new Error(`no schema registered for topic ${topic}; call register() first`);
-    return r;
+    return this.writer.idFor(topic);
   }
 
   encode(topic: string, value: unknown): Buffer {
-    const { id, type } = this.registeredFor(topic);
-    // Header and body written once into a scratch buffer, then one exact-size copy out.
-    let end = type.encode(value, this.scratch, HEADER_BYTES);
-    while (end < 0) {
-      this.scratch = Buffer.allocUnsafe(this.scratch.length * 2);
-      end = type.encode(value, this.scratch, HEADER_BYTES);
-    }
-    this.scratch[0] = MAGIC_BYTE;
-    this.scratch.writeInt32BE(id, 1);
-    return Buffer.from(this.scratch.subarray(0, end));
+    return this.writer.encode(topic, value);
   }
 
   /**
@@ -113,7 +162,7 @@ export class AvroSerde {
     const schemaId = buf.readInt32BE(1);
     const writer = await this.writerType(schemaId);
     if (!writer) throw new UnknownSchemaIdError(origin, schemaId);
-    const reader = this.byTopic.get(origin.topic)?.type ?? writer;
+    const reader = this.writer.get(origin.topic)?.type ?? writer;
     let resolver: avro.Resolver | undefined;
     try {
       resolver = reader === writer ? undefined : this.resolver(schemaId, origin.topic, reader, writer);

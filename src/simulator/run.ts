@@ -1,11 +1,16 @@
-// A simulation run: journeys from the catalog, produced through the one event producer, paced
-// to the wall clock when asked (speed = simulated seconds per real second; rate = events/s cap).
-import { setTimeout as sleep } from 'node:timers/promises';
+// A simulation run. Journeys are generated, encoded and partitioned on a worker thread
+// (src/simulator/generate-task.ts); this thread only sends the packed batches, one request on
+// the wire at a time (per-key order), and hands a credit back after each acknowledgement.
+// Pacing (speed = simulated seconds per real second; rate = events/s cap) happens on the
+// generator thread.
+import { MessageChannel } from 'node:worker_threads';
+import type { Piscina } from 'piscina';
 import type { AppContext } from '../context.ts';
-import type { DomainEvent } from '../events/model.ts';
 import type { EventProducer } from '../events/producer.ts';
+import { createTaskPool } from '../threads.ts';
+import { EVENT_NAMES } from '../config.ts';
 import { loadCatalog } from './catalog.ts';
-import { simulate } from './journeys.ts';
+import type { FromGenerator, GenerateSummary, GenerateTask, ToGenerator } from './generate-task.ts';
 
 export interface RunParams {
   events: number;
@@ -30,33 +35,83 @@ export interface RunResult {
   catalogSource: string;
 }
 
+const BATCH = 5000;
+/** Encoded batches allowed ahead of the acknowledged ones. */
+const CREDITS = 4;
+
+const pools = new WeakMap<AppContext, Piscina<GenerateTask, GenerateSummary>>();
+
+/** One generator thread per context, started on first use and kept for the next burst. */
+function generatorPool(ctx: AppContext): Piscina<GenerateTask, GenerateSummary> {
+  let pool = pools.get(ctx);
+  if (!pool) {
+    const created = createTaskPool<GenerateTask, GenerateSummary>('simulator-generate.task.ts', { minThreads: 0, maxThreads: 1, idleTimeout: 10 * 60_000 });
+    pools.set(ctx, (pool = created));
+    ctx.onClose(() => created.destroy());
+  }
+  return pool;
+}
+
 export async function runSimulation(ctx: AppContext, producer: EventProducer, params: RunParams, onProgress: (sent: number) => void = () => undefined): Promise<RunResult> {
   const { items, source } = await loadCatalog(ctx.redis);
   const start = params.start ?? Date.now();
-  const journeys = simulate({ seed: params.seed, events: params.events, users: params.users, start, userPrefix: params.userPrefix }, items);
-  let first: number | undefined;
-  let last: number | undefined;
-  let taken = 0;
+  const topics = ctx.config.topics;
+  const topicOrder = EVENT_NAMES.map((n) => topics[n]);
+  const { port1, port2 } = new MessageChannel();
   const wallStart = performance.now();
-  const paced = params.speed || params.rate;
-  const pace = (e: DomainEvent): Promise<void> | undefined => {
-    first ??= e.time;
-    last = e.time;
-    taken++;
-    if (!paced) return undefined;
-    const dueBySpeed = params.speed ? (e.time - start) / params.speed : 0;
-    const dueByRate = params.rate ? (1000 * (taken - 1)) / params.rate : 0;
-    const wait = Math.max(dueBySpeed, dueByRate) - (performance.now() - wallStart);
-    return wait > 1 ? sleep(wait) : undefined;
+  let sent = 0;
+
+  const produced = new Promise<GenerateSummary>((resolve, reject) => {
+    let chain: Promise<void> = Promise.resolve();
+    let failed = false;
+    port1.on('message', (msg: FromGenerator) => {
+      if (msg.kind === 'done') {
+        chain.then(() => resolve(msg.summary), reject);
+        return;
+      }
+      chain = chain.then(async () => {
+        if (failed) return;
+        try {
+          await producer.sendPacked(msg.batch, topicOrder);
+        } catch (err) {
+          failed = true;
+          port1.postMessage('stop' satisfies ToGenerator);
+          reject(err);
+          return;
+        }
+        sent += msg.batch.count;
+        onProgress(sent);
+        port1.postMessage('credit' satisfies ToGenerator);
+      });
+    });
+  });
+
+  const task: GenerateTask = {
+    params: { seed: params.seed, events: params.events, users: params.users, start, userPrefix: params.userPrefix },
+    speed: params.speed,
+    rate: params.rate,
+    catalog: items,
+    writers: ctx.serde.writer.schemas(),
+    topics,
+    topicOrder,
+    partitions: ctx.config.kafka.partitions,
+    batchSize: BATCH,
+    credits: CREDITS,
+    port: port2 as unknown as GenerateTask['port'],
   };
-  const sent = await producer.send(journeys, { pace, onProgress });
+  let summary: GenerateSummary;
+  try {
+    [summary] = await Promise.all([produced, generatorPool(ctx).run(task, { transferList: [port2 as never] })]);
+  } finally {
+    port1.close();
+  }
   const durationMs = performance.now() - wallStart;
   return {
     events: sent,
     durationMs: Math.round(durationMs),
     eventsPerSecond: Math.round(sent / (durationMs / 1000)),
-    firstEventAt: first === undefined ? null : new Date(first).toISOString(),
-    lastEventAt: last === undefined ? null : new Date(last).toISOString(),
+    firstEventAt: summary.firstTime === null ? null : new Date(summary.firstTime).toISOString(),
+    lastEventAt: summary.lastTime === null ? null : new Date(summary.lastTime).toISOString(),
     catalogItems: items.length,
     catalogSource: source,
   };
