@@ -13,8 +13,12 @@ type SnowflakeConfig = Extract<Config['warehouse'], { kind: 'snowflake' }>;
 
 const log = childLog('snowflake');
 const q = (ident: string) => `"${ident.toUpperCase().replace(/"/g, '""')}"`;
-/** Binds per statement: array binds past this make the driver upload through a stage. */
-const MAX_BINDS = 100_000;
+/**
+ * Binds per INSERT (rows x columns). Past its array-binding threshold (100,000 by default) the
+ * driver uploads binds through a temporary stage instead; the connection pins the threshold to
+ * this value so every slice is sent inline, whatever the server announces at login.
+ */
+export const MAX_BINDS = 100_000;
 const RETRIES = 4;
 
 export function snowflakeType(c: Column): string {
@@ -49,6 +53,28 @@ export function mergeSql(table: TableSpec, stage: string): string {
   );
 }
 
+/**
+ * Driver rows as the plain JSON values DuckDB's query() gives: timestamps and dates as ISO 8601
+ * UTC text, VARIANT/OBJECT/ARRAY as JSON text, and column names that Snowflake folded to upper
+ * case (unquoted identifiers) in the lower case the table specs use.
+ */
+function plainRows(stmt: snowflake.RowStatement | undefined, rows: unknown[]): Record<string, unknown>[] {
+  const columns = stmt?.getColumns() ?? [];
+  const convert = columns.map((c) => {
+    const type = c.getType().toLowerCase();
+    const name = c.getName();
+    const out = name === name.toUpperCase() ? name.toLowerCase() : name;
+    if (type.startsWith('timestamp') || type === 'date') return { name, out, fn: (v: unknown) => (v instanceof Date ? v.toISOString() : v) };
+    if (type === 'variant' || type === 'object' || type === 'array') return { name, out, fn: (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v)) };
+    return { name, out, fn: (v: unknown) => v };
+  });
+  return (rows as Record<string, unknown>[]).map((row) => {
+    const o: Record<string, unknown> = {};
+    for (const c of convert) o[c.out] = c.fn(row[c.name] ?? null);
+    return o;
+  });
+}
+
 function isTransient(err: unknown): boolean {
   const e = err as { code?: string | number; name?: string; message?: string };
   return (
@@ -74,6 +100,7 @@ export class SnowflakeWarehouse implements Warehouse {
       warehouse: cfg.warehouse,
       role: cfg.role,
       application: 'segpipe',
+      arrayBindingThreshold: MAX_BINDS,
     };
     if (cfg.host) {
       const url = cfg.host.includes('://') ? cfg.host : `https://${cfg.host}`;
@@ -96,7 +123,7 @@ export class SnowflakeWarehouse implements Warehouse {
       this.conn.execute({
         sqlText,
         binds,
-        complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as T[])),
+        complete: (err, stmt, rows) => (err ? reject(err) : resolve(plainRows(stmt, rows ?? []) as T[])),
       });
     });
   }

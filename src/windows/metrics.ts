@@ -150,13 +150,16 @@ async function sumHashes(redis: Redis, keys: string[]): Promise<Record<string, n
   return out;
 }
 
-/** Latest title per item from the raw catalog table. */
-async function catalogTitles(warehouse: Warehouse, ids: string[]): Promise<Map<string, string>> {
+/**
+ * Latest title per item from the raw catalog table. Portable SQL: max_by is arg_max in DuckDB
+ * and MAX_BY in Snowflake, and the quoted aliases keep lower-case names on both.
+ */
+export async function catalogTitles(warehouse: Warehouse, ids: string[]): Promise<Map<string, string>> {
   const titles = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 1000) {
     const list = ids.slice(i, i + 1000).map((id) => `'${id.replace(/'/g, "''")}'`).join(', ');
     const rows = await warehouse.query<{ item_id: string; title: string | null }>(
-      `SELECT item_id, arg_max(title, event_time) AS title FROM raw_movies_catalog_enriched WHERE item_id IN (${list}) GROUP BY item_id`,
+      `SELECT item_id AS "item_id", max_by(title, event_time) AS "title" FROM raw_movies_catalog_enriched WHERE item_id IN (${list}) GROUP BY item_id`,
     );
     for (const r of rows) if (r.title !== null) titles.set(r.item_id, r.title);
   }
