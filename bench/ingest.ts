@@ -75,10 +75,10 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
       const started = Date.now();
       await flushOutboxes(ctx.redis, warehouse, tables, {
         shards,
-        afterMerge: (_t: string, rows: Row[]) => {
+        afterMerge: (_t: string, rows: string[]) => {
           if (!trackLatency) return;
           const now = Date.now();
-          for (const r of rows) merged.set(r[0] as string, now);
+          for (const r of rows) merged.set((JSON.parse(r) as Row)[0] as string, now);
         },
       });
       await sleep(Math.max(0, everyMs - (Date.now() - started)));

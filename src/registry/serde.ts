@@ -110,6 +110,8 @@ export class AvroSerde {
   /** Schemas this process writes, one per topic. */
   readonly writer = new AvroWriter();
   private readonly writers = new Map<number, Promise<avro.Type | undefined>>();
+  /** Writer types already fetched, for the promise-free path. */
+  private readonly loaded = new Map<number, avro.Type>();
   private readonly resolvers = new Map<string, avro.Resolver>();
 
   constructor(private readonly registry: SchemaRegistryClient) {}
@@ -125,6 +127,7 @@ export class AvroSerde {
     const id = await this.registry.register(subject, compact);
     this.writer.add(topic, id, compact, type);
     this.writers.set(id, Promise.resolve(type));
+    this.loaded.set(id, type);
     return id;
   }
 
@@ -157,11 +160,29 @@ export class AvroSerde {
    * (so older and newer producers both decode). Throws a MessageDecodeError subclass on bad input.
    */
   async decode<T = unknown>(buf: Buffer | null, origin: MessageOrigin): Promise<Decoded<T>> {
+    const schemaId = this.header(buf, origin);
+    const writer = this.loaded.get(schemaId) ?? (await this.writerType(schemaId));
+    if (!writer) throw new UnknownSchemaIdError(origin, schemaId);
+    return this.decodeWith<T>(buf!, origin, schemaId, writer);
+  }
+
+  /**
+   * decode() without a promise per message, for hot loops: null when the writer schema is not
+   * loaded yet (call decode() then). Bad input throws as in decode().
+   */
+  decodeLoaded<T = unknown>(buf: Buffer | null, origin: MessageOrigin): Decoded<T> | null {
+    const schemaId = this.header(buf, origin);
+    const writer = this.loaded.get(schemaId);
+    return writer ? this.decodeWith<T>(buf!, origin, schemaId, writer) : null;
+  }
+
+  private header(buf: Buffer | null, origin: MessageOrigin): number {
     if (!buf || buf.length === 0 || buf[0] !== MAGIC_BYTE) throw new WrongMagicByteError(origin, buf?.[0]);
     if (buf.length < HEADER_BYTES) throw new TruncatedMessageError(origin, `${buf.length} bytes, shorter than the 5-byte header`);
-    const schemaId = buf.readInt32BE(1);
-    const writer = await this.writerType(schemaId);
-    if (!writer) throw new UnknownSchemaIdError(origin, schemaId);
+    return buf.readInt32BE(1);
+  }
+
+  private decodeWith<T>(buf: Buffer, origin: MessageOrigin, schemaId: number, writer: avro.Type): Decoded<T> {
     const reader = this.writer.get(origin.topic)?.type ?? writer;
     let resolver: avro.Resolver | undefined;
     try {
@@ -187,7 +208,7 @@ export class AvroSerde {
       pending = this.registry.schemaById(id).then((text) => (text === undefined ? undefined : avro.Type.forSchema(JSON.parse(text))));
       // An unknown id may be registered later; only cache hits, and never cache a failed call.
       pending.then(
-        (t) => t === undefined && this.writers.delete(id),
+        (t) => (t === undefined ? this.writers.delete(id) : this.loaded.set(id, t)),
         () => this.writers.delete(id),
       );
       this.writers.set(id, pending);

@@ -120,11 +120,13 @@ export class StreamConsumer {
     let mark = Number(markText ?? -1);
     let maxApplied = -1;
     const lateness = this.ctx.config.stream.latenessMs;
+    const serde = this.ctx.serde;
     for (const m of messages) {
       try {
-        const { value } = await this.ctx.serde.decode<Record<string, unknown>>(m.value, { topic, partition, offset: m.offset });
-        const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt });
+        const origin = { topic, partition, offset: m.offset };
+        const { value } = serde.decodeLoaded<Record<string, unknown>>(m.value, origin) ?? (await serde.decode<Record<string, unknown>>(m.value, origin));
         const t = parseEventTime(value.timestamp);
+        const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt }, t);
         if (event === 'consumer_registration' && mark >= 0) {
           const wm = watermark(mark, lateness);
           if (isLate(REGISTRATION_WINDOWS, t, wm)) {

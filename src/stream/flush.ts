@@ -13,8 +13,8 @@ export interface FlushOptions {
   shards: number;
   /** Rows per merge. */
   batch?: number;
-  /** Runs after each merge, before the outbox is trimmed (fault tests, latency measurement). */
-  afterMerge?: (table: string, rows: Row[]) => Promise<void> | void;
+  /** Runs after each merge, before the outbox is trimmed (fault tests, latency measurement); rows as JSON arrays. */
+  afterMerge?: (table: string, rows: string[]) => Promise<void> | void;
 }
 
 export async function flushOutboxes(redis: Redis, warehouse: Warehouse, tables: TableSpec[], opts: FlushOptions): Promise<Record<string, number>> {
@@ -24,17 +24,18 @@ export async function flushOutboxes(redis: Redis, warehouse: Warehouse, tables: 
     merged[table.name] = 0;
     const streams = Array.from({ length: opts.shards }, (_, p) => shardKeys(p).outbox(table.name));
     for (;;) {
-      const rows: Row[] = [];
+      const rows: string[] = [];
       const taken: Array<[string, string[]]> = [];
       for (const key of streams) {
         if (rows.length >= batch) break;
         const entries = await redis.xrange(key, '-', '+', 'COUNT', batch - rows.length);
         if (entries.length === 0) continue;
-        for (const [, fields] of entries) rows.push(JSON.parse(fields[fields.indexOf("r") + 1]!) as Row);
+        for (const [, fields] of entries) rows.push(fields[fields.indexOf('r') + 1]!);
         taken.push([key, entries.map(([id]) => id)]);
       }
       if (rows.length === 0) break;
-      await warehouse.merge(table, rows);
+      if (warehouse.mergeJson) await warehouse.mergeJson(table, rows);
+      else await warehouse.merge(table, rows.map((r) => JSON.parse(r) as Row));
       await opts.afterMerge?.(table.name, rows);
       const tx = redis.multi();
       for (const [key, ids] of taken) tx.xdel(key, ...ids);

@@ -10,6 +10,11 @@ export interface Warehouse {
   ensureSchema(tables: TableSpec[]): Promise<void>;
   /** Upserts rows on the table's key; merging the same rows again changes nothing. Returns rows given. */
   merge(table: TableSpec, rows: Row[]): Promise<number>;
+  /**
+   * merge() for rows still in their outbox form, JSON arrays in column order, so a warehouse
+   * that can read JSON itself saves parsing them (optional; the flush falls back to merge()).
+   */
+  mergeJson?(table: TableSpec, rows: string[]): Promise<number>;
   /** Read-only SQL; rows as plain JSON objects. */
   query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   close(): Promise<void>;
