@@ -15,6 +15,11 @@ export function duckdbType(c: Column): string {
 
 export class DuckDBWarehouse implements Warehouse {
   readonly kind = 'duckdb';
+  /** Each merge runs on a connection of its own: DuckDB writes to different tables concurrently. */
+  readonly mergeConcurrency = 4;
+  private readonly idle: DuckDBConnection[] = [];
+  private readonly waiting: Array<(conn: DuckDBConnection) => void> = [];
+  private opened = 0;
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
@@ -49,9 +54,35 @@ export class DuckDBWarehouse implements Warehouse {
 
   async mergeJson(table: TableSpec, rows: string[]): Promise<number> {
     if (rows.length === 0) return 0;
+    const conn = await this.acquire();
+    try {
+      await this.mergeOn(conn, table, rows);
+    } finally {
+      this.release(conn);
+    }
+    return rows.length;
+  }
+
+  private async acquire(): Promise<DuckDBConnection> {
+    const conn = this.idle.pop();
+    if (conn) return conn;
+    if (this.opened < this.mergeConcurrency) {
+      this.opened++;
+      return this.instance.connect();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(conn: DuckDBConnection): void {
+    const next = this.waiting.shift();
+    if (next) next(conn);
+    else this.idle.push(conn);
+  }
+
+  private async mergeOn(conn: DuckDBConnection, table: TableSpec, rows: string[]): Promise<void> {
     const stage = `stage_${table.name}`;
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE ${q(stage)} (r VARCHAR)`);
-    const appender = await this.conn.createAppender(stage, 'main', 'temp');
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${q(stage)} (r VARCHAR)`);
+    const appender = await conn.createAppender(stage, 'main', 'temp');
     for (const row of rows) {
       appender.appendVarchar(row);
       appender.endRow();
@@ -65,12 +96,11 @@ export class DuckDBWarehouse implements Warehouse {
     const v = table.version ? table.columns.findIndex((c) => c.name === table.version) : -1;
     const order = v >= 0 ? `ORDER BY CAST(${cell(v)} AS BIGINT) DESC` : '';
     const keys = table.key.map(q).join(', ');
-    await this.conn.run(
+    await conn.run(
       `INSERT INTO ${q(table.name)} SELECT ${columns} FROM (SELECT r, row_number() OVER (PARTITION BY ${keyOf} ${order}) AS rn FROM ${q(stage)}) WHERE rn = 1 ` +
         `ON CONFLICT (${keys}) DO UPDATE SET ${table.columns.filter((c) => !table.key.includes(c.name)).map((c) => `${q(c.name)} = EXCLUDED.${q(c.name)}`).join(', ')}`,
     );
-    await this.conn.run(`DROP TABLE ${q(stage)}`);
-    return rows.length;
+    await conn.run(`DROP TABLE ${q(stage)}`);
   }
 
   async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
@@ -88,6 +118,7 @@ export class DuckDBWarehouse implements Warehouse {
   }
 
   async close(): Promise<void> {
+    for (const c of this.idle.splice(0)) c.closeSync();
     this.conn.closeSync();
     this.instance.closeSync();
   }

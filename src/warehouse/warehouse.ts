@@ -7,6 +7,8 @@ export type Row = Cell[];
 
 export interface Warehouse {
   readonly kind: 'duckdb' | 'snowflake';
+  /** Merges into different tables this warehouse runs at once; 1 when absent. */
+  readonly mergeConcurrency?: number;
   ensureSchema(tables: TableSpec[]): Promise<void>;
   /** Upserts rows on the table's key; merging the same rows again changes nothing. Returns rows given. */
   merge(table: TableSpec, rows: Row[]): Promise<number>;
