@@ -85,6 +85,8 @@ function isTransient(err: unknown): boolean {
 
 export class SnowflakeWarehouse implements Warehouse {
   readonly kind = 'snowflake';
+  /** Bumped on every reconnect: temporary tables die with their session. */
+  private session = 0;
 
   private constructor(
     private conn: snowflake.Connection,
@@ -139,6 +141,7 @@ export class SnowflakeWarehouse implements Warehouse {
         if (!this.conn.isUp()) {
           this.conn = snowflake.createConnection(SnowflakeWarehouse.options(this.cfg));
           await this.conn.connectAsync();
+          this.session++;
         }
       }
     }
@@ -153,6 +156,21 @@ export class SnowflakeWarehouse implements Warehouse {
 
   async merge(table: TableSpec, rows: Row[]): Promise<number> {
     if (rows.length === 0) return 0;
+    // A reconnect in the middle loses the session's stage table: start the merge over on the
+    // new session (the MERGE is keyed, so a repeat changes nothing).
+    for (let attempt = 0; ; attempt++) {
+      const session = this.session;
+      try {
+        await this.mergeOnce(table, rows);
+        if (this.session === session) return rows.length;
+      } catch (err) {
+        if (this.session === session || attempt >= RETRIES) throw err;
+      }
+      log.warn({ table: table.name, attempt: attempt + 1 }, 'Snowflake session replaced during a merge; merging again');
+    }
+  }
+
+  private async mergeOnce(table: TableSpec, rows: Row[]): Promise<void> {
     const stage = q(`STAGE_${table.name}`);
     await this.exec(`CREATE OR REPLACE TEMPORARY TABLE ${stage} (${table.columns.map((c) => `${q(c.name)} VARCHAR`).join(', ')})`);
     const perInsert = Math.max(1, Math.floor(MAX_BINDS / table.columns.length));
@@ -163,7 +181,6 @@ export class SnowflakeWarehouse implements Warehouse {
     }
     await this.exec(mergeSql(table, stage));
     await this.exec(`DROP TABLE IF EXISTS ${stage}`);
-    return rows.length;
   }
 
   async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
