@@ -1,5 +1,6 @@
 // BullMQ processor for the flush queue, in the one process that owns the warehouse. With
 // DuckDB, a second worker process finds the file locked and leaves this queue to the owner.
+import fs from 'node:fs';
 import type { Job } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { childLog } from '../src/log.ts';
@@ -16,6 +17,20 @@ import type { QueueProcessor } from './types.ts';
 
 const log = childLog('flush');
 
+/**
+ * Fault injection for the kill test: with SEGPIPE_FAULT_HOLD_AFTER_MERGE=<file>, the first raw
+ * merge writes this process's pid to <file> and then holds before its trim, so the test can
+ * SIGKILL the worker exactly between MERGE and trim. Never set outside that test.
+ */
+function holdAfterMerge(): (() => Promise<void>) | undefined {
+  const file = process.env.SEGPIPE_FAULT_HOLD_AFTER_MERGE;
+  if (!file) return undefined;
+  return async () => {
+    fs.writeFileSync(file, String(process.pid));
+    log.warn({ file }, 'fault injection: holding between MERGE and trim until killed');
+    await new Promise(() => undefined);
+  };
+}
 
 export async function createFlushProcessor(ctx: AppContext) {
   let warehouse;
@@ -31,10 +46,11 @@ export async function createFlushProcessor(ctx: AppContext) {
   const w = warehouse;
   ctx.onClose(() => w.close());
   const tables = [...rawTables().values()];
+  const hold = holdAfterMerge();
   await w.ensureSchema([...tables, REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
 
   return async (job: Job): Promise<unknown> => {
-    if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx.config) });
+    if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx.config), afterMerge: hold });
     if (job.name === FLUSH_METRICS) {
       const { topics } = ctx.config;
       return flushMetrics(ctx.redis, w, {
