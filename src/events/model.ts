@@ -37,8 +37,16 @@ export abstract class DomainEvent<N extends EventName = EventName> {
     return isoUtc(this.time);
   }
 
-  protected header(): { event_id: string; event_name: N; timestamp: string } {
-    return { event_id: this.eventId, event_name: this.eventName, timestamp: this.timestamp };
+  /**
+   * Adds the fields every event shares to a subclass's own ones and returns that object (no
+   * spread copies: a record is built for every simulated event).
+   */
+  protected withHeader<T extends object>(fields: T): T & { event_id: string; event_name: N; timestamp: string } {
+    const r = fields as T & { event_id: string; event_name: N; timestamp: string };
+    r.event_id = this.eventId;
+    r.event_name = this.eventName;
+    r.timestamp = this.timestamp;
+    return r;
   }
 }
 
@@ -52,8 +60,10 @@ export abstract class UserEvent<N extends Exclude<EventName, 'movies_catalog_enr
     return this.userId;
   }
 
-  protected userHeader() {
-    return { ...this.header(), user_id: this.userId };
+  protected userRecord<T extends object>(fields: T) {
+    const r = this.withHeader(fields) as ReturnType<typeof this.withHeader<T>> & { user_id: string };
+    r.user_id = this.userId;
+    return r;
   }
 }
 
@@ -65,7 +75,9 @@ export function maskEmail(email: string): string {
 }
 
 export class ConsumerRegistration extends UserEvent<'consumer_registration'> {
-  readonly eventName = 'consumer_registration';
+  get eventName() {
+    return 'consumer_registration' as const;
+  }
   readonly maskedEmail: string;
 
   /** Takes the raw address only to mask it; the raw form is not kept. */
@@ -75,52 +87,62 @@ export class ConsumerRegistration extends UserEvent<'consumer_registration'> {
   }
 
   toRecord(): ConsumerRegistrationRecord {
-    return { ...this.userHeader(), age: this.age, masked_email: this.maskedEmail, preferred_language: this.preferredLanguage };
+    return this.userRecord({ age: this.age, masked_email: this.maskedEmail, preferred_language: this.preferredLanguage });
   }
 }
 
 export class SignIn extends UserEvent<'sign_in'> {
-  readonly eventName = 'sign_in';
+  get eventName() {
+    return 'sign_in' as const;
+  }
   constructor(eventId: string, time: number, userId: string) {
     super(eventId, time, userId);
   }
   toRecord(): SignInRecord {
-    return this.userHeader();
+    return this.userRecord({});
   }
 }
 
 export class SignOut extends UserEvent<'sign_out'> {
-  readonly eventName = 'sign_out';
+  get eventName() {
+    return 'sign_out' as const;
+  }
   constructor(eventId: string, time: number, userId: string) {
     super(eventId, time, userId);
   }
   toRecord(): SignOutRecord {
-    return this.userHeader();
+    return this.userRecord({});
   }
 }
 
 export class ItemView extends UserEvent<'item_view'> {
-  readonly eventName = 'item_view';
+  get eventName() {
+    return 'item_view' as const;
+  }
   constructor(eventId: string, time: number, userId: string, readonly itemId: string) {
     super(eventId, time, userId);
   }
   toRecord(): ItemViewRecord {
-    return { ...this.userHeader(), item_id: this.itemId };
+    return this.userRecord({ item_id: this.itemId });
   }
 }
 
 export class AddedToCart extends UserEvent<'added_to_cart'> {
-  readonly eventName = 'added_to_cart';
+  get eventName() {
+    return 'added_to_cart' as const;
+  }
   constructor(eventId: string, time: number, userId: string, readonly itemId: string, readonly cartId: string, readonly quantity: number) {
     super(eventId, time, userId);
   }
   toRecord(): AddedToCartRecord {
-    return { ...this.userHeader(), item_id: this.itemId, cart_id: this.cartId, quantity: this.quantity };
+    return this.userRecord({ item_id: this.itemId, cart_id: this.cartId, quantity: this.quantity });
   }
 }
 
 export class Checkout extends UserEvent<'checkout'> {
-  readonly eventName = 'checkout';
+  get eventName() {
+    return 'checkout' as const;
+  }
   readonly purchaseAmountCents: number;
 
   /** The amount is derived, never passed in: list price in cents × quantity. */
@@ -141,14 +163,13 @@ export class Checkout extends UserEvent<'checkout'> {
   }
 
   toRecord(): CheckoutRecord {
-    return {
-      ...this.userHeader(),
+    return this.userRecord({
       item_id: this.itemId,
       cart_id: this.cartId,
       payment_method: this.paymentMethod,
       quantity: this.quantity,
       purchase_amount: this.purchaseAmountCents,
       currency: this.currency,
-    };
+    });
   }
 }

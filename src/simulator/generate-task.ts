@@ -1,9 +1,10 @@
 // The generator side of a simulation run, on its own thread: journeys → event objects → Avro
 // (through the base type, as the in-process producer does) → partition → packed batches posted
-// to the producing thread. Batches go out only against credits the producer returns after each
-// acknowledged send, so at most `credits` batches are ever in memory. Pacing to the wall clock
-// (speed, rate) happens here too: a batch is cut short before waiting, so paced events reach
-// Kafka close to their time.
+// to the producing lanes. Lane k sends the partitions p with p % lanes = k, each on its own
+// connection and one request at a time, so per-key order holds while lanes send in parallel.
+// Batches go out only against credits a lane returns after each acknowledged send, so at most
+// `credits` batches per lane are ever in memory. Pacing to the wall clock (speed, rate) happens
+// here too: batches are cut short before waiting, so paced events reach Kafka close to their time.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MessagePort } from 'node:worker_threads';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
@@ -27,7 +28,8 @@ export interface GenerateTask {
   partitions: number;
   batchSize: number;
   credits: number;
-  port: MessagePort;
+  /** One port per producing lane. */
+  ports: MessagePort[];
 }
 
 export interface GenerateSummary {
@@ -37,11 +39,11 @@ export interface GenerateSummary {
 }
 
 export type FromGenerator = { kind: 'batch'; batch: PackedBatch } | { kind: 'done'; summary: GenerateSummary };
-/** Producer → generator: one credit per acknowledged batch, or stop after a failure. */
+/** Lane → generator: one credit per acknowledged batch, or stop after a failure. */
 export type ToGenerator = 'credit' | 'stop';
 
 export async function generate(task: GenerateTask): Promise<GenerateSummary> {
-  const { port } = task;
+  const { ports } = task;
   const writer = new AvroWriter(task.writers);
   const topicIndex = new Map(task.topicOrder.map((t, i) => [t, i]));
   // kafkajs's own default partitioner, so keys land where the in-process producer puts them.
@@ -54,23 +56,27 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
     isr: [0],
   }));
 
-  let credits = task.credits;
+  const partitionOfKey = new Map<string, number>();
   let stopped = false;
-  let wake: (() => void) | undefined;
-  port.on('message', (m: ToGenerator) => {
-    if (m === 'stop') stopped = true;
-    else credits++;
-    wake?.();
+  const lanes = ports.map((port) => {
+    const lane = { port, credits: task.credits, wake: undefined as (() => void) | undefined, packer: new BatchPacker(Math.ceil(task.batchSize / ports.length)) };
+    port.on('message', (m: ToGenerator) => {
+      if (m === 'stop') stopped = true;
+      else lane.credits++;
+      for (const l of lanes) l.wake?.();
+    });
+    return lane;
   });
-
-  const packer = new BatchPacker(task.batchSize);
-  const post = async () => {
-    if (packer.size === 0) return;
-    while (credits === 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
+  const post = async (lane: (typeof lanes)[number]) => {
+    if (lane.packer.size === 0) return;
+    while (lane.credits === 0 && !stopped) await new Promise<void>((resolve) => (lane.wake = resolve));
     if (stopped) return;
-    credits--;
-    const batch = packer.take();
-    port.postMessage({ kind: 'batch', batch } satisfies FromGenerator, transferables(batch));
+    lane.credits--;
+    const batch = lane.packer.take();
+    lane.port.postMessage({ kind: 'batch', batch } satisfies FromGenerator, transferables(batch));
+  };
+  const postAll = async () => {
+    for (const lane of lanes) await post(lane);
   };
 
   const summary: GenerateSummary = { events: 0, firstTime: null, lastTime: null };
@@ -87,21 +93,25 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
         const dueByRate = task.rate ? (1000 * (summary.events - 1)) / task.rate : 0;
         const wait = Math.max(dueBySpeed, dueByRate) - (performance.now() - wallStart);
         if (wait > 1) {
-          await post();
+          await postAll();
           await sleep(wait);
         }
       }
       const topic = event.topic(task.topics);
       const key = event.key();
-      const partition = partitioner({ topic, partitionMetadata, message: { key, value: null } });
+      // All user topics have the same partition count, so a key's partition is the same on each.
+      let partition = partitionOfKey.get(key);
+      if (partition === undefined) partitionOfKey.set(key, (partition = partitioner({ topic, partitionMetadata, message: { key, value: null } })));
       const record = event.toRecord();
-      packer.add(topicIndex.get(topic)!, partition, key, (buf, pos) => writer.encodeInto(topic, record, buf, pos));
-      if (packer.full) await post();
+      const lane = lanes[partition % lanes.length]!;
+      lane.packer.add(topicIndex.get(topic)!, partition, key, (buf, pos) => writer.encodeInto(topic, record, buf, pos));
+      if (lane.packer.full) await post(lane);
     }
-    await post();
-    if (!stopped) port.postMessage({ kind: 'done', summary } satisfies FromGenerator);
+    await postAll();
+    // Also after a stop: the lanes that did not fail finish what they hold and return.
+    for (const { port } of lanes) port.postMessage({ kind: 'done', summary } satisfies FromGenerator);
     return summary;
   } finally {
-    port.close();
+    for (const { port } of lanes) port.close();
   }
 }

@@ -1,6 +1,7 @@
 // A simulation run. Journeys are generated, encoded and partitioned on a worker thread
-// (src/simulator/generate-task.ts); this thread only sends the packed batches, one request on
-// the wire at a time (per-key order), and hands a credit back after each acknowledgement.
+// (src/simulator/generate-task.ts) and sent by producing lanes (src/simulator/lane.ts): lane 0
+// on this thread with the app's producer, the others on threads of their own. Each lane owns a
+// share of the partitions and keeps one request on the wire at a time, so per-key order holds.
 // Pacing (speed = simulated seconds per real second; rate = events/s cap) happens on the
 // generator thread.
 import { MessageChannel } from 'node:worker_threads';
@@ -10,7 +11,8 @@ import type { EventProducer } from '../events/producer.ts';
 import { createTaskPool } from '../threads.ts';
 import { EVENT_NAMES } from '../config.ts';
 import { loadCatalog } from './catalog.ts';
-import type { FromGenerator, GenerateSummary, GenerateTask, ToGenerator } from './generate-task.ts';
+import type { GenerateSummary, GenerateTask } from './generate-task.ts';
+import { drainLane, type LaneTask } from './lane.ts';
 
 export interface RunParams {
   events: number;
@@ -39,17 +41,28 @@ const BATCH = 5000;
 /** Encoded batches allowed ahead of the acknowledged ones. */
 const CREDITS = 4;
 
-const pools = new WeakMap<AppContext, Piscina<GenerateTask, GenerateSummary>>();
+/** Producing lanes: kafkajs's encoding is what bounds a lane, so two use both cores. */
+export const LANES = 2;
 
-/** One generator thread per context, started on first use and kept for the next burst. */
-function generatorPool(ctx: AppContext): Piscina<GenerateTask, GenerateSummary> {
-  let pool = pools.get(ctx);
-  if (!pool) {
-    const created = createTaskPool<GenerateTask, GenerateSummary>('simulator-generate.task.ts', { minThreads: 0, maxThreads: 1, idleTimeout: 10 * 60_000 });
-    pools.set(ctx, (pool = created));
-    ctx.onClose(() => created.destroy());
+interface Pools {
+  generator: Piscina<GenerateTask, GenerateSummary>;
+  lanes: Piscina<LaneTask, number>;
+}
+const pools = new WeakMap<AppContext, Pools>();
+
+/** The generator and lane threads of a context, started on first use and kept for the next burst. */
+function simulatorPools(ctx: AppContext): Pools {
+  let p = pools.get(ctx);
+  if (!p) {
+    const idle = { minThreads: 0, idleTimeout: 10 * 60_000 };
+    const created: Pools = {
+      generator: createTaskPool<GenerateTask, GenerateSummary>('simulator-generate.task.ts', { ...idle, maxThreads: 1 }),
+      lanes: createTaskPool<LaneTask, number>('simulator-lane.task.ts', { ...idle, maxThreads: LANES - 1 }),
+    };
+    pools.set(ctx, (p = created));
+    ctx.onClose(() => Promise.all([created.generator.destroy(), created.lanes.destroy()]));
   }
-  return pool;
+  return p;
 }
 
 export async function runSimulation(ctx: AppContext, producer: EventProducer, params: RunParams, onProgress: (sent: number) => void = () => undefined): Promise<RunResult> {
@@ -57,35 +70,23 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
   const start = params.start ?? Date.now();
   const topics = ctx.config.topics;
   const topicOrder = EVENT_NAMES.map((n) => topics[n]);
-  const { port1, port2 } = new MessageChannel();
   const wallStart = performance.now();
+  const { generator, lanes } = simulatorPools(ctx);
+  const channels = Array.from({ length: LANES }, () => new MessageChannel());
   let sent = 0;
+  const counted = (n: number) => {
+    sent += n;
+    onProgress(sent);
+  };
 
-  const produced = new Promise<GenerateSummary>((resolve, reject) => {
-    let chain: Promise<void> = Promise.resolve();
-    let failed = false;
-    port1.on('message', (msg: FromGenerator) => {
-      if (msg.kind === 'done') {
-        chain.then(() => resolve(msg.summary), reject);
-        return;
-      }
-      chain = chain.then(async () => {
-        if (failed) return;
-        try {
-          await producer.sendPacked(msg.batch, topicOrder);
-        } catch (err) {
-          failed = true;
-          port1.postMessage('stop' satisfies ToGenerator);
-          reject(err);
-          return;
-        }
-        sent += msg.batch.count;
-        onProgress(sent);
-        port1.postMessage('credit' satisfies ToGenerator);
-      });
-    });
+  // Lane 0 here, with the app's producer; the others on their threads, reporting progress here.
+  const local = drainLane(channels[0]!.port1, (batch) => producer.sendPacked(batch, topicOrder), counted);
+  const remote = channels.slice(1).map((ch) => {
+    const progress = new MessageChannel();
+    progress.port1.on('message', counted);
+    const task: LaneTask = { config: ctx.config, topicOrder, port: ch.port1 as never, progress: progress.port2 as never };
+    return lanes.run(task, { transferList: [ch.port1, progress.port2] as never }).finally(() => progress.port1.close());
   });
-
   const task: GenerateTask = {
     params: { seed: params.seed, events: params.events, users: params.users, start, userPrefix: params.userPrefix },
     speed: params.speed,
@@ -97,13 +98,13 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
     partitions: ctx.config.kafka.partitions,
     batchSize: BATCH,
     credits: CREDITS,
-    port: port2 as unknown as GenerateTask['port'],
+    ports: channels.map((ch) => ch.port2) as never,
   };
   let summary: GenerateSummary;
   try {
-    [summary] = await Promise.all([produced, generatorPool(ctx).run(task, { transferList: [port2 as never] })]);
+    [summary] = await Promise.all([local, generator.run(task, { transferList: channels.map((ch) => ch.port2) as never }), ...remote]);
   } finally {
-    port1.close();
+    channels[0]!.port1.close();
   }
   const durationMs = performance.now() - wallStart;
   return {

@@ -1,0 +1,71 @@
+// A producing lane of a simulation run: takes the generator's packed batches from its port,
+// sends them one request at a time (per-key order within the lane's partitions), and returns a
+// credit after each acknowledgement. Lane 0 runs on the main thread with the app's producer;
+// further lanes run on threads of their own (workers/simulator-lane.task.ts), each with its own
+// connection, so kafkajs's encoding work is split across cores.
+import type { MessagePort } from 'node:worker_threads';
+import { createKafka, createIdempotentProducer } from '../kafka/client.ts';
+import type { Config } from '../config.ts';
+import type { FromGenerator, GenerateSummary, ToGenerator } from './generate-task.ts';
+import { unpack, type PackedBatch } from './packed.ts';
+
+/** Resolves with the generator's summary once every batch it posted is acknowledged. */
+export function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<void>, onSent: (n: number) => void): Promise<GenerateSummary> {
+  return new Promise<GenerateSummary>((resolve, reject) => {
+    let chain: Promise<void> = Promise.resolve();
+    let failed = false;
+    port.on('message', (msg: FromGenerator) => {
+      if (msg.kind === 'done') {
+        chain.then(() => resolve(msg.summary), reject);
+        return;
+      }
+      chain = chain.then(async () => {
+        if (failed) return;
+        try {
+          await send(msg.batch);
+        } catch (err) {
+          failed = true;
+          port.postMessage('stop' satisfies ToGenerator);
+          reject(err);
+          return;
+        }
+        onSent(msg.batch.count);
+        port.postMessage('credit' satisfies ToGenerator);
+      });
+    });
+  });
+}
+
+export interface LaneTask {
+  config: Config;
+  topicOrder: string[];
+  /** From the generator. */
+  port: MessagePort;
+  /** To the main thread: events acknowledged, as they are. */
+  progress: MessagePort;
+}
+
+/** A lane on its own thread, with its own idempotent producer for the run. */
+export async function runLane(task: LaneTask): Promise<number> {
+  const producer = createIdempotentProducer(createKafka(task.config, `${task.config.kafka.clientId}-lane`));
+  let sent = 0;
+  try {
+    await producer.connect();
+    await drainLane(
+      task.port,
+      (batch) => producer.sendBatch({ topicMessages: unpack(batch, task.topicOrder), acks: -1 }).then(() => undefined),
+      (n) => {
+        sent += n;
+        task.progress.postMessage(n);
+      },
+    );
+    return sent;
+  } catch (err) {
+    task.port.postMessage('stop' satisfies ToGenerator); // the generator must not wait for this lane's credits
+    throw err;
+  } finally {
+    task.port.close();
+    task.progress.close();
+    await producer.disconnect().catch(() => undefined);
+  }
+}
