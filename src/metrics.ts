@@ -1,7 +1,7 @@
 // One Prometheus registry per process. Counters that several processes add to (workers parse,
 // streams consume, the api reports) live in Redis and are read when /metrics is scraped.
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 
 export const metrics = new Registry();
 metrics.setDefaultLabels({ app: 'segpipe' });
@@ -25,7 +25,8 @@ export const SHARED_COUNTERS = {
   moviesRuns: { name: 'segpipe_movies_runs_total', help: 'Movie file ingestion runs, by status', labelNames: ['status'] },
 } satisfies Record<string, SharedCounterSpec>;
 
-export function bumpShared(redis: Redis, spec: SharedCounterSpec, labels: Record<string, string>, by = 1): Promise<unknown> {
+/** On a connection, or queued on a MULTI or pipeline to go with the change it counts. */
+export function bumpShared(redis: Redis | ChainableCommander, spec: SharedCounterSpec, labels: Record<string, string>, by = 1): unknown {
   return redis.hincrbyfloat(SHARED_PREFIX + spec.name, JSON.stringify(labels), by);
 }
 

@@ -71,8 +71,8 @@ async function flushTable(redis: Redis, warehouse: Warehouse, table: TableSpec, 
     for (const [key, lastId] of batch.lastIds) tx.xtrim(key, 'MINID', nextStreamId(lastId));
     tx.hset(FLUSH_STATS_KEY, `${table.name}:last_flush`, new Date().toISOString());
     tx.hincrby(FLUSH_STATS_KEY, `${table.name}:rows`, rows.length);
+    bumpShared(tx, SHARED_COUNTERS.warehouseRows, { table: table.name }, rows.length);
     await tx.exec();
-    await bumpShared(redis, SHARED_COUNTERS.warehouseRows, { table: table.name }, rows.length);
     total += rows.length;
     batch = await next;
   }
