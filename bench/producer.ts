@@ -84,7 +84,10 @@ export async function benchProducer(config: Config): Promise<{ figures: Record<s
   await pool.destroy();
   rawRates[-LANES] = Math.round(prebuilt.length / (Math.max(...laneMs) / 1000));
   progress(`  ${rawRates[-LANES]} events/s`);
-  const rawRate = Math.max(...Object.values(rawRates));
+  // The issue's baseline is one raw kafkajs producer (its better strategy); the same-layout
+  // figure shows what the two-lane split itself is worth, and our overhead over it.
+  const rawRate = Math.max(rawRates[1]!, rawRates[3]!);
+  const rawLanes = rawRates[-LANES]!;
   await raw.disconnect();
   await producer.close();
   await ctx.close();
@@ -94,11 +97,13 @@ export async function benchProducer(config: Config): Promise<{ figures: Record<s
       producer_events_per_s: avro.eventsPerSecond,
       producer_raw_kafkajs_events_per_s: rawRate,
       producer_vs_raw_percent: Math.round((100 * avro.eventsPerSecond) / rawRate),
+      producer_raw_kafkajs_two_threads_events_per_s: rawLanes,
+      producer_vs_raw_two_threads_percent: Math.round((100 * avro.eventsPerSecond) / rawLanes),
     },
     notes: [
       `${EVENTS} events (6 user topics, ${config.kafka.partitions} partitions each), average value ${avgBytes.toFixed(0)} bytes, batches of ${BATCH}, idempotent producer with acks=all for both.`,
       `Avro path: journeys are generated, Avro-encoded and partitioned on a worker thread and posted as packed batches to ${LANES} producing lanes (the main thread and ${LANES - 1} more thread), each with its own connection and a share of the partitions, one request on the wire at a time per lane (per-key order). The figure includes generating the journeys (simulated clock, faker pools), building the event objects and encoding them.`,
-      `Raw: buffers, keys and partitions built before the clock starts; the best of one producer with 1 request in flight (${rawRates[1]} events/s), one producer with 3 concurrent sendBatch calls (${rawRates[3]} events/s), and ${LANES} producers on ${LANES} threads in the Avro path's layout (${rawRates[-LANES]} events/s).`,
+      `Raw: buffers, keys and partitions built before the clock starts. \`producer_raw_kafkajs_events_per_s\` is one producer, the better of 1 request in flight (${rawRates[1]} events/s) and 3 concurrent sendBatch calls (${rawRates[3]} events/s). \`producer_raw_kafkajs_two_threads_events_per_s\` is ${LANES} producers on ${LANES} threads in the Avro path's layout, with no generator thread competing for the 2 cores.`,
       'Targets (issue #4): at least 100,000 events/s and at least 70 % of the raw producer.',
     ],
   };
