@@ -212,7 +212,7 @@ program
   .command('simulate')
   .description('produce simulated user journeys to Kafka (in this process), with a progress bar and the achieved rate')
   .requiredOption('--events <n>', 'events to produce', (v) => positiveInt('--events')(v))
-  .option('--seed <n>', 'random seed (same seed, start and parameters = same events)', (v) => positiveInt('--seed')(v))
+  .option('--seed <n>', 'random seed (same seed, start and parameters = same events)', (v) => seedArg('--seed')(v))
   .option('--users <n>', 'users arriving over the simulated day (default events / 25)', (v) => positiveInt('--users')(v))
   .option('--speed <x>', 'simulated seconds per real second (default: as fast as possible)', (v) => positiveNumber('--speed')(v))
   .option('--rate <n>', 'at most this many events per second', (v) => positiveNumber('--rate')(v))
@@ -253,7 +253,7 @@ program
   .description('write a realistic Movies.txt of any size (deterministic for a seed)')
   .requiredOption('--items <n>', 'number of records', (v) => positiveInt('--items')(v))
   .requiredOption('--out <file>', 'output file')
-  .option('--seed <n>', 'random seed', (v) => positiveInt('--seed')(v), 42)
+  .option('--seed <n>', 'random seed', (v) => seedArg('--seed')(v), 42)
   .option('--edge-rate <r>', 'share of records with an edge case (0..1)', (v) => {
     const r = Number(v);
     if (!(r >= 0 && r <= 1)) throw new InvalidArgumentError(`--edge-rate must be between 0 and 1, got "${v}"`);
@@ -278,6 +278,13 @@ export const positiveNumber = (name: string) => (value: string) => {
 export const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+/** Seeds as the REST route takes them: 0 to 2^31 - 1. */
+export const seedArg = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) throw new InvalidArgumentError(`${name} must be an integer from 0 to 2147483647, got "${value}"`);
   return n;
 };
 
