@@ -13,8 +13,6 @@ export interface FlushOptions {
   shards: number;
   /** Rows per merge, at most (read evenly across the shards). */
   batch?: number;
-  /** A table's loop starts no new batch after this long; default 30 s. */
-  maxMs?: number;
   /** Runs after each merge, before the outbox is trimmed (fault tests, latency measurement); rows as JSON arrays. */
   afterMerge?: (table: string, rows: string[]) => Promise<void> | void;
 }
@@ -58,13 +56,10 @@ async function flushTable(redis: Redis, warehouse: Warehouse, table: TableSpec, 
     return { rows, lastIds };
   };
 
-  // Under a load the flush never catches up with, a run still ends (and lets flush:metrics and
-  // queries through); the next scheduled run goes on from the outbox.
-  const deadline = Date.now() + (opts.maxMs ?? 30_000);
   let total = 0;
   let batch = await read(new Map());
   while (batch.rows.length > 0) {
-    const next = Date.now() < deadline ? read(batch.lastIds) : Promise.resolve({ rows: [], lastIds: batch.lastIds });
+    const next = read(batch.lastIds);
     next.catch(() => undefined); // awaited below; a failed merge must not leave it unhandled
     const { rows } = batch;
     if (warehouse.mergeJson) await warehouse.mergeJson(table, rows);
