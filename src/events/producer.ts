@@ -1,25 +1,20 @@
-// The one producer path for domain events: any DomainEvent goes to its topic, under its key,
-// as Avro in the Confluent wire format. Events are encoded with the cached types and sent in
-// large batches (acks=all, idempotent), with a few batches in flight while the next is encoded.
+// Domain events to Kafka: any DomainEvent goes to its topic, under its key, as Avro in the
+// Confluent wire format, in large batches (acks=all, idempotent). send() encodes here, with a few
+// batches queued while the next is encoded; sendPacked() sends batches the simulator's generator
+// thread encoded through the same base type.
 import type { Message, TopicMessages } from 'kafkajs';
 import type { AppContext } from '../context.ts';
 import { LazyProducer } from '../kafka/client.ts';
 import type { DomainEvent } from './model.ts';
-import { unpack, type PackedBatch } from '../simulator/packed.ts';
+import { sendPacked, type PackedBatch } from '../simulator/packed.ts';
 
 export interface ProduceOptions {
   /** Events per Kafka request; default 5000. */
   batchSize?: number;
-  /** Encoded batches queued behind the one on the wire; default 3. */
-  inFlight?: number;
-  /** Called after each acknowledged batch with the running total. */
-  onProgress?: (sent: number) => void;
-  /**
-   * Pacing (simulated clock, rate limit): returns a promise when the event must wait. What is
-   * batched so far is sent before waiting, so paced events reach Kafka close to their time.
-   */
-  pace?: (event: DomainEvent) => Promise<void> | undefined;
 }
+
+/** Encoded batches queued behind the one on the wire. */
+const QUEUED = 3;
 
 export class EventProducer {
   private readonly producer: LazyProducer;
@@ -47,15 +42,13 @@ export class EventProducer {
    * resolves when acknowledged. Callers keep one batch on the wire at a time, for per-key order.
    */
   async sendPacked(batch: PackedBatch, topicOrder: readonly string[]): Promise<void> {
-    const producer = await this.producer.get();
-    await producer.sendBatch({ topicMessages: unpack(batch, topicOrder), acks: -1 });
+    await sendPacked(await this.producer.get(), batch, topicOrder);
   }
 
   /** Produces every event, in order per key; resolves when all are acknowledged. */
-  async send(events: Iterable<DomainEvent> | AsyncIterable<DomainEvent>, opts: ProduceOptions = {}): Promise<number> {
+  async send(events: Iterable<DomainEvent>, opts: ProduceOptions = {}): Promise<number> {
     const producer = await this.producer.get();
     const batchSize = opts.batchSize ?? 5000;
-    const queued = Math.max(1, opts.inFlight ?? 3);
     let sent = 0;
     let byTopic = new Map<string, Message[]>();
     let size = 0;
@@ -76,18 +69,12 @@ export class EventProducer {
         .then(() => {
           pending--;
           sent += n;
-          opts.onProgress?.(sent);
         });
-      // Bound memory: at most `queued` encoded batches wait for the wire.
-      if (pending >= queued) await chain;
+      // Bound memory: at most QUEUED encoded batches wait for the wire.
+      if (pending >= QUEUED) await chain;
     };
 
     const add = async (event: DomainEvent) => {
-      const wait = opts.pace?.(event);
-      if (wait) {
-        await flush();
-        await wait;
-      }
       const { topic, message } = this.toMessage(event);
       let list = byTopic.get(topic);
       if (!list) byTopic.set(topic, (list = []));
@@ -95,9 +82,7 @@ export class EventProducer {
       if (++size >= batchSize) await flush();
     };
     try {
-      // A plain loop for generators: `for await` would add a promise per event.
-      if (Symbol.iterator in events) for (const event of events) await add(event);
-      else for await (const event of events) await add(event);
+      for (const event of events) await add(event);
       await flush();
       await chain;
     } catch (err) {

@@ -7,12 +7,11 @@
 // here too: batches are cut short before waiting, so paced events reach Kafka close to their time.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MessagePort } from 'node:worker_threads';
-import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import type { Config } from '../config.ts';
 import { AvroWriter, type WriterSchema } from '../registry/serde.ts';
 import type { CatalogItem } from './catalog.ts';
 import { simulate, type SimulationParams } from './journeys.ts';
-import { BatchPacker, transferables, type PackedBatch } from './packed.ts';
+import { BatchPacker, partitionerFor, transferables, type PackedBatch } from './packed.ts';
 
 export interface GenerateTask {
   params: SimulationParams;
@@ -46,16 +45,7 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
   const { ports } = task;
   const writer = new AvroWriter(task.writers);
   const topicIndex = new Map(task.topicOrder.map((t, i) => [t, i]));
-  // kafkajs's own default partitioner, so keys land where the in-process producer puts them.
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata: PartitionMetadata[] = Array.from({ length: task.partitions }, (_, partitionId) => ({
-    partitionId,
-    leader: 0,
-    partitionErrorCode: 0,
-    replicas: [0],
-    isr: [0],
-  }));
-
+  const partitionOf = partitionerFor(task.partitions);
   const partitionOfKey = new Map<string, number>();
   let stopped = false;
   const lanes = ports.map((port) => {
@@ -101,7 +91,7 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
       const key = event.key();
       // All user topics have the same partition count, so a key's partition is the same on each.
       let partition = partitionOfKey.get(key);
-      if (partition === undefined) partitionOfKey.set(key, (partition = partitioner({ topic, partitionMetadata, message: { key, value: null } })));
+      if (partition === undefined) partitionOfKey.set(key, (partition = partitionOf(topic, key)));
       const record = event.toRecord();
       const lane = lanes[partition % lanes.length]!;
       lane.packer.add(topicIndex.get(topic)!, partition, key, (buf, pos) => writer.encodeInto(topic, record, buf, pos));

@@ -7,7 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { createKafka, createIdempotentProducer } from '../kafka/client.ts';
 import type { Config } from '../config.ts';
 import type { FromGenerator, GenerateSummary, ToGenerator } from './generate-task.ts';
-import { unpack, type PackedBatch } from './packed.ts';
+import { sendPacked, type PackedBatch } from './packed.ts';
 
 /** Resolves with the generator's summary once every batch it posted is acknowledged. */
 export function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<void>, onSent: (n: number) => void): Promise<GenerateSummary> {
@@ -53,7 +53,7 @@ export async function runLane(task: LaneTask): Promise<number> {
     await producer.connect();
     await drainLane(
       task.port,
-      (batch) => producer.sendBatch({ topicMessages: unpack(batch, task.topicOrder), acks: -1 }).then(() => undefined),
+      (batch) => sendPacked(producer, batch, task.topicOrder),
       (n) => {
         sent += n;
         task.progress.postMessage(n);
