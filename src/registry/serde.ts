@@ -126,7 +126,6 @@ export class AvroSerde {
     const compact = JSON.stringify(parsed);
     const id = await this.registry.register(subject, compact);
     this.writer.add(topic, id, compact, type);
-    this.writers.set(id, Promise.resolve(type));
     this.loaded.set(id, type);
     return id;
   }

@@ -13,13 +13,11 @@ import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
 import { applyBatch, shardKeys, type BatchApply } from '../state/scripts.ts';
-import { REGISTRATION_WINDOWS, isLate, watermark, windowsFor } from '../windows/window.ts';
+import { REGISTRATION_WINDOWS, watermark, windowsFor } from '../windows/window.ts';
 import { rawTables } from '../warehouse/tables.ts';
 import { InvalidEventError, parseEventTime, toRow } from './transform.ts';
 
 const log = childLog('stream');
-
-export const STREAM_GROUP = 'segpipe-stream';
 
 export interface DeadLetter {
   offset: string;
@@ -47,7 +45,7 @@ export class StreamConsumer {
 
   constructor(
     private readonly ctx: AppContext,
-    private readonly opts: { groupId?: string; maxOutbox: number; backpressureCheckMs?: number } = { maxOutbox: 500_000 },
+    private readonly opts: { groupId: string; maxOutbox: number; backpressureCheckMs?: number },
   ) {
     this.eventByTopic = new Map(EVENT_NAMES.map((e) => [ctx.config.topics[e], e]));
   }
@@ -61,7 +59,7 @@ export class StreamConsumer {
     this.dlqProducer = createIdempotentProducer(ctx.kafka);
     await this.dlqProducer.connect();
     this.consumer = ctx.kafka.consumer({
-      groupId: this.opts.groupId ?? STREAM_GROUP,
+      groupId: this.opts.groupId,
       maxBytesPerPartition: 1024 * 1024,
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
@@ -129,8 +127,10 @@ export class StreamConsumer {
         const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt }, t);
         if (event === 'consumer_registration' && mark >= 0) {
           const wm = watermark(mark, lateness);
-          if (isLate(REGISTRATION_WINDOWS, t, wm)) {
-            for (const spec of REGISTRATION_WINDOWS) for (const w of windowsFor(spec, t)) if (w.end <= wm) late.push({ offset: m.offset, windowKey: `${spec.type}:${w.start}` });
+          // Windows of this event that are final already; any one makes the event late.
+          const closed = REGISTRATION_WINDOWS.flatMap((spec) => windowsFor(spec, t).filter((w) => w.end <= wm).map((w) => `${spec.type}:${w.start}`));
+          if (closed.length > 0) {
+            for (const windowKey of closed) late.push({ offset: m.offset, windowKey });
             dead.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error: `event time ${new Date(t).toISOString()} is behind the watermark ${new Date(wm).toISOString()}: its window is final` });
             continue;
           }
@@ -195,10 +195,5 @@ export class StreamConsumer {
       }
     }, this.opts.backpressureCheckMs ?? 500);
     this.paused.set(id, timer);
-  }
-
-  /** Partitions currently paused by backpressure, as `topic:partition`. */
-  pausedPartitions(): string[] {
-    return [...this.paused.keys()];
   }
 }

@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import { shardKeys } from '../state/scripts.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
-import type { Row, Warehouse } from '../warehouse/warehouse.ts';
+import type { Warehouse } from '../warehouse/warehouse.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 
 export const FLUSH_STATS_KEY = 'segpipe:flush:stats';
@@ -21,11 +21,11 @@ export async function flushOutboxes(redis: Redis, warehouse: Warehouse, tables: 
   const merged: Record<string, number> = Object.fromEntries(tables.map((t) => [t.name, 0]));
   // Tables are independent: a warehouse that merges into several at once (bounding that itself)
   // gets every table's loop at once, so a busy table never waits behind another one's backlog.
-  const queue = [...tables];
-  const lanes = Array.from({ length: (warehouse.mergeConcurrency ?? 1) > 1 ? queue.length : 1 }, async () => {
-    for (let table = queue.shift(); table; table = queue.shift()) merged[table.name] = await flushTable(redis, warehouse, table, opts);
-  });
-  await Promise.all(lanes);
+  const flush = async (table: TableSpec) => {
+    merged[table.name] = await flushTable(redis, warehouse, table, opts);
+  };
+  if ((warehouse.mergeConcurrency ?? 1) > 1) await Promise.all(tables.map(flush));
+  else for (const table of tables) await flush(table);
   return merged;
 }
 
@@ -62,8 +62,7 @@ async function flushTable(redis: Redis, warehouse: Warehouse, table: TableSpec, 
     const next = read(batch.lastIds);
     next.catch(() => undefined); // awaited below; a failed merge must not leave it unhandled
     const { rows } = batch;
-    if (warehouse.mergeJson) await warehouse.mergeJson(table, rows);
-    else await warehouse.merge(table, rows.map((r) => JSON.parse(r) as Row));
+    await warehouse.mergeJson(table, rows);
     await opts.afterMerge?.(table.name, rows);
     // Entries are read in id order from the start, so what was merged is exactly everything up
     // to the last id read: XTRIM MINID drops it without listing the ids.

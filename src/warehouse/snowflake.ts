@@ -170,6 +170,11 @@ export class SnowflakeWarehouse implements Warehouse {
     }
   }
 
+  /** Binds need cells, so outbox rows are parsed here. */
+  mergeJson(table: TableSpec, rows: string[]): Promise<number> {
+    return this.merge(table, rows.map((r) => JSON.parse(r) as Row));
+  }
+
   private async mergeOnce(table: TableSpec, rows: Row[]): Promise<void> {
     const stage = q(`STAGE_${table.name}`);
     await this.exec(`CREATE OR REPLACE TEMPORARY TABLE ${stage} (${table.columns.map((c) => `${q(c.name)} VARCHAR`).join(', ')})`);

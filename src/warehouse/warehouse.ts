@@ -14,9 +14,9 @@ export interface Warehouse {
   merge(table: TableSpec, rows: Row[]): Promise<number>;
   /**
    * merge() for rows still in their outbox form, JSON arrays in column order, so a warehouse
-   * that can read JSON itself saves parsing them (optional; the flush falls back to merge()).
+   * that can read JSON itself saves parsing them.
    */
-  mergeJson?(table: TableSpec, rows: string[]): Promise<number>;
+  mergeJson(table: TableSpec, rows: string[]): Promise<number>;
   /** Read-only SQL; rows as plain JSON objects. */
   query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   close(): Promise<void>;
