@@ -64,7 +64,7 @@ export function applyBatch(redis: Redis, partition: number, table: string, b: Ba
   return withStateCommands(redis).applyBatch(...args);
 }
 
-/** Deletes every shard's stream state (offset guards, outboxes, windows, sessions): a fresh start. */
+/** Deletes every shard's stream state (offset guards, outboxes, window sets, sessions); clearMetricsState forgets finalised windows. */
 export async function clearShardState(redis: Redis): Promise<void> {
   let cursor = '0';
   do {

@@ -43,6 +43,11 @@ const FINAL_THROUGH = 'segpipe:metrics:final_through';
 const FINAL_COUNTS = 'segpipe:metrics:final_counts';
 const LATE_REPORTED = 'segpipe:metrics:late_reported';
 
+/** Forgets which windows were written as final: with clearShardState, a fresh start. */
+export async function clearMetricsState(redis: Redis): Promise<void> {
+  await redis.del(FINAL_THROUGH, FINAL_COUNTS, LATE_REPORTED);
+}
+
 export interface MetricsOptions {
   shards: number;
   registrationTopic: string;

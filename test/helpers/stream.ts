@@ -2,14 +2,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { AppContext } from '../../src/context.ts';
 import { clearShardState } from '../../src/state/scripts.ts';
+import { clearMetricsState } from '../../src/windows/metrics.ts';
 import { FLUSH_STATS_KEY } from '../../src/stream/flush.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { flushNow } from '../../queues/flush.ts';
 import { unique } from './env.ts';
 
-/** Removes stream state and flush statistics: a fresh start for a test. */
+/** Removes stream state, window finalisation and flush statistics: a fresh start for a test. */
 export async function resetStreamState(redis: Redis): Promise<void> {
   await clearShardState(redis);
+  await clearMetricsState(redis);
   await redis.del(FLUSH_STATS_KEY);
 }
 

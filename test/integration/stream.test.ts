@@ -15,10 +15,10 @@ import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate, type SimEvent } from '../../src/simulator/journeys.ts';
 import { StreamConsumer } from '../../src/stream/consumer.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
-import { flushNow, warehouseQuery } from '../../queues/flush.ts';
+import { warehouseQuery } from '../../queues/flush.ts';
 import { rawTableName } from '../../src/warehouse/tables.ts';
 import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
-import { resetStreamState, waitFor } from '../helpers/stream.ts';
+import { resetStreamState, settle, waitFor } from '../helpers/stream.ts';
 
 describe('stream ingestion into DuckDB', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-stream-'));
@@ -125,11 +125,7 @@ describe('stream ingestion into DuckDB', () => {
   });
 
   it('reconciles to zero difference, then reports (and `segpipe verify` exits 1 on) a row deleted by hand', async () => {
-    await waitFor('no lag and nothing pending', async () => {
-      await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
-      const r = await reconcile(ctx);
-      return r.partitions.every((p) => p.lag === 0 && p.pending === 0);
-    });
+    await settle(ctx, 60_000);
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);
     expect(report.ok).toBe(true);
