@@ -4,6 +4,7 @@ export const QUEUES = {
   movies: 'movies',
   simulator: 'simulator',
   flush: 'flush',
+  warehouse: 'warehouse',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -176,14 +176,15 @@ program
   .option('--json', 'print the report as JSON')
   .action(async (opts: { flush?: boolean; metrics?: boolean; json?: boolean }) => {
     const { reconcile } = await import('./stream/reconcile.ts');
-    const { flushNow, warehouseQuery, FLUSH_METRICS } = await import('../queues/flush.ts');
+    const { flushNow, FLUSH_METRICS } = await import('../queues/flush.ts');
+    const { warehouseQuery } = await import('../queues/warehouse.ts');
     const ctx = new AppContext(config());
     try {
-      if (opts.flush || opts.metrics) await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
+      if (opts.flush || opts.metrics) await flushNow(ctx);
       if (opts.metrics) {
         const { diffWithOracle } = await import('./windows/oracle.ts');
-        await flushNow(ctx.queues.flush, ctx.queueEvents('flush'), 120_000, FLUSH_METRICS);
-        const oracle = await diffWithOracle((sql) => warehouseQuery(ctx.queues.flush, ctx.queueEvents('flush'), sql));
+        await flushNow(ctx, { name: FLUSH_METRICS });
+        const oracle = await diffWithOracle((sql) => warehouseQuery(ctx, sql));
         for (const d of oracle.diffs) process.stdout.write(`metric ${d.metric} ${d.key}: stream ${d.stream} ≠ oracle ${d.oracle}\n`);
         process.stdout.write(`verify --metrics: ${oracle.finalWindows} final windows and ${oracle.salesItems} sold items compared, ${oracle.diffs.length} difference(s)\n`);
         if (oracle.diffs.length > 0) process.exitCode = 1;

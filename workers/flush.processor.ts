@@ -1,5 +1,5 @@
-// BullMQ processor for the flush queue, in the one process that owns the warehouse. With
-// DuckDB, a second worker process finds the file locked and leaves this queue to the owner.
+// BullMQ processor for the flush queue, in the one process that owns the warehouse (see
+// warehouse-owner.ts). One job at a time: raw merges and metric finalisation never overlap.
 import fs from 'node:fs';
 import type { Job } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
@@ -7,13 +7,11 @@ import { childLog } from '../src/log.ts';
 import { flushOutboxes } from '../src/stream/flush.ts';
 import { shardCount } from '../src/state/scripts.ts';
 import { rawTables } from '../src/warehouse/tables.ts';
-import { openWarehouse } from '../src/warehouse/index.ts';
-import { WarehouseLockedError } from '../src/warehouse/warehouse.ts';
-import { FLUSH_METRICS, FLUSH_QUERY, FLUSH_RAW, type FlushQueryData } from '../queues/flush.ts';
-import { MOVIE_SALES, REGISTRATION_METRICS, flushMetrics } from '../src/windows/metrics.ts';
-import { SESSION_METRICS } from '../src/windows/sessions.ts';
+import { FLUSH_METRICS, FLUSH_RAW } from '../queues/flush.ts';
+import { flushMetrics } from '../src/windows/metrics.ts';
 import { QUEUES } from '../queues/names.ts';
 import type { QueueProcessor } from './types.ts';
+import { ownedWarehouse } from './warehouse-owner.ts';
 
 const log = childLog('flush');
 
@@ -33,21 +31,10 @@ function holdAfterMerge(): (() => Promise<void>) | undefined {
 }
 
 export async function createFlushProcessor(ctx: AppContext) {
-  let warehouse;
-  try {
-    warehouse = await openWarehouse(ctx.config);
-  } catch (err) {
-    if (err instanceof WarehouseLockedError) {
-      log.warn(err.message + '; this worker leaves the flush queue to that process');
-      return null;
-    }
-    throw err;
-  }
-  const w = warehouse;
-  ctx.onClose(() => w.close());
+  const w = await ownedWarehouse(ctx);
+  if (!w) return null;
   const tables = [...rawTables().values()];
   const hold = holdAfterMerge();
-  await w.ensureSchema([...tables, REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
 
   return async (job: Job): Promise<unknown> => {
     if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx.config), afterMerge: hold });
@@ -60,7 +47,6 @@ export async function createFlushProcessor(ctx: AppContext) {
         latenessMs: ctx.config.stream.latenessMs,
       });
     }
-    if (job.name === FLUSH_QUERY) return w.query((job.data as FlushQueryData).sql);
     throw new Error(`unknown job ${job.name} on the flush queue`);
   };
 }

@@ -3,8 +3,7 @@
 import type { EventName } from '../config.ts';
 import { EVENT_NAMES } from '../config.ts';
 import type { AppContext } from '../context.ts';
-import { QUEUES } from '../../queues/names.ts';
-import { warehouseQuery } from '../../queues/flush.ts';
+import { warehouseQuery } from '../../queues/warehouse.ts';
 import { shardKeys } from '../state/scripts.ts';
 import { rawTableName } from '../warehouse/tables.ts';
 
@@ -33,8 +32,7 @@ export async function reconcile(ctx: AppContext): Promise<ReconcileReport> {
     const topic = ctx.config.topics[event];
     const table = rawTableName(event);
     const rows = await warehouseQuery<{ p: number; n: number }>(
-      ctx.queues[QUEUES.flush],
-      ctx.queueEvents(QUEUES.flush),
+      ctx,
       `SELECT kafka_partition AS p, CAST(count(DISTINCT kafka_offset) AS INTEGER) AS n FROM ${table} WHERE kafka_topic = '${topic.replace(/'/g, "''")}' GROUP BY 1`,
     );
     const inWarehouse = new Map(rows.map((r) => [Number(r.p), Number(r.n)]));

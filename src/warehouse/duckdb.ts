@@ -17,13 +17,16 @@ export class DuckDBWarehouse implements Warehouse {
   readonly kind = 'duckdb';
   /** Each merge runs on a connection of its own: DuckDB writes to different tables concurrently. */
   readonly mergeConcurrency = 4;
-  private readonly idle: DuckDBConnection[] = [];
-  private readonly waiting: Array<(conn: DuckDBConnection) => void> = [];
-  private opened = 0;
+  private readonly writers: ConnectionPool;
+  /** Queries read on connections of their own, so they do not wait for merges (MVCC keeps them consistent). */
+  private readonly readers: ConnectionPool;
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
-  ) {}
+  ) {
+    this.writers = new ConnectionPool(instance, this.mergeConcurrency);
+    this.readers = new ConnectionPool(instance, 2);
+  }
 
   static async open(file: string, opts: { checkpointMb?: number } = {}): Promise<DuckDBWarehouse> {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -54,29 +57,8 @@ export class DuckDBWarehouse implements Warehouse {
 
   async mergeJson(table: TableSpec, rows: string[]): Promise<number> {
     if (rows.length === 0) return 0;
-    const conn = await this.acquire();
-    try {
-      await this.mergeOn(conn, table, rows);
-    } finally {
-      this.release(conn);
-    }
+    await this.writers.with((conn) => this.mergeOn(conn, table, rows));
     return rows.length;
-  }
-
-  private async acquire(): Promise<DuckDBConnection> {
-    const conn = this.idle.pop();
-    if (conn) return conn;
-    if (this.opened < this.mergeConcurrency) {
-      this.opened++;
-      return this.instance.connect();
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  private release(conn: DuckDBConnection): void {
-    const next = this.waiting.shift();
-    if (next) next(conn);
-    else this.idle.push(conn);
   }
 
   private async mergeOn(conn: DuckDBConnection, table: TableSpec, rows: string[]): Promise<void> {
@@ -104,7 +86,7 @@ export class DuckDBWarehouse implements Warehouse {
   }
 
   async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
-    const reader = await this.conn.runAndReadAll(sql);
+    const reader = await this.readers.with((conn) => conn.runAndReadAll(sql));
     // Plain JSON values: BIGINT as a number while exact, timestamps as ISO 8601 UTC text.
     return reader.getRowObjectsJS().map((row) => {
       const out: Record<string, unknown> = {};
@@ -118,8 +100,49 @@ export class DuckDBWarehouse implements Warehouse {
   }
 
   async close(): Promise<void> {
-    for (const c of this.idle.splice(0)) c.closeSync();
+    this.writers.close();
+    this.readers.close();
     this.conn.closeSync();
     this.instance.closeSync();
+  }
+}
+
+/** Up to `size` connections of one instance, opened on demand; callers beyond that wait in turn. */
+class ConnectionPool {
+  private readonly idle: DuckDBConnection[] = [];
+  private readonly waiting: Array<(conn: DuckDBConnection) => void> = [];
+  private opened = 0;
+  constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly size: number,
+  ) {}
+
+  async with<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const conn = await this.acquire();
+    try {
+      return await fn(conn);
+    } finally {
+      this.release(conn);
+    }
+  }
+
+  private async acquire(): Promise<DuckDBConnection> {
+    const conn = this.idle.pop();
+    if (conn) return conn;
+    if (this.opened < this.size) {
+      this.opened++;
+      return this.instance.connect();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(conn: DuckDBConnection): void {
+    const next = this.waiting.shift();
+    if (next) next(conn);
+    else this.idle.push(conn);
+  }
+
+  close(): void {
+    for (const c of this.idle.splice(0)) c.closeSync();
   }
 }

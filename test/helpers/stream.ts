@@ -28,7 +28,7 @@ export async function settle(ctx: AppContext, timeoutMs = 180_000): Promise<void
   await waitFor(
     'the stream to catch up and the outboxes to drain',
     async () => {
-      await flushNow(ctx.queues.flush, ctx.queueEvents('flush'));
+      await flushNow(ctx);
       const r = await reconcile(ctx);
       return r.partitions.every((p) => p.lag === 0 && p.pending === 0);
     },

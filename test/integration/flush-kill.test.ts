@@ -15,7 +15,8 @@ import { StreamConsumer } from '../../src/stream/consumer.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { shardCount } from '../../src/state/scripts.ts';
 import { rawTableName, rawTables } from '../../src/warehouse/tables.ts';
-import { FLUSH_RAW, warehouseQuery } from '../../queues/flush.ts';
+import { FLUSH_RAW } from '../../queues/flush.ts';
+import { warehouseQuery } from '../../queues/warehouse.ts';
 import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
 import { ownTopicsEnv, resetStreamState, settle, waitFor } from '../helpers/stream.ts';
 
@@ -69,6 +70,13 @@ describe('flush worker killed between MERGE and trim', () => {
     const holding = startWorker('holding', { SEGPIPE_FAULT_HOLD_AFTER_MERGE: marker });
     await ctx.queues.flush.add(FLUSH_RAW, {});
     await waitFor('the first merge to commit', () => fs.existsSync(marker), 60_000);
+    // Queries have their own queue: the held flush job does not keep them waiting, and they see
+    // the committed merge.
+    const query = <T>(sql: string) => warehouseQuery<T>(ctx, sql, 60_000);
+    const countAll = `SELECT CAST(${USER_EVENTS.map((e) => `(SELECT count(*) FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%')`).join(' + ')} AS INTEGER) AS n`;
+    const [whileHeld] = await query<{ n: number }>(countAll);
+    expect(whileHeld!.n).toBeGreaterThan(0);
+    expect(whileHeld!.n).toBeLessThanOrEqual(30_000);
     const gone = new Promise((r) => holding.once('exit', r));
     holding.kill('SIGKILL');
     await gone;
@@ -78,7 +86,6 @@ describe('flush worker killed between MERGE and trim', () => {
     const fresh = startWorker('fresh');
     await settle(ctx, 120_000);
     expect(total(await outboxDepths(ctx.redis, tables, shards))).toBe(0);
-    const query = <T>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql, 60_000);
     for (const e of USER_EVENTS) {
       const [got] = await query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%'`);
       expect(got, e).toEqual({ n: expected[e], d: expected[e] });

@@ -16,7 +16,8 @@ import { reconcile } from '../../src/stream/reconcile.ts';
 import { outboxDepths } from '../../src/stream/flush.ts';
 import { shardCount } from '../../src/state/scripts.ts';
 import { rawTables, rawTableName } from '../../src/warehouse/tables.ts';
-import { FLUSH_METRICS, flushNow, warehouseQuery } from '../../queues/flush.ts';
+import { FLUSH_METRICS, flushNow } from '../../queues/flush.ts';
+import { warehouseQuery } from '../../queues/warehouse.ts';
 import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { QUEUE_PREFIX } from '../../queues/names.ts';
 import { createFlushProcessor } from '../../workers/flush.processor.ts';
@@ -30,7 +31,7 @@ describe('exactly once under faults', () => {
   // Topics of its own, in event-time order, so windows and lateness behave as in production.
   const env = { ...ownTopicsEnv('f'), DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('faults'), FLUSH_EVERY_MS: '500', OUTBOX_MAX: '3000', ALLOWED_LATENESS_MS: '600000' };
   const ctx = new AppContext(testConfig(env));
-  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql, 60_000);
+  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx, sql, 60_000);
   const children = new Set<ChildProcess>();
   let flushWorker: Worker;
 
@@ -69,7 +70,7 @@ describe('exactly once under faults', () => {
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);
     // Windowed metrics and sales, recomputed from the raw rows, equal what the stream kept.
-    await flushNow(ctx.queues.flush, ctx.queueEvents('flush'), 120_000, FLUSH_METRICS);
+    await flushNow(ctx, { name: FLUSH_METRICS });
     const oracle = await diffWithOracle(query);
     expect(oracle.diffs).toEqual([]);
     expect(oracle.finalWindows).toBeGreaterThan(0);

@@ -15,7 +15,7 @@ import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate, type SimEvent } from '../../src/simulator/journeys.ts';
 import { StreamConsumer } from '../../src/stream/consumer.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
-import { warehouseQuery } from '../../queues/flush.ts';
+import { warehouseQuery } from '../../queues/warehouse.ts';
 import { rawTableName } from '../../src/warehouse/tables.ts';
 import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
 import { resetStreamState, settle, waitFor } from '../helpers/stream.ts';
@@ -25,7 +25,7 @@ describe('stream ingestion into DuckDB', () => {
   const env = { DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('stream'), FLUSH_EVERY_MS: '500' };
   const ctx = new AppContext(testConfig(env));
   const stream = new StreamConsumer(ctx, { groupId: env.STREAM_GROUP_ID, maxOutbox: 100_000 });
-  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql);
+  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx, sql);
   const events: SimEvent[] = [];
   const prefix = unique('st');
   let dlqConsumer: Consumer;

@@ -15,7 +15,8 @@ import { StreamConsumer } from '../../src/stream/consumer.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { HOUR, MINUTE } from '../../src/windows/window.ts';
-import { FLUSH_METRICS, flushNow, warehouseQuery } from '../../queues/flush.ts';
+import { FLUSH_METRICS, flushNow } from '../../queues/flush.ts';
+import { warehouseQuery } from '../../queues/warehouse.ts';
 import { QUEUE_PREFIX } from '../../queues/names.ts';
 import { createFlushProcessor } from '../../workers/flush.processor.ts';
 import { chromium } from 'playwright-core';
@@ -33,14 +34,14 @@ describe('windowed metrics equal the oracle', () => {
   const env = { ...ownTopicsEnv('w'), ADMIN_TOKEN: TOKEN, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('windows'), ALLOWED_LATENESS_MS: String(LATENESS) };
   const ctx = new AppContext(testConfig(env));
   const stream = new StreamConsumer(ctx, { groupId: env.STREAM_GROUP_ID, maxOutbox: 1_000_000 });
-  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql, 60_000);
+  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx, sql, 60_000);
   const deadLetters: Array<Record<string, string>> = [];
   let dlq: Consumer;
   let worker: Worker;
   const producer = new EventProducer(ctx);
 
   const settle = () => settleStream(ctx, 120_000);
-  const metricsNow = () => flushNow(ctx.queues.flush, ctx.queueEvents('flush'), 120_000, FLUSH_METRICS);
+  const metricsNow = () => flushNow(ctx, { name: FLUSH_METRICS });
 
   beforeAll(async () => {
     await ctx.prepare();

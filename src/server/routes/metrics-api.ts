@@ -1,8 +1,8 @@
 // /api/metrics/*: the warehouse metrics as JSON, read through the process that owns the
-// warehouse (flush:query). They feed the dashboard and anyone else who wants them.
+// warehouse (warehouse:query). They feed the dashboard and anyone else who wants them.
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.ts';
-import { warehouseQuery } from '../../../queues/flush.ts';
+import { warehouseQuery } from '../../../queues/warehouse.ts';
 import { REGISTRATION_WINDOWS } from '../../windows/window.ts';
 
 const limit = (max: number, def: number) => ({ type: 'integer', minimum: 1, maximum: max, default: def });
@@ -10,7 +10,7 @@ const TS = (col: string) => `strftime(${col}, '%Y-%m-%dT%H:%M:%S.000Z')`;
 
 export const metricsApiRoutes = (ctx: AppContext) =>
   async function metricsApi(app: FastifyInstance): Promise<void> {
-    const query = <T>(sql: string) => warehouseQuery<T>(ctx.queues.flush, ctx.queueEvents('flush'), sql);
+    const query = <T>(sql: string) => warehouseQuery<T>(ctx, sql);
 
     app.get(
       '/metrics/registrations',

@@ -1,0 +1,38 @@
+// The warehouse of this worker process, opened once and shared by the flush and query
+// processors. With DuckDB only one process can open the file: the others get null and leave
+// both queues to the owner.
+import type { AppContext } from '../src/context.ts';
+import { childLog } from '../src/log.ts';
+import { rawTables } from '../src/warehouse/tables.ts';
+import { openWarehouse } from '../src/warehouse/index.ts';
+import { WarehouseLockedError, type Warehouse } from '../src/warehouse/warehouse.ts';
+import { MOVIE_SALES, REGISTRATION_METRICS } from '../src/windows/metrics.ts';
+import { SESSION_METRICS } from '../src/windows/sessions.ts';
+
+const log = childLog('warehouse');
+const owned = new WeakMap<AppContext, Promise<Warehouse | null>>();
+
+export function ownedWarehouse(ctx: AppContext): Promise<Warehouse | null> {
+  let w = owned.get(ctx);
+  if (!w) {
+    w = open(ctx);
+    owned.set(ctx, w);
+  }
+  return w;
+}
+
+async function open(ctx: AppContext): Promise<Warehouse | null> {
+  let w: Warehouse;
+  try {
+    w = await openWarehouse(ctx.config);
+  } catch (err) {
+    if (err instanceof WarehouseLockedError) {
+      log.warn(err.message + '; this worker leaves the flush and warehouse queues to that process');
+      return null;
+    }
+    throw err;
+  }
+  ctx.onClose(() => w.close());
+  await w.ensureSchema([...rawTables().values(), REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
+  return w;
+}
