@@ -2,17 +2,24 @@
 import { Worker } from 'bullmq';
 import { bullConnection, type AppContext } from '../context.ts';
 import { processors } from '../../workers/index.ts';
-import { QUEUE_PREFIX } from '../../queues/names.ts';
+import { QUEUE_PREFIX, type QueueName } from '../../queues/names.ts';
 import { childLog } from '../log.ts';
 
 const log = childLog('worker');
 
-export async function startWorkers(ctx: AppContext): Promise<string> {
-  const serving: string[] = [];
+/** Starts the Workers (of every queue with a processor, or of `only`); the role's summary is their queues. */
+export async function startWorkers(ctx: AppContext, only?: QueueName[]): Promise<string> {
+  const started = await serveQueues(ctx, only);
+  return started.size === 0 ? 'no queues served' : `serving ${[...started.keys()].join(', ')}`;
+}
+
+/** The Workers started, by queue; a queue this process should not serve (see create) has none. */
+export async function serveQueues(ctx: AppContext, only?: QueueName[]): Promise<Map<QueueName, Worker>> {
+  const started = new Map<QueueName, Worker>();
   for (const p of processors) {
+    if (only && !only.includes(p.queue)) continue;
     const fn = await p.create(ctx);
     if (!fn) continue;
-    serving.push(p.queue);
     const worker = new Worker(p.queue, fn, {
       connection: bullConnection(ctx.config.redis.url),
       prefix: QUEUE_PREFIX,
@@ -21,6 +28,7 @@ export async function startWorkers(ctx: AppContext): Promise<string> {
     worker.on('failed', (job, err) => log.warn({ queue: p.queue, job: job?.id, name: job?.name, err: err.message }, 'job failed'));
     worker.on('error', (err) => log.error({ queue: p.queue, err: err.message }, 'worker error'));
     ctx.onClose(() => worker.close());
+    started.set(p.queue, worker);
   }
-  return serving.length === 0 ? 'no queues served' : `serving ${serving.join(', ')}`;
+  return started;
 }

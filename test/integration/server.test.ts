@@ -44,11 +44,11 @@ describe('admin server', () => {
       expect(ok.statusCode, url).toBe(200);
     }
     const status = (await app.inject({ url: '/api/status', headers: auth })).json();
-    expect(Object.keys(status.queues)).toEqual(['movies', 'simulator', 'flush']);
+    expect(Object.keys(status.queues)).toEqual(['movies', 'simulator', 'flush', 'warehouse']);
     expect(status.topics[ctx.config.topics.checkout].partitions).toHaveLength(3);
     expect(Object.keys(status.warehouse.tables)).toContain('raw_checkout');
     const queues = (await app.inject({ url: '/admin/queues/api/queues', headers: auth })).json();
-    expect(queues.queues.map((q: { name: string }) => q.name).sort()).toEqual(['flush', 'movies', 'simulator']);
+    expect(queues.queues.map((q: { name: string }) => q.name).sort()).toEqual(['flush', 'movies', 'simulator', 'warehouse']);
   });
 
   it('lets a browser sign in and reach Bull Board with the cookie', async () => {

@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppContext, bullConnection } from '../../src/context.ts';
+import { AppContext } from '../../src/context.ts';
 import { EventProducer } from '../../src/events/producer.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
@@ -19,8 +19,8 @@ import { rawTables, rawTableName } from '../../src/warehouse/tables.ts';
 import { FLUSH_METRICS, flushNow } from '../../queues/flush.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
 import { diffWithOracle } from '../../src/windows/oracle.ts';
-import { QUEUE_PREFIX } from '../../queues/names.ts';
-import { createFlushProcessor } from '../../workers/flush.processor.ts';
+import { QUEUES } from '../../queues/names.ts';
+import { serveQueues } from '../../src/roles/worker.ts';
 import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
 import { ownTopicsEnv, resetStreamState, settle as settleStream } from '../helpers/stream.ts';
 
@@ -81,8 +81,7 @@ describe('exactly once under faults', () => {
     await resetStreamState(ctx.redis);
     await ctx.queues.flush.obliterate({ force: true });
     // This process owns the DuckDB file and serves flushes and queries.
-    flushWorker = new Worker('flush', (await createFlushProcessor(ctx))!, { connection: bullConnection(ctx.config.redis.url), prefix: QUEUE_PREFIX });
-    ctx.onClose(() => flushWorker.close());
+    flushWorker = (await serveQueues(ctx, [QUEUES.flush, QUEUES.warehouse])).get(QUEUES.flush)!;
     await ctx.queues.flush.upsertJobScheduler('flush:raw', { every: 500 }, { name: 'flush:raw' });
   });
   afterAll(async () => {
