@@ -150,7 +150,7 @@ describe('stream ingestion into DuckDB', () => {
     expect(broken.out).toContain('MISMATCH');
   });
 
-  it('re-merging rows after a crash between MERGE and trim changes nothing', async () => {
+  it('re-merging rows after a crash between MERGE and trim changes nothing; a run past its time budget leaves the rest to the next', async () => {
     const { flushOutboxes } = await import('../../src/stream/flush.ts');
     const { DuckDBWarehouse } = await import('../../src/warehouse/duckdb.ts');
     const { rawTables } = await import('../../src/warehouse/tables.ts');
@@ -173,8 +173,13 @@ describe('stream ingestion into DuckDB', () => {
 
     await expect(flushOutboxes(redis, w, tables, { shards: 1, afterMerge: () => Promise.reject(new Error('killed between MERGE and trim')) })).rejects.toThrow('killed');
     expect(await redis.xlen(k.outbox(table.name))).toBe(batch.length); // nothing trimmed
+    // Past its time budget a run finishes the batch in hand and leaves the rest to the next run.
+    expect(batch.length).toBeGreaterThan(100);
+    const capped = await flushOutboxes(redis, w, tables, { shards: 1, batch: 100, maxMs: 0 });
+    expect(capped.raw_item_view).toBe(100);
+    expect(await redis.xlen(k.outbox(table.name))).toBe(batch.length - 100);
     const merged = await flushOutboxes(redis, w, tables, { shards: 1 });
-    expect(merged.raw_item_view).toBe(batch.length);
+    expect(merged.raw_item_view).toBe(batch.length - 100);
     expect(await redis.xlen(k.outbox(table.name))).toBe(0);
     const [counts] = await w.query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM raw_item_view`);
     expect(counts).toEqual({ n: batch.length, d: batch.length });
