@@ -1,6 +1,6 @@
 // `segpipe <command>`: roles, the local stack, and the operational commands.
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, MAX_SEED, loadConfig, type Config } from './config.ts';
 import { AppContext, resolveAdminToken } from './context.ts';
 import { ROLES, runRole, type Role } from './roles/index.ts';
 import { startStack, stopLeftovers, type Stack } from './stack/index.ts';
@@ -282,10 +282,9 @@ export const positiveInt = (name: string) => (value: string) => {
   return n;
 };
 
-/** Seeds as the REST route takes them: 0 to 2^31 - 1. */
 export const seedArg = (name: string) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) throw new InvalidArgumentError(`${name} must be an integer from 0 to 2147483647, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_SEED) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_SEED}, got "${value}"`);
   return n;
 };
 

@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
+/** Simulator seeds: 0 to 2^31 - 1 wherever one is given (env, CLI, REST). */
+export const MAX_SEED = 2 ** 31 - 1;
+
 export const EVENT_NAMES = [
   'consumer_registration',
   'sign_in',
@@ -98,7 +101,7 @@ const envSchema = z
 
     SIMULATOR_BURST_EVENTS: int(0, 10_000_000).default(2000),
     SIMULATOR_BURST_EVERY_S: int(1, 86_400).default(30),
-    SIMULATOR_SEED: int(0, 2 ** 31 - 1).default(42),
+    SIMULATOR_SEED: int(0, MAX_SEED).default(42),
 
     FLUSH_EVERY_MS: int(100, 3_600_000).default(5000),
     OUTBOX_MAX: int(1000, 100_000_000).default(500_000),

@@ -9,8 +9,11 @@ const DIR = path.join(import.meta.dirname, '..', 'dashboard');
 const CHART_JS = path.join(path.dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.js');
 
 export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
-  const send = (file: string, type: string) => async (_req: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }) =>
-    reply.type(type).send(fs.readFileSync(file));
+  // Read once at start: the files ship with the package and do not change while it runs.
+  const send = (file: string, type: string) => {
+    const body = fs.readFileSync(file);
+    return async (_req: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }) => reply.type(type).send(body);
+  };
   app.get('/dashboard', send(path.join(DIR, 'index.html'), 'text/html; charset=utf-8'));
   app.get('/dashboard/dashboard.js', send(path.join(DIR, 'dashboard.js'), 'text/javascript; charset=utf-8'));
   app.get('/dashboard/chart.umd.js', send(CHART_JS, 'text/javascript; charset=utf-8'));

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { MAX_SEED } from '../../config.ts';
 import type { AppContext } from '../../context.ts';
 import { enqueueIngest, enqueueScan } from '../../../queues/movies.ts';
 import { QUEUES, type QueueName } from '../../../queues/names.ts';
@@ -58,7 +59,7 @@ export const runsRoutes = (ctx: AppContext) =>
             required: ['events'],
             properties: {
               events: { type: 'integer', minimum: 1, maximum: 10_000_000, description: 'events to produce' },
-              seed: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+              seed: { type: 'integer', minimum: 0, maximum: MAX_SEED },
               users: { type: 'integer', minimum: 1, maximum: 10_000_000 },
               speed: { type: 'number', exclusiveMinimum: 0, description: 'simulated seconds per real second; absent = as fast as possible' },
               rate: { type: 'number', exclusiveMinimum: 0, description: 'at most this many events per second' },
