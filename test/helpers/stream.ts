@@ -5,6 +5,7 @@ import { clearShardState } from '../../src/state/scripts.ts';
 import { clearMetricsState } from '../../src/windows/metrics.ts';
 import { FLUSH_STATS_KEY } from '../../src/stream/flush.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
+import { rawTableName } from '../../src/warehouse/tables.ts';
 import { flushNow } from '../../queues/flush.ts';
 import { unique } from './env.ts';
 
@@ -40,5 +41,17 @@ export async function settle(ctx: AppContext, timeoutMs = 180_000): Promise<void
 export function ownTopicsEnv(prefix: string): Record<string, string> {
   return Object.fromEntries(
     ['CONSUMER_REGISTRATION', 'SIGN_IN', 'SIGN_OUT', 'ITEM_VIEW', 'ADDED_TO_CART', 'CHECKOUT', 'MOVIES_CATALOG_ENRICHED', 'DLQ'].map((t) => [`TOPIC_${t}`, unique(`${prefix}-${t.toLowerCase()}`)]),
+  );
+}
+
+/** The event types the simulator produces for users (every raw table but the catalog's). */
+export const USER_EVENTS = ['consumer_registration', 'sign_in', 'sign_out', 'item_view', 'added_to_cart', 'checkout'] as const;
+
+/** Per user event type, rows (n) and distinct event ids (d) of the users named `<prefix>-…`. */
+export async function userRowCounts(query: <T>(sql: string) => Promise<T[]>, prefix: string): Promise<Record<string, { n: number; d: number }>> {
+  return Object.fromEntries(
+    await Promise.all(
+      USER_EVENTS.map(async (e) => [e, (await query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%'`))[0]!] as const),
+    ),
   );
 }

@@ -1,7 +1,6 @@
 // The flush worker SIGKILLed between MERGE and trim: a worker process holds after its first
 // merge (fault injection), is killed there, and a fresh worker flushes again. The warehouse must
 // end with every produced event exactly once, and the outboxes empty.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,28 +13,19 @@ import { outboxDepths } from '../../src/stream/flush.ts';
 import { StreamConsumer } from '../../src/stream/consumer.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { shardCount } from '../../src/state/scripts.ts';
-import { rawTableName, rawTables } from '../../src/warehouse/tables.ts';
+import { rawTables } from '../../src/warehouse/tables.ts';
 import { FLUSH_RAW } from '../../queues/flush.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
-import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
-import { ownTopicsEnv, resetStreamState, settle, waitFor } from '../helpers/stream.ts';
-
-const USER_EVENTS = ['consumer_registration', 'sign_in', 'sign_out', 'item_view', 'added_to_cart', 'checkout'] as const;
+import { testConfig, unique } from '../helpers/env.ts';
+import { RoleProcesses } from '../helpers/processes.ts';
+import { USER_EVENTS, ownTopicsEnv, resetStreamState, settle, userRowCounts, waitFor } from '../helpers/stream.ts';
 
 describe('flush worker killed between MERGE and trim', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-flush-kill-'));
   const env = { ...ownTopicsEnv('fk'), DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('flush-kill') };
   const ctx = new AppContext(testConfig(env));
-  const children = new Set<ChildProcess>();
+  const procs = new RoleProcesses(dir, env);
   let stream: StreamConsumer;
-
-  const startWorker = (name: string, extra: Record<string, string> = {}): ChildProcess => {
-    const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
-    const child = spawn(process.execPath, ['bin/segpipe.mjs', 'worker'], { env: { ...process.env, ...TEST_ENV, ...env, ...extra, LOG_LEVEL: 'warn' }, stdio: ['ignore', log, log] });
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    return child;
-  };
 
   beforeAll(async () => {
     await ctx.prepare();
@@ -45,7 +35,7 @@ describe('flush worker killed between MERGE and trim', () => {
     await stream.start();
   });
   afterAll(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    await procs.killAll();
     await stream.stop();
     await ctx.queues.flush.obliterate({ force: true });
     await ctx.close();
@@ -67,31 +57,26 @@ describe('flush worker killed between MERGE and trim', () => {
     await waitFor('the stream to consume every event', async () => total(await outboxDepths(ctx.redis, tables, shards)) === 30_000);
 
     const marker = path.join(dir, 'merged.pid');
-    const holding = startWorker('holding', { SEGPIPE_FAULT_HOLD_AFTER_MERGE: marker });
+    const holding = procs.start('worker', 'holding', { SEGPIPE_FAULT_HOLD_AFTER_MERGE: marker });
     await ctx.queues.flush.add(FLUSH_RAW, {});
     await waitFor('the first merge to commit', () => fs.existsSync(marker), 60_000);
     // Queries have their own queue: the held flush job does not keep them waiting, and they see
     // the committed merge.
     const query = <T>(sql: string) => warehouseQuery<T>(ctx, sql, 60_000);
-    const countAll = `SELECT CAST(${USER_EVENTS.map((e) => `(SELECT count(*) FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%')`).join(' + ')} AS INTEGER) AS n`;
-    const [whileHeld] = await query<{ n: number }>(countAll);
-    expect(whileHeld!.n).toBeGreaterThan(0);
-    expect(whileHeld!.n).toBeLessThanOrEqual(30_000);
-    const gone = new Promise((r) => holding.once('exit', r));
-    holding.kill('SIGKILL');
-    await gone;
+    const whileHeld = Object.values(await userRowCounts(query, prefix)).reduce((a, c) => a + c.n, 0);
+    expect(whileHeld).toBeGreaterThan(0);
+    expect(whileHeld).toBeLessThanOrEqual(30_000);
+    await procs.kill9(holding);
     // Merged (committed in DuckDB) but not trimmed: every row is still in the outboxes.
     expect(total(await outboxDepths(ctx.redis, tables, shards))).toBe(30_000);
 
-    const fresh = startWorker('fresh');
+    const fresh = procs.start('worker', 'fresh');
     await settle(ctx, 120_000);
     expect(total(await outboxDepths(ctx.redis, tables, shards))).toBe(0);
-    for (const e of USER_EVENTS) {
-      const [got] = await query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%'`);
-      expect(got, e).toEqual({ n: expected[e], d: expected[e] });
-    }
+    const got = await userRowCounts(query, prefix);
+    for (const e of USER_EVENTS) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);
-    fresh.kill('SIGKILL');
+    await procs.kill9(fresh);
   });
 });

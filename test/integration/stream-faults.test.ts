@@ -1,7 +1,7 @@
 // Faults against the real stack: stream processes SIGKILLed mid-run, two stream processes in one
 // group, and a warehouse outage long enough to fill the outbox. Afterwards the warehouse must
 // hold exactly the produced events: none lost, none twice.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,16 +15,15 @@ import { simulate } from '../../src/simulator/journeys.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { outboxDepths } from '../../src/stream/flush.ts';
 import { shardCount } from '../../src/state/scripts.ts';
-import { rawTables, rawTableName } from '../../src/warehouse/tables.ts';
+import { rawTables } from '../../src/warehouse/tables.ts';
 import { FLUSH_METRICS, flushNow } from '../../queues/flush.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
 import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { QUEUES } from '../../queues/names.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
-import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
-import { ownTopicsEnv, resetStreamState, settle as settleStream } from '../helpers/stream.ts';
-
-const USER_EVENTS = ['consumer_registration', 'sign_in', 'sign_out', 'item_view', 'added_to_cart', 'checkout'] as const;
+import { testConfig, unique } from '../helpers/env.ts';
+import { RoleProcesses } from '../helpers/processes.ts';
+import { USER_EVENTS, ownTopicsEnv, resetStreamState, settle as settleStream, userRowCounts } from '../helpers/stream.ts';
 
 describe('exactly once under faults', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-faults-'));
@@ -32,28 +31,11 @@ describe('exactly once under faults', () => {
   const env = { ...ownTopicsEnv('f'), DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('faults'), FLUSH_EVERY_MS: '500', OUTBOX_MAX: '3000', ALLOWED_LATENESS_MS: '600000' };
   const ctx = new AppContext(testConfig(env));
   const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx, sql, 60_000);
-  const children = new Set<ChildProcess>();
+  const procs = new RoleProcesses(dir, env);
+  const startStream = (name: string) => procs.start('stream', name);
+  const kill9 = (child: ChildProcess) => procs.kill9(child);
   let flushWorker: Worker;
 
-  const startStream = (name: string): ChildProcess => {
-    const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
-    const child = spawn(process.execPath, ['bin/segpipe.mjs', 'stream'], { env: { ...process.env, ...TEST_ENV, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', log, log] });
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    return child;
-  };
-  const kill9 = async (child: ChildProcess) => {
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await gone;
-  };
-  /** Per event type, how many rows of this run's users are in the warehouse. */
-  const counts = async (prefix: string) =>
-    Object.fromEntries(
-      await Promise.all(
-        USER_EVENTS.map(async (e) => [e, (await query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%'`))[0]!] as const),
-      ),
-    ) as Record<string, { n: number; d: number }>;
   const produce = async (prefix: string, events: number, seed: number, start: string) => {
     const { items } = await loadCatalog(ctx.redis);
     const expected: Record<string, number> = Object.fromEntries(USER_EVENTS.map((e) => [e, 0]));
@@ -65,7 +47,7 @@ describe('exactly once under faults', () => {
   };
   const settle = () => settleStream(ctx);
   const expectExactly = async (prefix: string, expected: Record<string, number>) => {
-    const got = await counts(prefix);
+    const got = await userRowCounts(query, prefix);
     for (const e of USER_EVENTS) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);
@@ -85,7 +67,7 @@ describe('exactly once under faults', () => {
     await ctx.queues.flush.upsertJobScheduler('flush:raw', { every: 500 }, { name: 'flush:raw' });
   });
   afterAll(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    await procs.killAll();
     await ctx.queues.flush.removeJobScheduler('flush:raw');
     await ctx.close();
     fs.rmSync(dir, { recursive: true, force: true });
