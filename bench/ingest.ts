@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../src/config.ts';
+import { USER_EVENT_NAMES, type Config } from '../src/config.ts';
 import { AppContext } from '../src/context.ts';
 import { EventProducer } from '../src/events/producer.ts';
 import { loadCatalog } from '../src/simulator/catalog.ts';
@@ -32,7 +32,6 @@ async function recreateTopics(ctx: AppContext): Promise<void> {
 
 export async function benchIngest(config: Config): Promise<{ figures: Record<string, number>; notes: string[] }> {
   const ctx = new AppContext(config);
-  await ctx.prepare();
   await recreateTopics(ctx);
   await clearShardState(ctx.redis);
   const { items } = await loadCatalog(ctx.redis);
@@ -43,7 +42,7 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
 
   // Bare consumer: no decode, no state, no warehouse.
   progress('bare kafkajs consumer');
-  const userTopics = ['consumer_registration', 'sign_in', 'sign_out', 'item_view', 'added_to_cart', 'checkout'].map((e) => ctx.config.topics[e as 'sign_in']);
+  const userTopics = USER_EVENT_NAMES.map((e) => ctx.config.topics[e]);
   const bare = ctx.kafka.consumer({ groupId: `bench-bare-${Date.now()}`, maxBytesPerPartition: 1024 * 1024 });
   await bare.connect();
   await bare.subscribe({ topics: userTopics, fromBeginning: true });

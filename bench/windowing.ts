@@ -6,7 +6,7 @@ import { AppContext } from '../src/context.ts';
 import { ConsumerRegistration } from '../src/events/model.ts';
 import { stateOp } from '../src/stream/consumer.ts';
 import { toRow } from '../src/stream/transform.ts';
-import { applyBatch, shardKeys } from '../src/state/scripts.ts';
+import { applyBatch, clearShardState, shardKeys } from '../src/state/scripts.ts';
 import { rawTables } from '../src/warehouse/tables.ts';
 import { progress } from './env.ts';
 
@@ -19,13 +19,7 @@ export async function benchWindowing(config: Config): Promise<{ figures: Record<
   const redis = ctx.redis;
   const topic = 'bench_registrations';
   const table = rawTables().get('consumer_registration')!;
-  const clear = async () => {
-    for (let p = 0; p < SHARDS; p++) {
-      const k = shardKeys(p);
-      await redis.del(k.offsets, k.outbox(table.name), k.dead, k.registrations, k.sales, k.maxTime, k.late);
-    }
-  };
-  await clear();
+  await clearShardState(redis);
 
   // Batches are built before the clock starts: this measures the state step, not decoding.
   progress(`building ${REGISTRATIONS} registrations`);
@@ -68,7 +62,7 @@ export async function benchWindowing(config: Config): Promise<{ figures: Record<
   let zsetBytes = 0;
   for (let p = 0; p < SHARDS; p++) zsetBytes += Number(await redis.memory('USAGE', shardKeys(p).registrations, 'SAMPLES', '0'));
   const memAfter = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
-  await clear();
+  await clearShardState(redis);
   await ctx.close();
   const perMillion = (bytes: number) => Math.round((bytes / REGISTRATIONS) * 1e6 / 2 ** 20);
   return {

@@ -17,6 +17,9 @@ export const EVENT_NAMES = [
   'movies_catalog_enriched',
 ] as const;
 export type EventName = (typeof EVENT_NAMES)[number];
+/** What simulated users do: every event but the catalog's. */
+export type UserEventName = Exclude<EventName, 'movies_catalog_enriched'>;
+export const USER_EVENT_NAMES = EVENT_NAMES.filter((n): n is UserEventName => n !== 'movies_catalog_enriched');
 
 const DEFAULT_TOPICS: Record<EventName, string> = {
   consumer_registration: 'consumer_registration_topic',

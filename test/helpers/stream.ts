@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { AppContext } from '../../src/context.ts';
+import { USER_EVENT_NAMES } from '../../src/config.ts';
 import { clearShardState } from '../../src/state/scripts.ts';
 import { clearMetricsState } from '../../src/windows/metrics.ts';
 import { FLUSH_STATS_KEY } from '../../src/stream/flush.ts';
@@ -44,14 +45,11 @@ export function ownTopicsEnv(prefix: string): Record<string, string> {
   );
 }
 
-/** The event types the simulator produces for users (every raw table but the catalog's). */
-export const USER_EVENTS = ['consumer_registration', 'sign_in', 'sign_out', 'item_view', 'added_to_cart', 'checkout'] as const;
-
 /** Per user event type, rows (n) and distinct event ids (d) of the users named `<prefix>-…`. */
 export async function userRowCounts(query: <T>(sql: string) => Promise<T[]>, prefix: string): Promise<Record<string, { n: number; d: number }>> {
   return Object.fromEntries(
     await Promise.all(
-      USER_EVENTS.map(async (e) => [e, (await query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%'`))[0]!] as const),
+      USER_EVENT_NAMES.map(async (e) => [e, (await query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%'`))[0]!] as const),
     ),
   );
 }

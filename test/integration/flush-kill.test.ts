@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { USER_EVENT_NAMES } from '../../src/config.ts';
 import { AppContext } from '../../src/context.ts';
 import { EventProducer } from '../../src/events/producer.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
@@ -18,7 +19,7 @@ import { FLUSH_RAW } from '../../queues/flush.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
 import { testConfig, unique } from '../helpers/env.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
-import { USER_EVENTS, ownTopicsEnv, resetStreamState, settle, userRowCounts, waitFor } from '../helpers/stream.ts';
+import { ownTopicsEnv, resetStreamState, settle, userRowCounts, waitFor } from '../helpers/stream.ts';
 
 describe('flush worker killed between MERGE and trim', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-flush-kill-'));
@@ -46,7 +47,7 @@ describe('flush worker killed between MERGE and trim', () => {
     const prefix = unique('fk');
     const { items } = await loadCatalog(ctx.redis);
     const events = [...simulate({ seed: 808, events: 30_000, start: Date.parse('2026-10-01T00:00:00Z'), userPrefix: prefix }, items)];
-    const expected = Object.fromEntries(USER_EVENTS.map((e) => [e, events.filter((x) => x.eventName === e).length]));
+    const expected = Object.fromEntries(USER_EVENT_NAMES.map((e) => [e, events.filter((x) => x.eventName === e).length]));
     const producer = new EventProducer(ctx);
     await producer.send(events);
     await producer.close();
@@ -74,7 +75,7 @@ describe('flush worker killed between MERGE and trim', () => {
     await settle(ctx, 120_000);
     expect(total(await outboxDepths(ctx.redis, tables, shards))).toBe(0);
     const got = await userRowCounts(query, prefix);
-    for (const e of USER_EVENTS) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
+    for (const e of USER_EVENT_NAMES) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);
     await procs.kill9(fresh);

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
+import { USER_EVENT_NAMES } from '../../src/config.ts';
 import { AppContext } from '../../src/context.ts';
 import { EventProducer } from '../../src/events/producer.ts';
 import { subjectFor } from '../../src/registry/serde.ts';
@@ -18,7 +19,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('simulator through Kafka', () => {
   const ctx = new AppContext(testConfig({ ADMIN_TOKEN: TOKEN }));
-  const userTopics = ['consumer_registration', 'sign_in', 'sign_out', 'item_view', 'added_to_cart', 'checkout'] as const;
+  const userTopics = USER_EVENT_NAMES;
   const received: Array<{ topic: string; value: Record<string, unknown>; schemaId: number; key: string }> = [];
   let consumer: Consumer;
   let api: FastifyInstance;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { USER_EVENT_NAMES } from '../../src/config.ts';
 import { AppContext } from '../../src/context.ts';
 import { EventProducer } from '../../src/events/producer.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
@@ -23,7 +24,7 @@ import { QUEUES } from '../../queues/names.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
 import { testConfig, unique } from '../helpers/env.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
-import { USER_EVENTS, ownTopicsEnv, resetStreamState, settle as settleStream, userRowCounts } from '../helpers/stream.ts';
+import { ownTopicsEnv, resetStreamState, settle as settleStream, userRowCounts } from '../helpers/stream.ts';
 
 describe('exactly once under faults', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-faults-'));
@@ -38,7 +39,7 @@ describe('exactly once under faults', () => {
 
   const produce = async (prefix: string, events: number, seed: number, start: string) => {
     const { items } = await loadCatalog(ctx.redis);
-    const expected: Record<string, number> = Object.fromEntries(USER_EVENTS.map((e) => [e, 0]));
+    const expected: Record<string, number> = Object.fromEntries(USER_EVENT_NAMES.map((e) => [e, 0]));
     const list = [...simulate({ seed, events, start: Date.parse(start), userPrefix: prefix }, items)];
     for (const e of list) expected[e.eventName]! += 1;
     const producer = new EventProducer(ctx);
@@ -48,7 +49,7 @@ describe('exactly once under faults', () => {
   const settle = () => settleStream(ctx);
   const expectExactly = async (prefix: string, expected: Record<string, number>) => {
     const got = await userRowCounts(query, prefix);
-    for (const e of USER_EVENTS) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
+    for (const e of USER_EVENT_NAMES) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);
     // Windowed metrics and sales, recomputed from the raw rows, equal what the stream kept.
