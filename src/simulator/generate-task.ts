@@ -37,7 +37,7 @@ export interface GenerateSummary {
   lastTime: number | null;
 }
 
-export type FromGenerator = { kind: 'batch'; batch: PackedBatch } | { kind: 'done'; summary: GenerateSummary };
+export type FromGenerator = { kind: 'batch'; batch: PackedBatch } | { kind: 'done' };
 /** Lane → generator: one credit per acknowledged batch, or stop after a failure. */
 export type ToGenerator = 'credit' | 'stop';
 
@@ -99,7 +99,7 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
     }
     await postAll();
     // Also after a stop: the lanes that did not fail finish what they hold and return.
-    for (const { port } of lanes) port.postMessage({ kind: 'done', summary } satisfies FromGenerator);
+    for (const { port } of lanes) port.postMessage({ kind: 'done' } satisfies FromGenerator);
     return summary;
   } finally {
     for (const { port } of lanes) port.close();

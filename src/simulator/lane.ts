@@ -6,17 +6,18 @@
 import type { MessagePort } from 'node:worker_threads';
 import { createKafka, createIdempotentProducer } from '../kafka/client.ts';
 import type { Config } from '../config.ts';
-import type { FromGenerator, GenerateSummary, ToGenerator } from './generate-task.ts';
+import type { Producer } from 'kafkajs';
+import type { FromGenerator, ToGenerator } from './generate-task.ts';
 import { sendPacked, type PackedBatch } from './packed.ts';
 
-/** Resolves with the generator's summary once every batch it posted is acknowledged. */
-export function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<void>, onSent: (n: number) => void): Promise<GenerateSummary> {
-  return new Promise<GenerateSummary>((resolve, reject) => {
+/** Resolves once every batch the generator posted to this lane is acknowledged. */
+export function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<void>, onSent: (n: number) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     let chain: Promise<void> = Promise.resolve();
     let failed = false;
     port.on('message', (msg: FromGenerator) => {
       if (msg.kind === 'done') {
-        chain.then(() => resolve(msg.summary), reject);
+        chain.then(resolve, reject);
         return;
       }
       chain = chain.then(async () => {
@@ -45,27 +46,36 @@ export interface LaneTask {
   progress: MessagePort;
 }
 
-/** A lane on its own thread, with its own idempotent producer for the run. */
-export async function runLane(task: LaneTask): Promise<number> {
-  const producer = createIdempotentProducer(createKafka(task.config, `${task.config.kafka.clientId}-lane`));
-  let sent = 0;
-  try {
+// The lane thread's producer, connected on its first run and kept for the next bursts; a run
+// that fails drops it, so the next one starts from a fresh connection.
+let laneProducer: Promise<Producer> | undefined;
+
+function producerFor(config: Config): Promise<Producer> {
+  laneProducer ??= (async () => {
+    const producer = createIdempotentProducer(createKafka(config, `${config.kafka.clientId}-lane`));
     await producer.connect();
+    return producer;
+  })();
+  return laneProducer;
+}
+
+/** A lane on its own thread, with its own idempotent producer. */
+export async function runLane(task: LaneTask): Promise<void> {
+  try {
+    const producer = await producerFor(task.config);
     await drainLane(
       task.port,
       (batch) => sendPacked(producer, batch, task.topicOrder),
-      (n) => {
-        sent += n;
-        task.progress.postMessage(n);
-      },
+      (n) => task.progress.postMessage(n),
     );
-    return sent;
   } catch (err) {
     task.port.postMessage('stop' satisfies ToGenerator); // the generator must not wait for this lane's credits
+    const broken = laneProducer;
+    laneProducer = undefined;
+    await broken?.then((p) => p.disconnect()).catch(() => undefined);
     throw err;
   } finally {
     task.port.close();
     task.progress.close();
-    await producer.disconnect().catch(() => undefined);
   }
 }

@@ -46,7 +46,7 @@ export const LANES = 2;
 
 interface Pools {
   generator: Piscina<GenerateTask, GenerateSummary>;
-  lanes: Piscina<LaneTask, number>;
+  lanes: Piscina<LaneTask, void>;
 }
 const pools = new WeakMap<AppContext, Pools>();
 
@@ -57,7 +57,7 @@ function simulatorPools(ctx: AppContext): Pools {
     const idle = { minThreads: 0, idleTimeout: 10 * 60_000 };
     const created: Pools = {
       generator: createTaskPool<GenerateTask, GenerateSummary>('simulator-generate.task.ts', { ...idle, maxThreads: 1 }),
-      lanes: createTaskPool<LaneTask, number>('simulator-lane.task.ts', { ...idle, maxThreads: LANES - 1 }),
+      lanes: createTaskPool<LaneTask, void>('simulator-lane.task.ts', { ...idle, maxThreads: LANES - 1 }),
     };
     pools.set(ctx, (p = created));
     ctx.onClose(() => Promise.all([created.generator.destroy(), created.lanes.destroy()]));
@@ -102,7 +102,7 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
   };
   let summary: GenerateSummary;
   try {
-    [summary] = await Promise.all([local, generator.run(task, { transferList: channels.map((ch) => ch.port2) as never }), ...remote]);
+    [, summary] = await Promise.all([local, generator.run(task, { transferList: channels.map((ch) => ch.port2) as never }), ...remote]);
   } finally {
     channels[0]!.port1.close();
   }
