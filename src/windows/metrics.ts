@@ -42,10 +42,12 @@ const FINAL_THROUGH = 'segpipe:metrics:final_through';
 /** Final counts by `<type>:<start>`, kept so a final row can be rewritten with new late counts. */
 const FINAL_COUNTS = 'segpipe:metrics:final_counts';
 const LATE_REPORTED = 'segpipe:metrics:late_reported';
+/** Per `<item>|<currency>`: the total last merged with a title; unchanged totals are not merged again. */
+const SALES_REPORTED = 'segpipe:metrics:sales_reported';
 
-/** Forgets which windows were written as final: with clearShardState, a fresh start. */
+/** Forgets which windows were written as final and which sales were merged: with clearShardState, a fresh start. */
 export async function clearMetricsState(redis: Redis): Promise<void> {
-  await redis.del(FINAL_THROUGH, FINAL_COUNTS, LATE_REPORTED);
+  await redis.del(FINAL_THROUGH, FINAL_COUNTS, LATE_REPORTED, SALES_REPORTED);
 }
 
 export interface MetricsOptions {
@@ -83,9 +85,13 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     const firsts = await Promise.all(shards.map((k) => redis.zrange(k.registrations, '0', '0', 'WITHSCORES')));
     const earliest = Math.min(...firsts.filter((f) => f.length === 2).map((f) => Number(f[1])));
     const lateCounts = await sumHashes(redis, shards.map((k) => k.late));
+    const finalThroughs = await redis.hgetall(FINAL_THROUGH);
+    // What this run writes final is recorded only after the warehouse took the rows: a failed
+    // merge leaves the windows to be written final again by the next run.
+    const record = redis.multi();
     let trimBefore = Number.POSITIVE_INFINITY;
     for (const spec of specs) {
-      const done = Number((await redis.hget(FINAL_THROUGH, spec.type)) ?? Number.NEGATIVE_INFINITY);
+      const done = Number(finalThroughs[spec.type] ?? Number.NEGATIVE_INFINITY);
       const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
       let finalThrough = done;
       const windows = windowsBetween(spec, from, newest + 1).filter((w) => w.end > done); // earlier ones were written final
@@ -110,42 +116,50 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
           finalCounts[key] = count;
         } else trimBefore = Math.min(trimBefore, w.start);
       });
-      if (Object.keys(finalCounts).length) await redis.hset(FINAL_COUNTS, finalCounts);
-      if (finalThrough > done) await redis.hset(FINAL_THROUGH, spec.type, finalThrough);
+      if (Object.keys(finalCounts).length) record.hset(FINAL_COUNTS, finalCounts);
+      if (finalThrough > done) record.hset(FINAL_THROUGH, spec.type, finalThrough);
       trimBefore = Math.min(trimBefore, Number.isFinite(finalThrough) ? finalThrough - spec.sizeMs + spec.advanceMs : trimBefore);
     }
     // Final windows that received late events since they were written: rewrite with the count.
     const reported = await redis.hgetall(LATE_REPORTED);
-    for (const [key, n] of Object.entries(lateCounts)) {
-      if (Number(reported[key] ?? 0) === n) continue;
+    const changed = Object.entries(lateCounts).filter(([key, n]) => Number(reported[key] ?? 0) !== n);
+    const finalCounts = changed.length ? await redis.hmget(FINAL_COUNTS, ...changed.map(([key]) => key)) : [];
+    changed.forEach(([key, n], i) => {
       const [type, startText] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1)];
       const spec = specs.find((s) => s.type === type);
-      const finalCount = await redis.hget(FINAL_COUNTS, key);
-      if (!spec || finalCount === null) continue;
+      const finalCount = finalCounts[i];
+      if (!spec || finalCount === null || finalCount === undefined) return;
       const start = Number(startText);
       if (!rows.some((r) => r[2] === type && r[0] === iso(start))) rows.push([iso(start), iso(start + spec.sizeMs), type, Number(finalCount), n, true, now]);
-      await redis.hset(LATE_REPORTED, key, n);
-    }
+      record.hset(LATE_REPORTED, key, n);
+    });
     if (rows.length) await warehouse.merge(REGISTRATION_METRICS, rows);
+    await record.exec();
     // Registrations older than every open window can no longer change a count.
     if (Number.isFinite(trimBefore)) await Promise.all(shards.map((k) => redis.zremrangebyscore(k.registrations, '-inf', `(${trimBefore}`)));
   }
 
-  const boundaries: Array<number | null> = [];
-  for (let p = 0; p < opts.shards; p++) boundaries.push(await pairShard(redis, p, opts.sessionTopics, opts.latenessMs));
+  // Shards pair independently (each has its own keys).
+  const boundaries = await Promise.all(shards.map((_, p) => pairShard(redis, p, opts.sessionTopics, opts.latenessMs)));
   const sessions = await sessionRows(redis, opts.shards, boundaries, now);
   if (sessions.length) await warehouse.merge(SESSION_METRICS, sessions);
 
-  const sales = await sumHashes(redis, shards.map((k) => k.sales));
+  // Sales: only totals that changed since they were last merged (or were merged without a title,
+  // which the catalog may have by now) are merged again.
+  const [sales, salesReported] = await Promise.all([sumHashes(redis, shards.map((k) => k.sales)), redis.hgetall(SALES_REPORTED)]);
+  const changedSales = Object.entries(sales).filter(([field, cents]) => Number(salesReported[field] ?? -1) !== cents);
+  const titles = await catalogTitles(warehouse, [...new Set(changedSales.map(([field]) => field.slice(0, field.lastIndexOf('|'))))]);
   const saleRows: Row[] = [];
-  const ids = Object.keys(sales).map((f) => f.slice(0, f.lastIndexOf('|')));
-  const titles = await catalogTitles(warehouse, ids);
-  for (const [field, cents] of Object.entries(sales)) {
+  const titled: Record<string, number> = {};
+  for (const [field, cents] of changedSales) {
     const cut = field.lastIndexOf('|');
     const item = field.slice(0, cut);
-    saleRows.push([item, titles.get(item) ?? null, cents, field.slice(cut + 1), now]);
+    const title = titles.get(item) ?? null;
+    saleRows.push([item, title, cents, field.slice(cut + 1), now]);
+    if (title !== null) titled[field] = cents;
   }
   if (saleRows.length) await warehouse.merge(MOVIE_SALES, saleRows);
+  if (Object.keys(titled).length) await redis.hset(SALES_REPORTED, titled);
   return { watermark: wm === null ? null : iso(wm), windows: rows.length, finalized, sessionWindows: sessions.length, sales: saleRows.length };
 }
 

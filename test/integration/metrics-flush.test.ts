@@ -1,0 +1,107 @@
+// flush:metrics against real Redis and DuckDB, driven from shard state written directly: what it
+// records in Redis (windows written final, sales merged) must follow the warehouse, never lead it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppContext } from '../../src/context.ts';
+import { shardKeys } from '../../src/state/scripts.ts';
+import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
+import { rawTables, type TableSpec } from '../../src/warehouse/tables.ts';
+import type { Row, Warehouse } from '../../src/warehouse/warehouse.ts';
+import { MOVIE_SALES, REGISTRATION_METRICS, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
+import { SESSION_METRICS } from '../../src/windows/sessions.ts';
+import { HOUR, MINUTE, tumbling } from '../../src/windows/window.ts';
+import { testConfig } from '../helpers/env.ts';
+
+const TOPIC = 'mf_registrations';
+const T0 = Date.parse('2026-08-01T00:00:00.000Z');
+
+describe('flush:metrics records its progress only after the warehouse took the rows', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-metrics-flush-'));
+  const ctx = new AppContext(testConfig());
+  let redis: Redis;
+  let w: DuckDBWarehouse;
+  const opts = { shards: 1, registrationTopic: TOPIC, sessionTopics: { signIn: 'mf_in', signOut: 'mf_out' }, latenessMs: 10 * MINUTE, specs: [tumbling(HOUR)] };
+  const k = shardKeys(0);
+
+  beforeAll(async () => {
+    redis = ctx.redis.duplicate();
+    await redis.select(3); // a database of its own: this file's shard state only
+    await redis.flushdb();
+    w = await DuckDBWarehouse.open(path.join(dir, 'wh.duckdb'));
+    await w.ensureSchema([...rawTables().values(), REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
+  });
+  afterAll(async () => {
+    await clearMetricsState(redis);
+    await redis.flushdb();
+    redis.disconnect();
+    await w.close();
+    await ctx.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The warehouse, except that merges into `failing` throw while `fail` is set. */
+  const flaky = (failing: TableSpec) => {
+    const state = { fail: true };
+    const wh: Warehouse = {
+      kind: w.kind,
+      ensureSchema: (t) => w.ensureSchema(t),
+      mergeJson: (t, rows) => w.mergeJson(t, rows),
+      query: (sql) => w.query(sql),
+      close: async () => undefined,
+      merge: async (t: TableSpec, rows: Row[]) => {
+        if (state.fail && t.name === failing.name) throw new Error(`injected: ${t.name} is unavailable`);
+        return w.merge(t, rows);
+      },
+    };
+    return { wh, state };
+  };
+
+  it('a failed merge leaves the windows to be written final by the next run', async () => {
+    // Three users in hour 0, two in hour 1, one in hour 2; the watermark passes the end of hour 1.
+    const regs = [5, 20, 40, 65, 100, 130].map((m, i) => [T0 + m * MINUTE, `u${i}`] as const);
+    await redis.zadd(k.registrations, ...regs.flatMap(([t, u]) => [t, u]));
+    await redis.hset(k.maxTime, TOPIC, T0 + 2 * HOUR + 15 * MINUTE);
+
+    const { wh, state } = flaky(REGISTRATION_METRICS);
+    await expect(flushMetrics(redis, wh, opts)).rejects.toThrow('injected');
+    expect(await w.query(`SELECT * FROM user_registration_metrics`)).toEqual([]);
+    state.fail = false;
+    const result = await flushMetrics(redis, wh, opts);
+    expect(result.finalized).toBe(2);
+    const rows = await w.query<{ start: string; n: number; final: boolean }>(
+      `SELECT strftime(window_start, '%H:%M') AS start, CAST(registration_count AS INTEGER) AS n, is_final AS final FROM user_registration_metrics ORDER BY window_start`,
+    );
+    expect(rows).toEqual([
+      { start: '00:00', n: 3, final: true },
+      { start: '01:00', n: 2, final: true },
+      { start: '02:00', n: 1, final: false },
+    ]);
+  });
+
+  it('merges only sales totals that changed, or that still lack a title', async () => {
+    await redis.hset(k.sales, { 'mf-m1|USD': 1000, 'mf-m2|USD': 250 });
+    const { wh, state } = flaky(MOVIE_SALES);
+    await expect(flushMetrics(redis, wh, opts)).rejects.toThrow('injected');
+    state.fail = false;
+    expect((await flushMetrics(redis, wh, opts)).sales).toBe(2); // nothing was recorded by the failed run
+    expect((await flushMetrics(redis, wh, opts)).sales).toBe(2); // no titles yet: merged again
+
+    // The catalog learns mf-m1's title: merged once more with it, then left alone.
+    const catalog = rawTables().get('movies_catalog_enriched')!;
+    const values: Record<string, unknown> = { event_id: 'mf-c1', event_name: 'movies_catalog_enriched', event_time: new Date(T0).toISOString(), item_id: 'mf-m1', title: 'Heat', kafka_topic: 'mf', ingested_at: new Date(T0).toISOString() };
+    const blank: Record<string, unknown> = { VARCHAR: '', JSON: '{}', BIGINT: 0, INTEGER: 0, DOUBLE: 0, BOOLEAN: false, TIMESTAMP: new Date(T0).toISOString() };
+    await w.merge(catalog, [catalog.columns.map((c) => (c.name in values ? values[c.name] : c.nullable ? null : blank[c.type])) as Row]);
+    expect((await flushMetrics(redis, wh, opts)).sales).toBe(2);
+    expect((await flushMetrics(redis, wh, opts)).sales).toBe(1); // mf-m2, still untitled
+    await redis.hincrby(k.sales, 'mf-m1|USD', 500);
+    expect((await flushMetrics(redis, wh, opts)).sales).toBe(2);
+    const sales = await w.query<{ id: string; title: string | null; cents: number }>(`SELECT movie_id AS id, title, CAST(total_sales AS INTEGER) AS cents FROM movie_sales ORDER BY movie_id`);
+    expect(sales).toEqual([
+      { id: 'mf-m1', title: 'Heat', cents: 1500 },
+      { id: 'mf-m2', title: null, cents: 250 },
+    ]);
+  });
+});
