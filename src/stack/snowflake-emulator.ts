@@ -47,10 +47,8 @@ export async function resolveFakesnow(onProgress: (msg: string) => void = () => 
 export interface SnowflakeEmulatorOptions {
   host: string;
   port: number;
-  /** Log and pid file go here. */
+  /** Log and pid file go here; the databases live in memory (every start is empty). */
   dir: string;
-  /** Database files; in memory when unset (every start is empty). */
-  dataDir?: string;
 }
 
 export async function startSnowflakeEmulator(opts: SnowflakeEmulatorOptions, onProgress: (msg: string) => void = () => undefined): Promise<RunningProcess> {
@@ -61,7 +59,7 @@ export async function startSnowflakeEmulator(opts: SnowflakeEmulatorOptions, onP
     service: 'Snowflake emulator',
     port: opts.port,
     command: bin,
-    args: ['-s', '--host', opts.host, '-p', String(opts.port), ...(opts.dataDir ? ['-d', opts.dataDir] : [])],
+    args: ['-s', '--host', opts.host, '-p', String(opts.port)],
     logFile: path.join(opts.dir, 'fakesnow.log'),
     pidFile: path.join(opts.dir, 'fakesnow.pid'),
     env: { PYTHONUNBUFFERED: '1' },

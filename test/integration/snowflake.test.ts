@@ -48,8 +48,8 @@ function keyOf(table: TableSpec, o: Record<string, unknown>): string {
   return table.key.map((k) => String(o[k])).join('\u0000');
 }
 
-const catalogRecord = (i: number) =>
-  toCatalogEvent(parseMovies(fs.readFileSync(SAMPLE_CATALOG)).records[i]!, { sourceFile: 'Movies.txt', timestamp: '2026-11-20T08:00:00.250Z' });
+const SAMPLE_RECORDS = parseMovies(fs.readFileSync(SAMPLE_CATALOG)).records;
+const catalogRecord = (i: number) => toCatalogEvent(SAMPLE_RECORDS[i]!, { sourceFile: 'Movies.txt', timestamp: '2026-11-20T08:00:00.250Z' });
 
 const byKey = (table: TableSpec) => (a: Record<string, unknown>, b: Record<string, unknown>) => (keyOf(table, a) < keyOf(table, b) ? -1 : keyOf(table, a) > keyOf(table, b) ? 1 : 0);
 
@@ -114,7 +114,7 @@ describe('Snowflake warehouse through snowflake-sdk against a Snowflake-protocol
     const events = [...simulate({ seed: 515, events: 400, start: Date.parse('2026-11-21T00:00:00Z'), userPrefix: 'sf' }, catalogFromFile())];
     const byName = new Map<EventName, object[]>();
     for (const e of events) byName.set(e.eventName, [...(byName.get(e.eventName) ?? []), e.toRecord()]);
-    const catalog = parseMovies(fs.readFileSync(SAMPLE_CATALOG)).records.map((r) =>
+    const catalog = SAMPLE_RECORDS.map((r) =>
       toCatalogEvent(r, { sourceFile: 'Movies.txt', timestamp: '2026-11-20T08:00:00.250Z' }),
     );
     byName.set('movies_catalog_enriched', catalog);
@@ -168,9 +168,8 @@ describe('Snowflake warehouse through snowflake-sdk against a Snowflake-protocol
   it('splits a batch bigger than one INSERT slice (MAX_BINDS / columns) and merges it whole', async () => {
     const table = RAW.get('movies_catalog_enriched')!;
     const perInsert = Math.floor(MAX_BINDS / table.columns.length);
-    const template = parseMovies(fs.readFileSync(SAMPLE_CATALOG)).records;
     const records = Array.from({ length: perInsert + 25 }, (_, i) => {
-      const e = toCatalogEvent(template[i % template.length]!, { sourceFile: 'Movies.txt', timestamp: '2026-11-22T00:00:00.000Z' });
+      const e = toCatalogEvent(SAMPLE_RECORDS[i % SAMPLE_RECORDS.length]!, { sourceFile: 'Movies.txt', timestamp: '2026-11-22T00:00:00.000Z' });
       return { ...e, event_id: `bulk:${i}`, item_id: `bulk-${i}` };
     });
     const rows = rowsOf('movies_catalog_enriched', records);
