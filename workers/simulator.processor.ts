@@ -2,6 +2,7 @@
 // user prefix come from a burst counter in Redis, and its clock starts where the last burst's
 // events ended (never behind the wall clock), so bursts never repeat users or event ids.
 import type { Job } from 'bullmq';
+import { MAX_SEED } from '../src/config.ts';
 import type { AppContext } from '../src/context.ts';
 import { EventProducer } from '../src/events/producer.ts';
 import { runSimulation } from '../src/simulator/run.ts';
@@ -23,7 +24,7 @@ export function createSimulatorProcessor(ctx: AppContext) {
       const burst = await ctx.redis.incr(BURST_COUNTER);
       const clock = Number((await ctx.redis.get(BURST_CLOCK)) ?? 0);
       const start = Math.max(clock, Date.now() - 60_000);
-      const seed = (ctx.config.simulator.seed + burst * 7919) % 2 ** 31;
+      const seed = (ctx.config.simulator.seed + burst * 7919) % (MAX_SEED + 1);
       const result = await runSimulation(ctx, producer, { events, seed, start, userPrefix: `b${burst}` }, progress(events));
       if (result.lastEventAt) await ctx.redis.set(BURST_CLOCK, String(Date.parse(result.lastEventAt) + 1));
       return { ...result, seed, start: new Date(start).toISOString() };
