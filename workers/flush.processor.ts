@@ -51,4 +51,7 @@ export async function createFlushProcessor(ctx: AppContext) {
   };
 }
 
-export const flushProcessor: QueueProcessor = { queue: QUEUES.flush, concurrency: 1, create: createFlushProcessor };
+// One flush job at a time across all workers: with Snowflake every worker serves this queue, and
+// two flush:metrics runs pairing the same sessions would count them twice. The job of a killed
+// worker holds that slot until its lock expires, so the lock is short (renewed every 5 s).
+export const flushProcessor: QueueProcessor = { queue: QUEUES.flush, concurrency: 1, globalConcurrency: 1, lockMs: 10_000, create: createFlushProcessor };

@@ -12,6 +12,7 @@ import { MovieIngestor } from '../src/movies/ingest.ts';
 import { createParsePool } from '../src/movies/pool.ts';
 import { MOVIES_INGEST, MOVIES_SCAN, enqueueIngest, incomingFiles, type MoviesIngestData, type MoviesIngestResult } from '../queues/movies.ts';
 import { QUEUES } from '../queues/names.ts';
+import { reportProgress } from './progress.ts';
 import type { QueueProcessor } from './types.ts';
 
 const log = childLog('movies');
@@ -46,7 +47,7 @@ export function createMoviesProcessor(ctx: AppContext) {
     const data = job.data as MoviesIngestData;
     if (!fs.existsSync(data.path)) throw new Error(`${data.path} does not exist (moved or deleted before it was processed)`);
     try {
-      const result = await ingestor.ingest(data.path, (p) => void job.updateProgress({ ...p, percent: p.totalBytes ? Math.round((100 * p.bytes) / p.totalBytes) : 100 }));
+      const result = await ingestor.ingest(data.path, (p) => reportProgress(job, { ...p, percent: p.totalBytes ? Math.round((100 * p.bytes) / p.totalBytes) : 100 }));
       const fromIncoming = path.dirname(path.resolve(data.path)) === path.resolve(incomingDir);
       const movedTo = fromIncoming ? moveToProcessed(data.path, processedDir, data.checksum) : null;
       await bumpShared(ctx.redis, SHARED_COUNTERS.moviesRuns, { status: 'succeeded' });

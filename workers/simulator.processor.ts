@@ -8,6 +8,7 @@ import { EventProducer } from '../src/events/producer.ts';
 import { runSimulation } from '../src/simulator/run.ts';
 import { SIMULATE_BURST, SIMULATE_RUN, type SimulateBurstData, type SimulateResult, type SimulateRunData } from '../queues/simulator.ts';
 import { QUEUES } from '../queues/names.ts';
+import { reportProgress } from './progress.ts';
 import type { QueueProcessor } from './types.ts';
 
 const BURST_COUNTER = 'segpipe:simulator:bursts';
@@ -18,7 +19,7 @@ export function createSimulatorProcessor(ctx: AppContext) {
   ctx.onClose(() => producer.close());
 
   return async (job: Job): Promise<SimulateResult> => {
-    const progress = (total: number) => (sent: number) => void job.updateProgress({ sent, total, percent: Math.round((100 * sent) / total) });
+    const progress = (total: number) => (sent: number) => reportProgress(job, { sent, total, percent: Math.round((100 * sent) / total) });
     if (job.name === SIMULATE_BURST) {
       const { events } = job.data as SimulateBurstData;
       const burst = await ctx.redis.incr(BURST_COUNTER);

@@ -20,10 +20,12 @@ export async function serveQueues(ctx: AppContext, only?: QueueName[]): Promise<
     if (only && !only.includes(p.queue)) continue;
     const fn = await p.create(ctx);
     if (!fn) continue;
+    if (p.globalConcurrency) await ctx.queues[p.queue].setGlobalConcurrency(p.globalConcurrency);
     const worker = new Worker(p.queue, fn, {
       connection: bullConnection(ctx.config.redis.url),
       prefix: QUEUE_PREFIX,
       concurrency: p.concurrency,
+      ...(p.lockMs ? { lockDuration: p.lockMs, stalledInterval: p.lockMs } : {}),
     });
     worker.on('failed', (job, err) => log.warn({ queue: p.queue, job: job?.id, name: job?.name, err: err.message }, 'job failed'));
     worker.on('error', (err) => log.error({ queue: p.queue, err: err.message }, 'worker error'));

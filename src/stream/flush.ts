@@ -26,8 +26,12 @@ export async function flushOutboxes(redis: Redis, warehouse: Warehouse, tables: 
   const flush = async (table: TableSpec) => {
     merged[table.name] = await flushTable(redis, warehouse, table, opts);
   };
-  if ((warehouse.mergeConcurrency ?? 1) > 1) await Promise.all(tables.map(flush));
-  else for (const table of tables) await flush(table);
+  if ((warehouse.mergeConcurrency ?? 1) > 1) {
+    // Every loop ends before the job does, also when one fails: a loop left running would merge
+    // beside the next job's loop on the same table.
+    const failed = (await Promise.allSettled(tables.map(flush))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } else for (const table of tables) await flush(table);
   return merged;
 }
 

@@ -131,7 +131,12 @@ class ConnectionPool {
     if (conn) return conn;
     if (this.opened < this.size) {
       this.opened++;
-      return this.instance.connect();
+      try {
+        return await this.instance.connect();
+      } catch (err) {
+        this.opened--; // a failed open must not use up a slot for good
+        throw err;
+      }
     }
     return new Promise((resolve) => this.waiting.push(resolve));
   }
