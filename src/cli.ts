@@ -178,7 +178,12 @@ program
     const { reconcile } = await import('./stream/reconcile.ts');
     const { flushNow, FLUSH_METRICS } = await import('../queues/flush.ts');
     const { warehouseQuery } = await import('../queues/warehouse.ts');
-    const ctx = new AppContext(config());
+    const cfg = config();
+    if (opts.metrics && cfg.warehouse.kind !== 'duckdb') {
+      say('verify --metrics: the oracle is written in DuckDB SQL and runs only on WAREHOUSE=duckdb; run verify without --metrics to reconcile offsets');
+      process.exit(2);
+    }
+    const ctx = new AppContext(cfg);
     try {
       if (opts.flush || opts.metrics) await flushNow(ctx);
       if (opts.metrics) {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 // Option parsing fails before any service is reached, so these need no stack.
 const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/segpipe.mjs', ...args], { encoding: 'utf8', timeout: 30_000 });
+const snowflakeEnv = { WAREHOUSE: 'snowflake', SNOWFLAKE_ACCOUNT: 'acme', SNOWFLAKE_USER: 'u', SNOWFLAKE_DATABASE: 'd', SNOWFLAKE_WAREHOUSE: 'w', SNOWFLAKE_PASSWORD: 'p' };
 
 describe('CLI usage errors', () => {
   it('names the parameter and exits non-zero', () => {
@@ -15,5 +16,12 @@ describe('CLI usage errors', () => {
       expect(r.status, args.join(' ')).not.toBe(0);
       expect(r.stderr, args.join(' ')).toContain(name);
     }
+  });
+
+  it('refuses verify --metrics on Snowflake (the oracle is DuckDB SQL) before connecting anywhere', () => {
+    const r = spawnSync(process.execPath, ['bin/segpipe.mjs', 'verify', '--metrics'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...snowflakeEnv } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('verify --metrics');
+    expect(r.stderr).toContain('WAREHOUSE=duckdb');
   });
 });

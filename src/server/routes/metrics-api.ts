@@ -1,12 +1,12 @@
 // /api/metrics/*: the warehouse metrics as JSON, read through the process that owns the
-// warehouse (warehouse:query). They feed the dashboard and anyone else who wants them.
+// warehouse (warehouse:query). They feed the dashboard and anyone else who wants them. Plain SQL
+// that DuckDB and Snowflake both run; each warehouse's query() gives timestamps as ISO 8601 UTC.
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import { warehouseQuery } from '../../../queues/warehouse.ts';
 import { REGISTRATION_WINDOWS } from '../../windows/window.ts';
 
 const limit = (max: number, def: number) => ({ type: 'integer', minimum: 1, maximum: max, default: def });
-const TS = (col: string) => `strftime(${col}, '%Y-%m-%dT%H:%M:%S.000Z')`;
 
 export const metricsApiRoutes = (ctx: AppContext) =>
   async function metricsApi(app: FastifyInstance): Promise<void> {
@@ -27,7 +27,7 @@ export const metricsApiRoutes = (ctx: AppContext) =>
       async (req) => {
         const { type, limit: n } = req.query as { type: string; limit: number };
         const rows = await query(
-          `SELECT ${TS('window_start')} AS window_start, ${TS('window_end')} AS window_end, registration_count, late_events, is_final
+          `SELECT window_start, window_end, registration_count, late_events, is_final
            FROM user_registration_metrics WHERE window_type = '${type}' ORDER BY window_start DESC LIMIT ${n}`,
         );
         return { type, windows: rows.reverse() };
@@ -40,7 +40,7 @@ export const metricsApiRoutes = (ctx: AppContext) =>
       async (req) => {
         const { limit: n } = req.query as { limit: number };
         const rows = await query(
-          `SELECT ${TS('window_start')} AS window_start, sessions_closed, avg_duration_s, active_sessions_at_end, orphan_sign_outs, is_final
+          `SELECT window_start, sessions_closed, avg_duration_s, active_sessions_at_end, orphan_sign_outs, is_final
            FROM session_metrics ORDER BY window_start DESC LIMIT ${n}`,
         );
         return { windows: rows.reverse() };
