@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import type { Job } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
+import { topicOffsets } from '../src/kafka/client.ts';
 import { childLog } from '../src/log.ts';
 import { flushOutboxes } from '../src/stream/flush.ts';
 import { shardCount } from '../src/state/scripts.ts';
@@ -45,6 +46,7 @@ export async function createFlushProcessor(ctx: AppContext) {
         registrationTopic: topics.consumer_registration,
         sessionTopics: { signIn: topics.sign_in, signOut: topics.sign_out },
         latenessMs: ctx.config.stream.latenessMs,
+        partitionOffsets: async (topic) => topicOffsets(await ctx.admin(), topic),
       });
     }
     throw new Error(`unknown job ${job.name} on the flush queue`);

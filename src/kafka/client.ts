@@ -93,3 +93,8 @@ export class LazyProducer {
     if (p) await (await p).disconnect();
   }
 }
+
+/** Per partition of a topic, the first offset still held and the offset after the last message. */
+export async function topicOffsets(admin: Admin, topic: string): Promise<Map<number, { low: number; high: number }>> {
+  return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+}

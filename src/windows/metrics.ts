@@ -57,6 +57,24 @@ export interface MetricsOptions {
   latenessMs: number;
   specs?: WindowSpec[];
   now?: () => Date;
+  /**
+   * Kafka's offsets per partition of a topic. A shard still behind Kafka that has no event-time
+   * mark yet (a cold start with a backlog) holds finality back; without this, only shards with a
+   * mark decide.
+   */
+  partitionOffsets?: (topic: string) => Promise<Map<number, { low: number; high: number }>>;
+}
+
+/** Shards that have not applied everything Kafka holds for `topic` yet. */
+async function laggingShards(redis: Redis, shards: number, topic: string, offsets: MetricsOptions['partitionOffsets']): Promise<Set<number>> {
+  const lagging = new Set<number>();
+  if (!offsets) return lagging;
+  const [kafka, applied] = await Promise.all([offsets(topic), Promise.all(Array.from({ length: shards }, (_, p) => redis.hget(shardKeys(p).offsets, topic)))]);
+  applied.forEach((a, p) => {
+    const o = kafka.get(p);
+    if (o && o.high > Math.max(o.low, a === null ? 0 : Number(a) + 1)) lagging.add(p);
+  });
+  return lagging;
 }
 
 export interface MetricsResult {
@@ -76,11 +94,17 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
   const rows: Row[] = [];
   let finalized = 0;
 
-  // Watermark: the slowest shard that has seen registrations decides.
-  const marks = (await Promise.all(shards.map((k) => redis.hget(k.maxTime, opts.registrationTopic)))).filter((m): m is string => m !== null).map(Number);
+  // Watermark: the slowest shard that has seen registrations decides, and none is final while a
+  // shard behind Kafka has no mark yet (it may hold registrations for any window).
+  const [markTexts, lagging] = await Promise.all([
+    Promise.all(shards.map((k) => redis.hget(k.maxTime, opts.registrationTopic))),
+    laggingShards(redis, opts.shards, opts.registrationTopic, opts.partitionOffsets),
+  ]);
+  const marks = markTexts.filter((m): m is string => m !== null).map(Number);
+  const unmarkedBehind = markTexts.some((m, p) => m === null && lagging.has(p));
   let wm: number | null = null;
   if (marks.length > 0) {
-    wm = watermark(Math.min(...marks), opts.latenessMs);
+    wm = unmarkedBehind ? Number.NEGATIVE_INFINITY : watermark(Math.min(...marks), opts.latenessMs);
     const newest = Math.max(...marks);
     const firsts = await Promise.all(shards.map((k) => redis.zrange(k.registrations, '0', '0', 'WITHSCORES')));
     const earliest = Math.min(...firsts.filter((f) => f.length === 2).map((f) => Number(f[1])));
@@ -140,7 +164,14 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
   }
 
   // Shards pair independently (each has its own keys).
-  const boundaries = await Promise.all(shards.map((_, p) => pairShard(redis, p, opts.sessionTopics, opts.latenessMs)));
+  const signInsBehind = await laggingShards(redis, opts.shards, opts.sessionTopics.signIn, opts.partitionOffsets);
+  const boundaries = await Promise.all(
+    shards.map(async (_, p) => {
+      const b = await pairShard(redis, p, opts.sessionTopics, opts.latenessMs);
+      // No sign-ins seen yet, but some are still to come: its sessions may fall in any hour.
+      return b === null && signInsBehind.has(p) ? Number.NEGATIVE_INFINITY : b;
+    }),
+  );
   const sessions = await sessionRows(redis, opts.shards, boundaries, now);
   if (sessions.length) await warehouse.merge(SESSION_METRICS, sessions);
 
@@ -160,7 +191,7 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
   }
   if (saleRows.length) await warehouse.merge(MOVIE_SALES, saleRows);
   if (Object.keys(titled).length) await redis.hset(SALES_REPORTED, titled);
-  return { watermark: wm === null ? null : iso(wm), windows: rows.length, finalized, sessionWindows: sessions.length, sales: saleRows.length };
+  return { watermark: wm === null || !Number.isFinite(wm) ? null : iso(wm), windows: rows.length, finalized, sessionWindows: sessions.length, sales: saleRows.length };
 }
 
 async function sumHashes(redis: Redis, keys: string[]): Promise<Record<string, number>> {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppContext } from '../../src/context.ts';
+import { topicOffsets } from '../../src/kafka/client.ts';
 import { shardKeys } from '../../src/state/scripts.ts';
 import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
 import { rawTables, type TableSpec } from '../../src/warehouse/tables.ts';
@@ -13,7 +14,8 @@ import type { Row, Warehouse } from '../../src/warehouse/warehouse.ts';
 import { MOVIE_SALES, REGISTRATION_METRICS, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
 import { SESSION_METRICS } from '../../src/windows/sessions.ts';
 import { HOUR, MINUTE, tumbling } from '../../src/windows/window.ts';
-import { testConfig } from '../helpers/env.ts';
+import { testConfig, unique } from '../helpers/env.ts';
+import { waitFor } from '../helpers/stream.ts';
 
 const TOPIC = 'mf_registrations';
 const T0 = Date.parse('2026-08-01T00:00:00.000Z');
@@ -103,5 +105,38 @@ describe('flush:metrics records its progress only after the warehouse took the r
       { id: 'mf-m1', title: 'Heat', cents: 1500 },
       { id: 'mf-m2', title: null, cents: 250 },
     ]);
+  });
+
+  it('finalises nothing while a shard behind Kafka has no mark yet, then goes on once it caught up', async () => {
+    await redis.flushdb();
+    await clearMetricsState(redis);
+    // A real topic: registrations wait on partition 1 that its shard has not applied yet.
+    const topic = unique('mf-reg');
+    const admin = await ctx.admin();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
+    const producer = ctx.kafka.producer();
+    await producer.connect();
+    // The new partition's leader may take a moment to be known everywhere.
+    await waitFor('the new topic to take messages', () =>
+      producer.send({ topic, messages: [0, 1, 2].map((i) => ({ partition: 1, value: `not applied ${i}` })) }).then(
+        () => true,
+        () => false,
+      ),
+    );
+    await producer.disconnect();
+    await redis.zadd(shardKeys(0).registrations, T0 + 5 * MINUTE, 'a', T0 + 70 * MINUTE, 'b');
+    await redis.hset(shardKeys(0).maxTime, topic, T0 + 3 * HOUR);
+    await redis.hset(shardKeys(0).offsets, topic, 1);
+
+    const two = { ...opts, shards: 2, registrationTopic: topic, sessionTopics: { signIn: topic, signOut: topic }, partitionOffsets: async (t: string) => topicOffsets(admin, t) };
+    const behind = await flushMetrics(redis, w, two);
+    expect(behind.finalized).toBe(0);
+    expect(behind.watermark).toBeNull();
+    // Shard 1 applied its three offsets (all dead letters, say): still no mark, but nothing pending.
+    await redis.hset(shardKeys(1).offsets, topic, 2);
+    const caughtUp = await flushMetrics(redis, w, two);
+    expect(caughtUp.finalized).toBe(2);
+    expect(caughtUp.watermark).toBe(new Date(T0 + 3 * HOUR - 10 * MINUTE).toISOString());
+    await admin.deleteTopics({ topics: [topic] });
   });
 });
