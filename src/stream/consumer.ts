@@ -97,10 +97,11 @@ export class StreamConsumer {
     // Backpressure: the outbox takes at most OUTBOX_MAX rows; what does not fit stays in Kafka
     // and the partition pauses until flushes drain it. Nothing is dropped.
     const outbox = keys.outbox(table.name);
-    // One round trip for what the batch needs to know: outbox depth, offset guard, event-time mark.
-    const replies = (await redis.multi().xlen(outbox).hget(keys.offsets, topic).hget(keys.maxTime, topic).exec()) ?? [];
+    // One round trip for what the batch needs to know: outbox depth, offset guard, event-time mark,
+    // and how far flush:metrics has paired this shard's sessions.
+    const replies = (await redis.multi().xlen(outbox).hget(keys.offsets, topic).hget(keys.maxTime, topic).hget(keys.sessionTotals, 'done').exec()) ?? [];
     for (const [err] of replies) if (err) throw err;
-    const [depth, storedText, markText] = replies.map(([, v]) => v) as [number, string | null, string | null];
+    const [depth, storedText, markText, pairedText] = replies.map(([, v]) => v) as [number, string | null, string | null, string | null];
     const room = this.opts.maxOutbox - depth;
     if (room <= 0) {
       this.pauseUntilDrained(topic, partition, outbox);
@@ -116,6 +117,7 @@ export class StreamConsumer {
     // Replays see the same marks (the stored one moves atomically with the offset guard).
     const stored = Number(storedText ?? -1);
     let mark = Number(markText ?? -1);
+    const pairedThrough = pairedText === null ? null : Number(pairedText);
     let maxApplied = -1;
     const lateness = this.ctx.config.stream.latenessMs;
     const serde = this.ctx.serde;
@@ -134,6 +136,12 @@ export class StreamConsumer {
             dead.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error: `event time ${new Date(t).toISOString()} is behind the watermark ${new Date(wm).toISOString()}: its window is final` });
             continue;
           }
+        }
+        // Sessions are paired in event-time order up to a boundary; one behind it would be paired
+        // out of order into hours already final.
+        if ((event === 'sign_in' || event === 'sign_out') && pairedThrough !== null && t <= pairedThrough) {
+          dead.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error: `event time ${new Date(t).toISOString()} is not after ${new Date(pairedThrough).toISOString()}, where this shard's sessions are paired: its hour is final` });
+          continue;
         }
         if (Number(m.offset) > stored) {
           mark = Math.max(mark, t);

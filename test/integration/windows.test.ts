@@ -7,7 +7,7 @@ import type { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Consumer, IHeaders } from 'kafkajs';
 import { AppContext } from '../../src/context.ts';
-import { ConsumerRegistration } from '../../src/events/model.ts';
+import { ConsumerRegistration, SignIn, SignOut } from '../../src/events/model.ts';
 import { EventProducer } from '../../src/events/producer.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
@@ -87,7 +87,7 @@ describe('windowed metrics equal the oracle', () => {
     expect(sessions!.active).toBeGreaterThan(0);
   });
 
-  it('out of order within the allowed lateness counts the same; beyond it, late_events and the DLQ hold them', { timeout: 180_000 }, async () => {
+  it('out of order within the allowed lateness counts the same; beyond it, late_events and the DLQ hold them (sign-ins and sign-outs behind the paired sessions too)', { timeout: 180_000 }, async () => {
     const [{ wm }] = (await query<{ wm: string }>(`SELECT strftime(max(window_end), '%Y-%m-%dT%H:%M:%S.000Z') AS wm FROM user_registration_metrics WHERE is_final`)) as [{ wm: string }];
     const lastFinalEnd = Date.parse(wm);
     const marks = await Promise.all([0, 1, 2].map((p) => ctx.redis.hget(`{p${p}}:maxtime`, ctx.config.topics.consumer_registration)));
@@ -97,10 +97,14 @@ describe('windowed metrics equal the oracle', () => {
     // Inside the lateness: behind the newest event, in windows still open. Beyond: in a final window.
     const within = [1, 2, 3].map((i) => new ConsumerRegistration(id(`in${i}`), newest - LATENESS + 60_000 * i, `w-inlate-${i}`, 30, 'a@example.com', 'en'));
     const late = [1, 2].map((i) => new ConsumerRegistration(id(`late${i}`), lastFinalEnd - 2 * HOUR - i * 1000, `w-toolate-${i}`, 30, 'b@example.com', 'en'));
-    await producer.send([...within, ...late]);
+    // Sessions: a sign-in and sign-out behind where the shard's sessions are paired already.
+    const pairedLate = [new SignIn(id('in'), START + 2 * HOUR, 'w-late-session'), new SignOut(id('out'), START + 2 * HOUR + 60_000, 'w-late-session')];
+    await producer.send([...within, ...late, ...pairedLate]);
     await settle();
     await metricsNow();
-    await waitFor('two late dead letters', () => deadLetters.filter((d) => d.reason === 'late').length === 2);
+    await waitFor('four late dead letters', () => deadLetters.filter((d) => d.reason === 'late').length === 4);
+    const lateTopics = deadLetters.filter((d) => d.reason === 'late').map((d) => d.source_topic).sort();
+    expect(lateTopics).toEqual([ctx.config.topics.consumer_registration, ctx.config.topics.consumer_registration, ctx.config.topics.sign_in, ctx.config.topics.sign_out].sort());
     const { diffs } = await diffWithOracle(query);
     expect(diffs).toEqual([]);
     const rows = await query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM raw_consumer_registration WHERE user_id LIKE 'w-inlate-%' OR user_id LIKE 'w-toolate-%'`);
