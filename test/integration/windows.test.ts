@@ -99,7 +99,14 @@ describe('windowed metrics equal the oracle', () => {
     const late = [1, 2].map((i) => new ConsumerRegistration(id(`late${i}`), lastFinalEnd - 2 * HOUR - i * 1000, `w-toolate-${i}`, 30, 'b@example.com', 'en'));
     // Sessions: a sign-in and sign-out behind where the shard's sessions are paired already.
     const pairedLate = [new SignIn(id('in'), START + 2 * HOUR, 'w-late-session'), new SignOut(id('out'), START + 2 * HOUR + 60_000, 'w-late-session')];
-    await producer.send([...within, ...late, ...pairedLate]);
+    // One user registered twice, the later time first, on either side of a 15-minute boundary:
+    // the user counts once, at the earlier time, as in the oracle.
+    const boundary = Math.ceil(newest / (15 * MINUTE)) * 15 * MINUTE;
+    const twice = [new ConsumerRegistration(id('twice-b'), boundary + 5 * MINUTE, 'w-twice', 30, 'c@example.com', 'en'), new ConsumerRegistration(id('twice-a'), boundary - 4 * MINUTE, 'w-twice', 30, 'c@example.com', 'en')];
+    await producer.send([...within, ...late, ...pairedLate, ...twice]);
+    // Registrations three hours on, from enough users to reach every partition, carry the
+    // watermark past all of the above, so the oracle compares those windows final.
+    await producer.send(Array.from({ length: 30 }, (_, i) => new ConsumerRegistration(id(`advance${i}`), boundary + 3 * HOUR, `w-advance-${i}`, 30, 'd@example.com', 'en')));
     await settle();
     await metricsNow();
     await waitFor('four late dead letters', () => deadLetters.filter((d) => d.reason === 'late').length === 4);

@@ -7,7 +7,7 @@
       KEYS[1] offsets hash      {p<N>}:offsets   topic → last applied offset
       KEYS[2] outbox stream     {p<N>}:outbox:<table>
       KEYS[3] dead letters      {p<N>}:dead      topic → dead letters counted
-      KEYS[4] registrations     {p<N>}:reg       sorted set: user_id scored by registration time (ZADD NX)
+      KEYS[4] registrations     {p<N>}:reg       sorted set: user_id scored by earliest registration time (ZADD LT)
       KEYS[5] sales             {p<N>}:sales     item_id → cents
       KEYS[6] event-time marks  {p<N>}:maxtime   topic → max event time applied (epoch ms)
       KEYS[7] late events       {p<N>}:late      <window_type>:<window_start> → late events
@@ -63,7 +63,8 @@ for j = i, #ARGV, 3 do
     local kind = string.sub(op, 1, 1)
     if kind == "R" then
       local user, t = string.match(op, "^R (.+) (%-?%d+)$")
-      redis.call("ZADD", KEYS[4], "NX", t, user)
+      -- LT: a user counts once, at the earliest registration time seen (the oracle's min(event_time)).
+      redis.call("ZADD", KEYS[4], "LT", t, user)
     elseif kind == "S" then
       local item, cents = string.match(op, "^S (.+) (%-?%d+)$")
       redis.call("HINCRBY", KEYS[5], item, cents)
