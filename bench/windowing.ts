@@ -1,5 +1,5 @@
 // The state step alone: registration batches through applyBatch (offset guard, outbox row,
-// ZADD NX into the shard's sorted set, event-time mark) as the stream runs it, and the Redis
+// ZADD LT into the shard's sorted set, event-time mark) as the stream runs it, and the Redis
 // memory the registration state takes per million users.
 import type { Config } from '../src/config.ts';
 import { AppContext } from '../src/context.ts';
@@ -72,7 +72,7 @@ export async function benchWindowing(config: Config): Promise<{ figures: Record<
       windowing_redis_mb_per_million_with_outbox: perMillion(memAfter - memBefore),
     },
     notes: [
-      `${REGISTRATIONS} registrations over ${SHARDS} shards in batches of ${BATCH}: one applyBatch-9.lua call per batch doing the offset guard, the outbox XADD of the raw row, ZADD NX into the shard's sorted set and the event-time mark.`,
+      `${REGISTRATIONS} registrations over ${SHARDS} shards in batches of ${BATCH}: one applyBatch-9.lua call per batch doing the offset guard, the outbox XADD of the raw row, ZADD LT into the shard's sorted set and the event-time mark.`,
       'State memory is MEMORY USAGE of the sorted sets (what windows need); "with outbox" adds the raw rows waiting for a flush, which the flush deletes.',
       'Target (issue #6): at least 100,000 events/s through the state step.',
     ],
