@@ -1,5 +1,6 @@
 // Seeded randomness for simulations and generators: the same seed gives the same stream.
 // mulberry32 is tiny and fast; faker (seeded too) only fills value pools up front.
+import { createHash } from 'node:crypto';
 
 export interface Rng {
   next(): number;
@@ -15,16 +16,49 @@ export interface Rng {
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
+/** mulberry32: 32 bits of state, for draws where only the distribution matters. */
 export function rng(seed: number): Rng {
   let a = seed >>> 0;
-  const next = () => {
+  return fromWords(() => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
+  });
+}
+
+/**
+ * xoshiro128** seeded from SHA-256 of `key`: 128 bits of state, for identifiers. With 32 bits of
+ * state every seed walks one shared cycle of 2^32 draws, so two runs' id streams overlap as soon
+ * as their starting points are a few thousand draws apart (runs shared event ids that way).
+ */
+export function idRng(key: string): Rng {
+  const h = createHash('sha256').update(key).digest();
+  return fromWords(xoshiro128ss([h.readUInt32BE(0), h.readUInt32BE(4), h.readUInt32BE(8), h.readUInt32BE(12)]));
+}
+
+/** xoshiro128** (Blackman and Vigna) from a 128-bit state: a source of uniform 32-bit words. */
+export function xoshiro128ss(state: readonly [number, number, number, number]): () => number {
+  let [s0, s1, s2, s3] = state;
+  if ((s0 | s1 | s2 | s3) === 0) s0 = 1; // the all-zero state is the generator's one fixed point
+  const rotl = (x: number, k: number) => (x << k) | (x >>> (32 - k));
+  return () => {
+    const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = rotl(s3, 11);
+    return result;
   };
-  const word = () => Math.floor(next() * 0x100000000);
+}
+
+/** The draws every generator offers, from a source of uniform 32-bit words. */
+function fromWords(word: () => number): Rng {
+  const next = () => word() / 4294967296;
   return {
     next,
     int: (min, max) => min + Math.floor(next() * (max - min + 1)),

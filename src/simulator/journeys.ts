@@ -5,7 +5,7 @@
 // drawn from seeded generators: the same seed, start, catalog and parameters give the same
 // events, byte for byte.
 import { Faker, en } from '@faker-js/faker';
-import { rng, type Rng } from '../random.ts';
+import { idRng, rng, type Rng } from '../random.ts';
 import { AddedToCart, Checkout, ConsumerRegistration, ItemView, SignIn, SignOut, type UserEvent } from '../events/model.ts';
 import type { EventName } from '../config.ts';
 import type { CatalogItem } from './catalog.ts';
@@ -110,21 +110,15 @@ class DueHeap {
   }
 }
 
-/** FNV-1a, 32 bits. */
-function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 export type SimEvent = UserEvent<Exclude<EventName, 'movies_catalog_enriched'>>;
 
 export function* simulate(params: SimulationParams, catalog: readonly CatalogItem[]): Generator<SimEvent> {
   if (catalog.length === 0) throw new Error('the catalog has no priced items: ingest a Movies.txt first');
   const prefix = params.userPrefix ?? `u${params.seed.toString(36)}`;
   const r: Rng = rng(params.seed);
-  // Event ids depend on the user prefix too: runs with one seed but other users never share ids.
-  const ids: Rng = rng(hash32(`${params.seed}:${prefix}`));
+  // Event and cart ids depend on the user prefix too: runs with one seed but other users never
+  // share ids. 128 bits of generator state keep different runs' id streams apart.
+  const ids: Rng = idRng(`${params.seed}:${prefix}`);
   const faker = new Faker({ locale: [en] });
   faker.seed(params.seed);
   const firstNames = Array.from({ length: 400 }, () => faker.person.firstName().toLowerCase().replace(/[^a-z]/g, ''));
