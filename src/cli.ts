@@ -222,7 +222,7 @@ program
   .option('--users <n>', 'users arriving over the simulated day (default events / 25)', (v) => positiveInt('--users')(v))
   .option('--speed <x>', 'simulated seconds per real second (default: as fast as possible)', (v) => positiveNumber('--speed')(v))
   .option('--rate <n>', 'at most this many events per second', (v) => positiveNumber('--rate')(v))
-  .option('--start <iso>', 'simulated start time (default now)', (v) => {
+  .option('--start <iso>', 'simulated start time (default: now, or where the last run ended if that is later)', (v) => {
     const t = Date.parse(v);
     if (Number.isNaN(t)) throw new InvalidArgumentError(`--start must be an ISO 8601 time, got "${v}"`);
     return t;

@@ -65,9 +65,23 @@ function simulatorPools(ctx: AppContext): Pools {
   return p;
 }
 
+/**
+ * The simulated world's clock: the time after the last event any run produced. A run as fast as
+ * possible puts hours of activity into seconds, so its events run ahead of the wall clock; the
+ * next run without an explicit start goes on from there instead of starting behind the
+ * stream's watermark, where its events would be late.
+ */
+const WORLD_CLOCK = 'segpipe:simulator:clock';
+const ADVANCE_CLOCK = "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end";
+
+/** Where a run without an explicit start begins: now, or later if earlier runs got ahead. */
+export async function worldClock(ctx: AppContext): Promise<number> {
+  return Math.max(Date.now(), Number((await ctx.redis.get(WORLD_CLOCK)) ?? 0));
+}
+
 export async function runSimulation(ctx: AppContext, producer: EventProducer, params: RunParams, onProgress: (sent: number) => void = () => undefined): Promise<RunResult> {
   const { items, source } = await loadCatalog(ctx.redis);
-  const start = params.start ?? Date.now();
+  const start = params.start ?? (await worldClock(ctx));
   const topics = ctx.config.topics;
   const topicOrder = EVENT_NAMES.map((n) => topics[n]);
   const wallStart = performance.now();
@@ -106,6 +120,7 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
   } finally {
     channels[0]!.port1.close();
   }
+  if (summary.lastTime !== null) await ctx.redis.eval(ADVANCE_CLOCK, 1, WORLD_CLOCK, String(summary.lastTime + 1));
   const durationMs = performance.now() - wallStart;
   return {
     events: sent,

@@ -62,16 +62,22 @@ describe('simulator through Kafka', () => {
     }
   });
 
+  type Run = { state: string; result: { events: number; firstEventAt: string; lastEventAt: string } | null; failedReason: string | null };
+  const finished = async (jobId: string): Promise<Run> => {
+    let run: Run = { state: '', result: null, failedReason: null };
+    for (let i = 0; i < 300 && run.state !== 'completed' && run.state !== 'failed'; i++) {
+      await sleep(100);
+      run = (await api.inject({ url: `/api/runs/simulator/${jobId}`, headers: auth })).json();
+    }
+    return run;
+  };
+
   it('a REST run produces the requested events, each decoding with its topic\'s registered schema and matching the simulation', async () => {
     const start = Date.parse('2026-11-20T08:00:00.000Z');
     const res = await api.inject({ method: 'POST', url: '/api/runs/simulator', headers: auth, payload: { events: 3000, seed: 99, start: new Date(start).toISOString() } });
     expect(res.statusCode).toBe(202);
     const { jobId } = res.json();
-    let run: { state: string; result: { events: number } | null; failedReason: string | null } = { state: '', result: null, failedReason: null };
-    for (let i = 0; i < 300 && run.state !== 'completed' && run.state !== 'failed'; i++) {
-      await sleep(100);
-      run = (await api.inject({ url: `/api/runs/simulator/${jobId}`, headers: auth })).json();
-    }
+    const run = await finished(jobId);
     expect(run.failedReason).toBeNull();
     expect(run.result).toMatchObject({ events: 3000 });
 
@@ -102,8 +108,24 @@ describe('simulator through Kafka', () => {
     const producer = new EventProducer(ctx);
     const { items } = await loadCatalog(ctx.redis);
     const bytes = (seed: number) =>
-      Buffer.concat([...simulate({ seed, events: 2000, start: 0 }, items)].map((e) => producer.toMessage(e).message.value as Buffer));
+      Buffer.concat([...simulate({ seed, events: 2000, start: 0, userPrefix: 'same' }, items)].map((e) => producer.toMessage(e).message.value as Buffer));
     expect(bytes(5).equals(bytes(5))).toBe(true);
     expect(bytes(5).equals(bytes(6))).toBe(false);
+  });
+
+  it('runs without a start continue the simulated world: each begins where the last one ended, never before now', async () => {
+    const submitted = Date.now();
+    const run = async () => {
+      const res = await api.inject({ method: 'POST', url: '/api/runs/simulator', headers: auth, payload: { events: 500, seed: 3 } });
+      const done = await finished(res.json().jobId);
+      expect(done.failedReason).toBeNull();
+      return done.result!;
+    };
+    const first = await run();
+    const second = await run();
+    expect(Date.parse(first.firstEventAt)).toBeGreaterThanOrEqual(submitted - 1000);
+    // As fast as possible, 500 events span hours of simulated time: far ahead of the wall clock.
+    expect(Date.parse(first.lastEventAt)).toBeGreaterThan(Date.now() + 60_000);
+    expect(Date.parse(second.firstEventAt)).toBeGreaterThan(Date.parse(first.lastEventAt));
   });
 });

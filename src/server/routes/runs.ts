@@ -63,7 +63,7 @@ export const runsRoutes = (ctx: AppContext) =>
               users: { type: 'integer', minimum: 1, maximum: 10_000_000 },
               speed: { type: 'number', exclusiveMinimum: 0, description: 'simulated seconds per real second; absent = as fast as possible' },
               rate: { type: 'number', exclusiveMinimum: 0, description: 'at most this many events per second' },
-              start: { type: 'string', format: 'date-time', description: 'simulated start; default now' },
+              start: { type: 'string', format: 'date-time', description: 'simulated start; default now, or where the last run ended if that is later' },
             },
           },
           response: { 202: jobReply },
