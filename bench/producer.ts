@@ -40,7 +40,7 @@ export async function benchProducer(config: Config): Promise<{ figures: Record<s
     const partition = partitionOf(m.topic, keyText);
     prebuilt.push({ topic: m.topic, keyText, message: { key: Buffer.from(keyText), value: Buffer.alloc((m.message.value as Buffer).length, 7), partition } });
   }
-  const raw = createIdempotentProducer(ctx.kafka);
+  const raw = createIdempotentProducer(ctx.kafka, ctx.config.kafka.compression);
   await raw.connect();
   // The raw side gets the better of its two strategies: one request at a time, or several
   // concurrent sendBatch calls (which kafkajs queues per broker).

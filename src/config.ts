@@ -67,6 +67,7 @@ const envSchema = z
     KAFKA_PARTITIONS: int(1, 1024).default(6),
     KAFKA_CATALOG_PARTITIONS: int(1, 1024).default(3),
     KAFKA_REPLICATION_FACTOR: int(1, 16).default(1),
+    KAFKA_COMPRESSION: z.enum(['none', 'gzip', 'snappy']).default('snappy'),
     TOPIC_DLQ: z.string().min(1).default('segpipe.dlq'),
 
     SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081'),
@@ -140,6 +141,7 @@ export interface Config {
     partitions: number;
     catalogPartitions: number;
     replicationFactor: number;
+    compression: Env['KAFKA_COMPRESSION'];
   };
   topics: Record<EventName, string> & { dlq: string };
   registry: { url: string; compatibility: Env['SCHEMA_REGISTRY_COMPATIBILITY'] };
@@ -224,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       partitions: e.KAFKA_PARTITIONS,
       catalogPartitions: e.KAFKA_CATALOG_PARTITIONS,
       replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+      compression: e.KAFKA_COMPRESSION,
     },
     topics: {
       ...(Object.fromEntries(EVENT_NAMES.map((n) => [n, e[topicEnv(n)]])) as Record<EventName, string>),

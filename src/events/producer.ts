@@ -20,7 +20,7 @@ export class EventProducer {
   private readonly producer: LazyProducer;
 
   constructor(private readonly ctx: AppContext) {
-    this.producer = new LazyProducer(ctx.kafka);
+    this.producer = new LazyProducer(ctx.kafka, ctx.config.kafka.compression);
   }
 
   async close(): Promise<void> {

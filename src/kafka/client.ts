@@ -1,5 +1,6 @@
 // kafkajs wiring: one factory for clients, topic creation at start, kafkajs logs routed to pino.
-import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
+import SnappyCodec from 'kafkajs-snappy';
 import type { Config } from '../config.ts';
 import { childLog } from '../log.ts';
 
@@ -60,15 +61,35 @@ export async function ensureTopics(admin: Admin, specs: ITopicConfig[]): Promise
   }
 }
 
+// Snappy (pure JS) is registered in every thread that loads this module, for producing and for
+// reading batches compressed with it; gzip is built into kafkajs. (These two are not named ESM
+// exports of the CommonJS package.)
+const { CompressionCodecs, CompressionTypes } = kafkajs;
+CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+
+const COMPRESSION: Record<Config['kafka']['compression'], kafkajs.CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+};
+
 /**
  * Idempotent producer, acks=all by every send. kafkajs requires unlimited retries for
- * idempotence; the back-off is capped so a broker that returns is used within seconds.
+ * idempotence; the back-off is capped so a broker that returns is used within seconds. Every
+ * send and sendBatch compresses with KAFKA_COMPRESSION unless the call names its own.
  */
-export function createIdempotentProducer(kafka: Kafka) {
-  return kafka.producer({
+export function createIdempotentProducer(kafka: Kafka, compression: Config['kafka']['compression']): Producer {
+  const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 5,
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
+  });
+  const type = COMPRESSION[compression];
+  const send = producer.send.bind(producer);
+  const sendBatch = producer.sendBatch.bind(producer);
+  return Object.assign(producer, {
+    send: (record: Parameters<Producer['send']>[0]) => send({ compression: type, ...record }),
+    sendBatch: (batch: Parameters<Producer['sendBatch']>[0]) => sendBatch({ compression: type, ...batch }),
   });
 }
 
@@ -76,11 +97,14 @@ export function createIdempotentProducer(kafka: Kafka) {
 export class LazyProducer {
   private producer?: Promise<Producer>;
 
-  constructor(private readonly kafka: Kafka) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly compression: Config['kafka']['compression'],
+  ) {}
 
   get(): Promise<Producer> {
     this.producer ??= (async () => {
-      const p = createIdempotentProducer(this.kafka);
+      const p = createIdempotentProducer(this.kafka, this.compression);
       await p.connect();
       return p;
     })();

@@ -45,7 +45,7 @@ export class MovieIngestor {
     private readonly ctx: AppContext,
     private readonly pool: ParsePool,
   ) {
-    this.producer = new LazyProducer(ctx.kafka);
+    this.producer = new LazyProducer(ctx.kafka, ctx.config.kafka.compression);
   }
 
   async close(): Promise<void> {

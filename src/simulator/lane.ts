@@ -52,7 +52,7 @@ let laneProducer: Promise<Producer> | undefined;
 
 function producerFor(config: Config): Promise<Producer> {
   laneProducer ??= (async () => {
-    const producer = createIdempotentProducer(createKafka(config, `${config.kafka.clientId}-lane`));
+    const producer = createIdempotentProducer(createKafka(config, `${config.kafka.clientId}-lane`), config.kafka.compression);
     await producer.connect();
     return producer;
   })();

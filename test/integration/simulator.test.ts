@@ -1,5 +1,6 @@
 // The simulator through the real stack: REST trigger → BullMQ job → producer → Kafka, every
 // record decoded with the schema registered for its topic and compared with the pure simulation.
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -13,6 +14,7 @@ import { startWorkers } from '../../src/roles/worker.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
 import { testConfig, unique } from '../helpers/env.ts';
+import { lastBatchCodec, partitionDir } from '../helpers/kafka-log.ts';
 
 const TOKEN = 'simulator-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -20,7 +22,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 describe('simulator through Kafka', () => {
   const ctx = new AppContext(testConfig({ ADMIN_TOKEN: TOKEN }));
   const userTopics = USER_EVENT_NAMES;
-  const received: Array<{ topic: string; value: Record<string, unknown>; schemaId: number; key: string }> = [];
+  const received: Array<{ topic: string; partition: number; value: Record<string, unknown>; schemaId: number; key: string }> = [];
   let consumer: Consumer;
   let api: FastifyInstance;
 
@@ -34,7 +36,7 @@ describe('simulator through Kafka', () => {
       eachMessage: async ({ topic, partition, message }) => {
         // Other tests put poison messages on these topics; only this run's events matter here.
         const decoded = await ctx.serde.decode<Record<string, unknown>>(message.value, { topic, partition, offset: message.offset }).catch(() => null);
-        if (decoded) received.push({ topic, value: decoded.value, schemaId: decoded.schemaId, key: message.key!.toString() });
+        if (decoded) received.push({ topic, partition, value: decoded.value, schemaId: decoded.schemaId, key: message.key!.toString() });
       },
     });
     await startWorkers(ctx);
@@ -93,6 +95,11 @@ describe('simulator through Kafka', () => {
       expect(r.schemaId).toBe(latest.get(r.topic));
       expect(r.key).toBe(r.value.user_id);
     }
+    // Stored compressed (KAFKA_COMPRESSION, snappy by default): the broker's newest batch says so.
+    const dir = partitionDir(ctx.config, ctx.config.topics.item_view, mine().find((r) => r.topic === ctx.config.topics.item_view)!.partition);
+    expect(fs.existsSync(dir), `${dir}: the test stack's broker data`).toBe(true);
+    expect(lastBatchCodec(dir)).toBe(2);
+
     const { items } = await loadCatalog(ctx.redis);
     const expected = [...simulate({ seed: 99, events: 3000, start, userPrefix: prefix.slice(0, -1) }, items)];
     const byId = new Map(mine().map((r) => [r.value.event_id as string, r]));
