@@ -99,7 +99,7 @@ export async function benchProducer(config: Config): Promise<{ figures: Record<s
       producer_vs_raw_two_threads_percent: Math.round((100 * avro.eventsPerSecond) / rawLanes),
     },
     notes: [
-      `${EVENTS} events (6 user topics, ${config.kafka.partitions} partitions each), average value ${avgBytes.toFixed(0)} bytes, batches of ${BATCH}, idempotent producer with acks=all for both.`,
+      `${EVENTS} events (6 user topics, ${config.kafka.partitions} partitions each), average value ${avgBytes.toFixed(0)} bytes, batches of ${BATCH}, idempotent producer with acks=all and ${config.kafka.compression} compression for both.`,
       `Avro path: journeys are generated, Avro-encoded and partitioned on a worker thread and posted as packed batches to ${LANES} producing lanes (the main thread and ${LANES - 1} more thread), each with its own connection and a share of the partitions, one request on the wire at a time per lane (per-key order). The figure includes generating the journeys (simulated clock, faker pools), building the event objects and encoding them.`,
       `Raw: buffers, keys and partitions built before the clock starts. \`producer_raw_kafkajs_events_per_s\` is one producer, the better of 1 request in flight (${rawRates[1]} events/s) and 3 concurrent sendBatch calls (${rawRates[3]} events/s). \`producer_raw_kafkajs_two_threads_events_per_s\` is ${LANES} producers on ${LANES} threads in the Avro path's layout, with no generator thread competing for the 2 cores.`,
       'Targets (issue #4): at least 100,000 events/s and at least 70 % of the raw producer.',
