@@ -35,7 +35,9 @@ export async function loadCatalog(redis: Redis, max = 20_000): Promise<{ items: 
     cursor = next;
     for (let i = 0; i < flat.length; i += 2) {
       const [cents, currency] = flat[i + 1]!.split(' ');
-      items.push({ itemId: flat[i]!, priceCents: Number(cents), currency: currency ?? 'USD' });
+      const priceCents = Number(cents);
+      // The movies pipeline writes whole cents; anything else is not a price to sell at.
+      if (Number.isSafeInteger(priceCents) && priceCents >= 0) items.push({ itemId: flat[i]!, priceCents, currency: currency ?? 'USD' });
     }
   } while (cursor !== '0');
   if (items.length === 0) return { items: catalogFromFile(), source: SAMPLE_CATALOG };

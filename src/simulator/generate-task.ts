@@ -37,7 +37,8 @@ export interface GenerateSummary {
   lastTime: number | null;
 }
 
-export type FromGenerator = { kind: 'batch'; batch: PackedBatch } | { kind: 'done' };
+/** Generator → lane: a batch to send; done (after the last batch); or failed, when the generator threw. */
+export type FromGenerator = { kind: 'batch'; batch: PackedBatch } | { kind: 'done' } | { kind: 'failed'; error: string };
 /** Lane → generator: one credit per acknowledged batch, or stop after a failure. */
 export type ToGenerator = 'credit' | 'stop';
 
@@ -101,6 +102,11 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
     // Also after a stop: the lanes that did not fail finish what they hold and return.
     for (const { port } of lanes) port.postMessage({ kind: 'done' } satisfies FromGenerator);
     return summary;
+  } catch (err) {
+    // The lanes must not wait for batches that will never come (a lane thread waiting forever
+    // would hold up every later run).
+    for (const { port } of lanes) port.postMessage({ kind: 'failed', error: (err as Error).message } satisfies FromGenerator);
+    throw err;
   } finally {
     for (const { port } of lanes) port.close();
   }

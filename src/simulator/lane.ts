@@ -20,6 +20,10 @@ export function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promi
         chain.then(resolve, reject);
         return;
       }
+      if (msg.kind === 'failed') {
+        chain.then(() => reject(new Error(`the generator failed: ${msg.error}`)), reject);
+        return;
+      }
       chain = chain.then(async () => {
         if (failed) return;
         try {

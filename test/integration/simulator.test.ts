@@ -13,6 +13,7 @@ import { buildApi } from '../../src/roles/api.ts';
 import { startWorkers } from '../../src/roles/worker.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
+import { runSimulation } from '../../src/simulator/run.ts';
 import { testConfig, unique } from '../helpers/env.ts';
 import { lastBatchCodec, partitionDir } from '../helpers/kafka-log.ts';
 
@@ -134,5 +135,17 @@ describe('simulator through Kafka', () => {
     // As fast as possible, 500 events span hours of simulated time: far ahead of the wall clock.
     expect(Date.parse(first.lastEventAt)).toBeGreaterThan(Date.now() + 60_000);
     expect(Date.parse(second.firstEventAt)).toBeGreaterThan(Date.parse(first.lastEventAt));
+  });
+
+  it('a run whose generator fails rejects, and the next run on the same threads still completes', async () => {
+    const producer = new EventProducer(ctx);
+    try {
+      // An invalid start makes the generator thread throw on its first event.
+      await expect(runSimulation(ctx, producer, { events: 200, seed: 1, start: Number.NaN })).rejects.toThrow(/Invalid time value/);
+      const next = await Promise.race([runSimulation(ctx, producer, { events: 200, seed: 1, userPrefix: unique('after-failure') }), sleep(30_000).then(() => null)]);
+      expect(next?.events).toBe(200);
+    } finally {
+      await producer.close();
+    }
   });
 });
