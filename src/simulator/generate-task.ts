@@ -85,7 +85,7 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
         const wait = Math.max(dueBySpeed, dueByRate) - (performance.now() - wallStart);
         if (wait > 1) {
           await postAll();
-          await sleep(wait);
+          await sleep(Math.min(wait, 2 ** 31 - 1)); // setTimeout's limit; beyond it, it would fire at once
         }
       }
       const topic = event.topic(task.topics);

@@ -63,15 +63,20 @@ function producerFor(config: Config): Promise<Producer> {
   return laneProducer;
 }
 
-/** A lane on its own thread, with its own idempotent producer. */
-export async function runLane(task: LaneTask): Promise<void> {
+/** A lane on its own thread, with its own idempotent producer; returns the events it sent. */
+export async function runLane(task: LaneTask): Promise<number> {
+  let sent = 0;
   try {
     const producer = await producerFor(task.config);
     await drainLane(
       task.port,
       (batch) => sendPacked(producer, batch, task.topicOrder),
-      (n) => task.progress.postMessage(n),
+      (n) => {
+        sent += n;
+        task.progress.postMessage(n);
+      },
     );
+    return sent;
   } catch (err) {
     task.port.postMessage('stop' satisfies ToGenerator); // the generator must not wait for this lane's credits
     const broken = laneProducer;

@@ -46,7 +46,7 @@ export const LANES = 2;
 
 interface Pools {
   generator: Piscina<GenerateTask, GenerateSummary>;
-  lanes: Piscina<LaneTask, void>;
+  lanes: Piscina<LaneTask, number>;
 }
 const pools = new WeakMap<AppContext, Pools>();
 
@@ -57,7 +57,7 @@ function simulatorPools(ctx: AppContext): Pools {
     const idle = { minThreads: 0, idleTimeout: 10 * 60_000 };
     const created: Pools = {
       generator: createTaskPool<GenerateTask, GenerateSummary>('simulator-generate.task.ts', { ...idle, maxThreads: 1 }),
-      lanes: createTaskPool<LaneTask, void>('simulator-lane.task.ts', { ...idle, maxThreads: LANES - 1 }),
+      lanes: createTaskPool<LaneTask, number>('simulator-lane.task.ts', { ...idle, maxThreads: LANES - 1 }),
     };
     pools.set(ctx, (p = created));
     ctx.onClose(() => Promise.all([created.generator.destroy(), created.lanes.destroy()]));
@@ -87,14 +87,20 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
   const wallStart = performance.now();
   const { generator, lanes } = simulatorPools(ctx);
   const channels = Array.from({ length: LANES }, () => new MessageChannel());
-  let sent = 0;
+  // Progress counts every lane's acknowledgements as they come; the result counts what each lane
+  // reports at its end (a remote lane's last progress message may still be on its way).
+  let progressed = 0;
+  let sentHere = 0;
   const counted = (n: number) => {
-    sent += n;
-    onProgress(sent);
+    progressed += n;
+    onProgress(progressed);
   };
 
   // Lane 0 here, with the app's producer; the others on their threads, reporting progress here.
-  const local = drainLane(channels[0]!.port1, (batch) => producer.sendPacked(batch, topicOrder), counted);
+  const local = drainLane(channels[0]!.port1, (batch) => producer.sendPacked(batch, topicOrder), (n) => {
+    sentHere += n;
+    counted(n);
+  });
   const remote = channels.slice(1).map((ch) => {
     const progress = new MessageChannel();
     progress.port1.on('message', counted);
@@ -115,8 +121,11 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
     ports: channels.map((ch) => ch.port2) as never,
   };
   let summary: GenerateSummary;
+  let sent: number;
   try {
-    [, summary] = await Promise.all([local, generator.run(task, { transferList: channels.map((ch) => ch.port2) as never }), ...remote]);
+    let sentThere: number[];
+    [, summary, ...sentThere] = await Promise.all([local, generator.run(task, { transferList: channels.map((ch) => ch.port2) as never }), ...remote]);
+    sent = sentHere + sentThere.reduce((a, b) => a + b, 0);
   } finally {
     channels[0]!.port1.close();
   }

@@ -56,6 +56,9 @@ describe('simulator through Kafka', () => {
       [{ events: 10, speed: -1 }, /speed/],
       [{ events: 10, seed: 'abc' }, /seed/],
       [{ events: 10, start: 'yesterday' }, /start/],
+      [{ events: 10, userPrefix: 'two words' }, /userPrefix/],
+      [{ events: 10, rate: 0 }, /rate/],
+      [{ events: 10, users: 0 }, /users/],
       [{ events: 10, colour: 'red' }, /additional properties/],
     ];
     for (const [payload, message] of cases) {
@@ -147,5 +150,20 @@ describe('simulator through Kafka', () => {
     } finally {
       await producer.close();
     }
+  });
+
+  it('two REST runs with the same seed, start, parameters and userPrefix produce the same records', async () => {
+    const userPrefix = unique('det');
+    const body = { events: 400, seed: 11, start: '2026-11-21T06:00:00.000Z', userPrefix };
+    for (let i = 0; i < 2; i++) {
+      const res = await api.inject({ method: 'POST', url: '/api/runs/simulator', headers: auth, payload: body });
+      expect((await finished(res.json().jobId)).failedReason).toBeNull();
+    }
+    const mine = () => received.filter((r) => String(r.value.user_id).startsWith(`${userPrefix}-`));
+    for (let i = 0; i < 200 && mine().length < 800; i++) await sleep(100);
+    const byId = new Map<string, string[]>();
+    for (const r of mine()) byId.set(r.value.event_id as string, [...(byId.get(r.value.event_id as string) ?? []), JSON.stringify(r.value)]);
+    expect(byId.size).toBe(400);
+    for (const [id, copies] of byId) expect(copies, id).toEqual([copies[0], copies[0]]);
   });
 });

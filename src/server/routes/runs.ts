@@ -64,13 +64,14 @@ export const runsRoutes = (ctx: AppContext) =>
               speed: { type: 'number', exclusiveMinimum: 0, description: 'simulated seconds per real second; absent = as fast as possible' },
               rate: { type: 'number', exclusiveMinimum: 0, description: 'at most this many events per second' },
               start: { type: 'string', format: 'date-time', description: 'simulated start; default now, or where the last run ended if that is later' },
+              userPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,40}$', description: 'user ids are <userPrefix>-<n>; default r<jobId>, unique per run. Same seed, start, parameters and prefix = the same events' },
             },
           },
           response: { 202: jobReply },
         },
       },
       async (req, reply) => {
-        const b = req.body as { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: string };
+        const b = req.body as { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: string; userPrefix?: string };
         const job = await enqueueRun(ctx.queues.simulator, {
           events: b.events,
           seed: b.seed ?? ctx.config.simulator.seed,
@@ -78,6 +79,7 @@ export const runsRoutes = (ctx: AppContext) =>
           speed: b.speed,
           rate: b.rate,
           start: b.start === undefined ? undefined : Date.parse(b.start),
+          userPrefix: b.userPrefix,
         });
         return reply.code(202).send({ jobId: job.id, queue: QUEUES.simulator, name: job.name });
       },
