@@ -10,6 +10,7 @@ import type {
   ConsumerRegistration as ConsumerRegistrationRecord,
   EventsByName,
   ItemView as ItemViewRecord,
+  MoviesCatalogEnriched as MoviesCatalogEnrichedRecord,
   SignIn as SignInRecord,
   SignOut as SignOutRecord,
 } from './types.generated.ts';
@@ -64,6 +65,29 @@ export abstract class UserEvent<N extends Exclude<EventName, 'movies_catalog_enr
     const r = this.withHeader(fields) as ReturnType<typeof this.withHeader<T>> & { user_id: string };
     r.user_id = this.userId;
     return r;
+  }
+}
+
+/**
+ * A movie of the catalog as the movies pipeline enriched it (src/movies/enrich.ts builds the
+ * record): keyed by item_id, so the versions of one item stay in order on one partition.
+ */
+export class CatalogItemEvent extends DomainEvent<'movies_catalog_enriched'> {
+  get eventName() {
+    return 'movies_catalog_enriched' as const;
+  }
+  constructor(
+    private readonly record: MoviesCatalogEnrichedRecord,
+    /** The record's timestamp in epoch ms (a catalog run stamps all its items alike). */
+    time: number,
+  ) {
+    super(record.event_id, time);
+  }
+  key(): string {
+    return this.record.item_id;
+  }
+  toRecord(): MoviesCatalogEnrichedRecord {
+    return this.record;
   }
 }
 

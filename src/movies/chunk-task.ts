@@ -5,6 +5,7 @@ import path from 'node:path';
 import avro from 'avsc';
 import { SCHEMAS_DIR } from '../registry/serde.ts';
 import { contentHash, toCatalogEvent } from './enrich.ts';
+import { CatalogItemEvent } from '../events/model.ts';
 import { parseMovies, type QuarantinedLine } from './parse.ts';
 
 export interface ChunkTask {
@@ -64,15 +65,17 @@ export function processChunk(task: ChunkTask): ChunkResult {
   // Encode straight into one buffer (avsc's toBuffer encodes twice past 1 KiB); grow on overflow.
   let packed = Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil((task.end - task.start) * 1.5)));
   let pos = 0;
+  const time = Date.parse(task.timestamp);
   parsed.records.forEach((rec, i) => {
     const hash = contentHash(rec);
-    const event = toCatalogEvent(rec, { sourceFile, rangeStart: task.start, timestamp: task.timestamp }, hash);
+    const event = new CatalogItemEvent(toCatalogEvent(rec, { sourceFile, rangeStart: task.start, timestamp: task.timestamp }, hash), time);
+    const record = event.toRecord();
     let end = -1;
     while (end < 0) {
       if (packed.length - pos >= 5) {
         packed[pos] = 0; // magic byte
         packed.writeInt32BE(task.schemaId, pos + 1);
-        end = t.encode(event, packed, pos + 5);
+        end = t.encode(record, packed, pos + 5);
       }
       if (end < 0) {
         const bigger = Buffer.allocUnsafe(packed.length * 2);
@@ -82,9 +85,9 @@ export function processChunk(task: ChunkTask): ChunkResult {
     }
     offsets[i] = pos;
     pos = end;
-    itemIds.push(rec.itemId);
+    itemIds.push(event.key());
     hashes.push(hash);
-    prices.push(event.list_price_cents === null ? '' : `${event.list_price_cents} ${event.currency ?? 'USD'}`);
+    prices.push(record.list_price_cents === null ? '' : `${record.list_price_cents} ${record.currency ?? 'USD'}`);
   });
   offsets[parsed.records.length] = pos;
   return {

@@ -7,6 +7,10 @@ import { planChunks } from '../../src/movies/chunks.ts';
 import { findRecordStart, parseMovies } from '../../src/movies/parse.ts';
 import { parsePrice } from '../../src/movies/price.ts';
 import { contentHash, parseReleaseDate, parseRunningTime, toCatalogEvent } from '../../src/movies/enrich.ts';
+import avro from 'avsc';
+import { loadConfig } from '../../src/config.ts';
+import { CatalogItemEvent, type DomainEvent } from '../../src/events/model.ts';
+import { readSchemaFiles } from '../../src/registry/serde.ts';
 
 const parse = (text: string | Buffer) => parseMovies(typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
 const attrs = (text: string) => Object.fromEntries(parse(text).records[0]!.attributes);
@@ -158,6 +162,18 @@ describe('catalog event', () => {
     expect(e.attributes.Languages).toEqual(['French']);
     expect(Object.keys(e.attributes)).toHaveLength(12); // 14 lines, Actor and Format twice
     expect(e.event_id).toBe(`movie:7:${contentHash(rec).slice(0, 20)}`);
+  });
+
+  it('is a DomainEvent: keyed by item_id, on the catalog topic, valid for its schema', () => {
+    const timestamp = '2026-11-25T00:00:00.000Z';
+    const e: DomainEvent = new CatalogItemEvent(toCatalogEvent(rec, { sourceFile: 'Movies.txt', timestamp }), Date.parse(timestamp));
+    const topics = loadConfig({}).topics;
+    expect(e.eventName).toBe('movies_catalog_enriched');
+    expect(e.key()).toBe('7');
+    expect(e.topic(topics)).toBe(topics.movies_catalog_enriched);
+    expect(e.timestamp).toBe(timestamp);
+    const schema = readSchemaFiles().find((f) => f.name === 'movies_catalog_enriched')!;
+    expect(avro.Type.forSchema(JSON.parse(schema.text)).isValid(e.toRecord())).toBe(true);
   });
 
   it('hashes content, not position or key order', () => {
