@@ -14,6 +14,8 @@ import { startWorkers } from '../../src/roles/worker.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
 import { runSimulation } from '../../src/simulator/run.ts';
+import { SIMULATE_BURST } from '../../queues/simulator.ts';
+import { waitFor } from '../helpers/stream.ts';
 import { testConfig, unique } from '../helpers/env.ts';
 import { lastBatchCodec, partitionDir } from '../helpers/kafka-log.ts';
 
@@ -165,5 +167,34 @@ describe('simulator through Kafka', () => {
     for (const r of mine()) byId.set(r.value.event_id as string, [...(byId.get(r.value.event_id as string) ?? []), JSON.stringify(r.value)]);
     expect(byId.size).toBe(400);
     for (const [id, copies] of byId) expect(copies, id).toEqual([copies[0], copies[0]]);
+  });
+
+  it('paces a run to its rate', async () => {
+    const res = await api.inject({ method: 'POST', url: '/api/runs/simulator', headers: auth, payload: { events: 300, seed: 4, rate: 300 } });
+    const run = await finished(res.json().jobId);
+    expect(run.result).toMatchObject({ events: 300 });
+    // Event n is due at n / rate seconds: the 300th at about 1 s.
+    expect((run.result as unknown as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(900);
+  });
+
+  it('the repeatable simulate:burst job produces its events, each burst with new users after the last', async () => {
+    const queue = ctx.queues.simulator;
+    await queue.upsertJobScheduler(SIMULATE_BURST, { every: 1000 }, { name: SIMULATE_BURST, data: { events: 300 } });
+    type Burst = { events: number; start: string; lastEventAt: string; seed: number };
+    let bursts: Burst[] = [];
+    try {
+      await waitFor('two bursts', async () => {
+        bursts = (await queue.getJobs(['completed'])).filter((j) => j.name === SIMULATE_BURST).map((j) => j.returnvalue as Burst);
+        return bursts.length >= 2;
+      });
+    } finally {
+      await queue.removeJobScheduler(SIMULATE_BURST);
+    }
+    bursts.sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+    const [a, b] = bursts as [Burst, Burst];
+    expect(a.events).toBe(300);
+    expect(b.events).toBe(300);
+    expect(a.seed).not.toBe(b.seed);
+    expect(Date.parse(b.start)).toBeGreaterThan(Date.parse(a.lastEventAt));
   });
 });
