@@ -6,11 +6,15 @@ const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/segpipe.mjs
 const snowflakeEnv = { WAREHOUSE: 'snowflake', SNOWFLAKE_ACCOUNT: 'acme', SNOWFLAKE_USER: 'u', SNOWFLAKE_DATABASE: 'd', SNOWFLAKE_WAREHOUSE: 'w', SNOWFLAKE_PASSWORD: 'p' };
 
 describe('CLI usage errors', () => {
-  it('names the parameter and exits non-zero', () => {
+  it('names the parameter and exits non-zero', { timeout: 60_000 }, () => {
     for (const [args, name] of [
       [['simulate', '--events', '0'], '--events'],
       [['simulate', '--events', '10', '--seed', '-1'], '--seed'],
       [['simulate', '--events', '10', '--seed', '2147483648'], '--seed'],
+      [['simulate', '--events', '10', '--speed', '0'], '--speed'],
+      [['simulate', '--events', '10', '--rate', '-5'], '--rate'],
+      [['simulate', '--events', '10', '--users', '0'], '--users'],
+      [['simulate', '--events', '10', '--start', 'yesterday'], '--start'],
     ] as const) {
       const r = cli(...args);
       expect(r.status, args.join(' ')).not.toBe(0);
