@@ -13,7 +13,7 @@ import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
 import { applyBatch, shardKeys, type BatchApply } from '../state/scripts.ts';
-import { REGISTRATION_WINDOWS, watermark, windowsFor } from '../windows/window.ts';
+import { REGISTRATION_WINDOWS, finalWindowKeys, watermark } from '../windows/window.ts';
 import { rawTables } from '../warehouse/tables.ts';
 import { InvalidEventError, parseEventTime, toRow } from './transform.ts';
 
@@ -129,8 +129,7 @@ export class StreamConsumer {
         const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt }, t);
         if (event === 'consumer_registration' && mark >= 0) {
           const wm = watermark(mark, lateness);
-          // Windows of this event that are final already; any one makes the event late.
-          const closed = REGISTRATION_WINDOWS.flatMap((spec) => windowsFor(spec, t).filter((w) => w.end <= wm).map((w) => `${spec.type}:${w.start}`));
+          const closed = finalWindowKeys(REGISTRATION_WINDOWS, t, wm);
           if (closed.length > 0) {
             for (const windowKey of closed) late.push({ offset: m.offset, windowKey });
             dead.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error: `event time ${new Date(t).toISOString()} is behind the watermark ${new Date(wm).toISOString()}: its window is final` });

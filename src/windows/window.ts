@@ -48,9 +48,12 @@ export function windowsBetween(spec: WindowSpec, from: number, to: number): Wind
 /** Watermark: how far event time has surely progressed, given the allowed lateness. */
 export const watermark = (maxEventTime: number, latenessMs: number): number => maxEventTime - latenessMs;
 
-/** Whether an event at `t` arrives too late: some window holding it is already final. */
-export function isLate(specs: WindowSpec[], t: number, wm: number): boolean {
-  return specs.some((s) => windowsFor(s, t)[0]!.end <= wm);
+/**
+ * The windows holding an event at `t` that are final at watermark `wm`, as `<type>:<start>` keys;
+ * any one makes the event late.
+ */
+export function finalWindowKeys(specs: WindowSpec[], t: number, wm: number): string[] {
+  return specs.flatMap((spec) => windowsFor(spec, t).filter((w) => w.end <= wm).map((w) => `${spec.type}:${w.start}`));
 }
 
 export const REGISTRATION_WINDOWS: WindowSpec[] = [tumbling(HOUR), hopping(HOUR, 15 * MINUTE)];

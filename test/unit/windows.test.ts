@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HOUR, MINUTE, hopping, isLate, tumbling, windowsBetween, windowsFor } from '../../src/windows/window.ts';
+import { HOUR, MINUTE, finalWindowKeys, hopping, tumbling, windowsBetween, windowsFor } from '../../src/windows/window.ts';
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (w: { start: number; end: number }) => [new Date(w.start).toISOString().slice(11, 16), new Date(w.end).toISOString().slice(11, 16)];
@@ -39,8 +39,8 @@ describe('windows', () => {
   it('calls an event late once a window holding it is final', () => {
     const specs = [tumbling(HOUR), hopping(HOUR, 15 * MINUTE)];
     const t = at('2026-11-25T10:20:00Z'); // earliest window holding it: [09:30, 10:30)
-    expect(isLate(specs, t, at('2026-11-25T10:29:59.999Z'))).toBe(false);
-    expect(isLate(specs, t, at('2026-11-25T10:30:00Z'))).toBe(true);
+    expect(finalWindowKeys(specs, t, at('2026-11-25T10:29:59.999Z'))).toEqual([]);
+    expect(finalWindowKeys(specs, t, at('2026-11-25T10:30:00Z'))).toEqual([`sliding_1h_15m:${at('2026-11-25T09:30:00Z')}`]);
   });
 
   it('rejects windows that do not tile', () => {
