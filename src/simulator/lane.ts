@@ -4,9 +4,8 @@
 // further lanes run on threads of their own (workers/simulator-lane.task.ts), each with its own
 // connection, so kafkajs's encoding work is split across cores.
 import type { MessagePort } from 'node:worker_threads';
-import { createKafka, createIdempotentProducer } from '../kafka/client.ts';
+import { LazyProducer, createKafka } from '../kafka/client.ts';
 import type { Config } from '../config.ts';
-import type { Producer } from 'kafkajs';
 import type { FromGenerator, ToGenerator } from './generate-task.ts';
 import { sendPacked, type PackedBatch } from './packed.ts';
 
@@ -51,23 +50,15 @@ export interface LaneTask {
 }
 
 // The lane thread's producer, connected on its first run and kept for the next bursts; a run
-// that fails drops it, so the next one starts from a fresh connection.
-let laneProducer: Promise<Producer> | undefined;
-
-function producerFor(config: Config): Promise<Producer> {
-  laneProducer ??= (async () => {
-    const producer = createIdempotentProducer(createKafka(config, `${config.kafka.clientId}-lane`), config.kafka.compression);
-    await producer.connect();
-    return producer;
-  })();
-  return laneProducer;
-}
+// that fails closes it, so the next one connects afresh.
+let laneProducer: LazyProducer | undefined;
 
 /** A lane on its own thread, with its own idempotent producer; returns the events it sent. */
 export async function runLane(task: LaneTask): Promise<number> {
   let sent = 0;
   try {
-    const producer = await producerFor(task.config);
+    laneProducer ??= new LazyProducer(createKafka(task.config, `${task.config.kafka.clientId}-lane`), task.config.kafka.compression);
+    const producer = await laneProducer.get();
     await drainLane(
       task.port,
       (batch) => sendPacked(producer, batch, task.topicOrder),
@@ -79,9 +70,7 @@ export async function runLane(task: LaneTask): Promise<number> {
     return sent;
   } catch (err) {
     task.port.postMessage('stop' satisfies ToGenerator); // the generator must not wait for this lane's credits
-    const broken = laneProducer;
-    laneProducer = undefined;
-    await broken?.then((p) => p.disconnect()).catch(() => undefined);
+    await laneProducer?.close().catch(() => undefined);
     throw err;
   } finally {
     task.port.close();
