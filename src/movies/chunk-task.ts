@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import avro from 'avsc';
-import { SCHEMAS_DIR } from '../registry/serde.ts';
+import { SCHEMAS_DIR, encodeWire } from '../registry/serde.ts';
 import { contentHash, toCatalogEvent } from './enrich.ts';
 import { CatalogItemEvent } from '../events/model.ts';
 import { parseMovies, type QuarantinedLine } from './parse.ts';
@@ -72,11 +72,7 @@ export function processChunk(task: ChunkTask): ChunkResult {
     const record = event.toRecord();
     let end = -1;
     while (end < 0) {
-      if (packed.length - pos >= 5) {
-        packed[pos] = 0; // magic byte
-        packed.writeInt32BE(task.schemaId, pos + 1);
-        end = t.encode(record, packed, pos + 5);
-      }
+      end = encodeWire(t, task.schemaId, record, packed, pos);
       if (end < 0) {
         const bigger = Buffer.allocUnsafe(packed.length * 2);
         packed.copy(bigger, 0, 0, pos);

@@ -46,6 +46,19 @@ export interface WriterSchema {
 }
 
 /**
+ * One value in the Confluent wire format (magic byte, schema id, Avro body) at `pos`; returns the
+ * end, or -1 when `buf` is too small.
+ */
+export function encodeWire(type: avro.Type, id: number, value: unknown, buf: Buffer, pos: number): number {
+  if (buf.length - pos < HEADER_BYTES) return -1;
+  const end = type.encode(value, buf, pos + HEADER_BYTES);
+  if (end < 0) return -1;
+  buf[pos] = MAGIC_BYTE;
+  buf.writeInt32BE(id, pos + 1);
+  return end;
+}
+
+/**
  * The encode half of the serde: registered ids and cached types, no registry connection, so
  * worker threads can build one from WriterSchema[] and encode exactly as the main thread does.
  */
@@ -82,12 +95,7 @@ export class AvroWriter {
   /** Writes header and body at `pos`; returns the end, or -1 when `buf` is too small. */
   encodeInto(topic: string, value: unknown, buf: Buffer, pos: number): number {
     const { id, type } = this.registered(topic);
-    if (buf.length - pos < HEADER_BYTES) return -1;
-    const end = type.encode(value, buf, pos + HEADER_BYTES);
-    if (end < 0) return -1;
-    buf[pos] = MAGIC_BYTE;
-    buf.writeInt32BE(id, pos + 1);
-    return end;
+    return encodeWire(type, id, value, buf, pos);
   }
 
   encode(topic: string, value: unknown): Buffer {
