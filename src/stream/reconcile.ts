@@ -3,6 +3,7 @@
 import type { EventName } from '../config.ts';
 import { EVENT_NAMES } from '../config.ts';
 import type { AppContext } from '../context.ts';
+import { topicOffsets } from '../kafka/client.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
 import { shardKeys } from '../state/scripts.ts';
 import { rawTableName } from '../warehouse/tables.ts';
@@ -36,7 +37,7 @@ export async function reconcile(ctx: AppContext): Promise<ReconcileReport> {
       `SELECT kafka_partition AS p, CAST(count(DISTINCT kafka_offset) AS INTEGER) AS n FROM ${table} WHERE kafka_topic = '${topic.replace(/'/g, "''")}' GROUP BY 1`,
     );
     const inWarehouse = new Map(rows.map((r) => [Number(r.p), Number(r.n)]));
-    for (const { partition, low, high } of await admin.fetchTopicOffsets(topic)) {
+    for (const [partition, { low, high }] of await topicOffsets(admin, topic)) {
       const keys = shardKeys(partition);
       const [stored, dead, pending] = await Promise.all([
         ctx.redis.hget(keys.offsets, topic),
@@ -44,7 +45,7 @@ export async function reconcile(ctx: AppContext): Promise<ReconcileReport> {
         ctx.redis.xlen(keys.outbox(table)),
       ]);
       const applied = stored === null ? -1 : Number(stored);
-      const consumed = Math.max(0, applied + 1 - Number(low));
+      const consumed = Math.max(0, applied + 1 - low);
       const warehouse = inWarehouse.get(partition) ?? 0;
       const deadLetters = Number(dead ?? 0);
       partitions.push({
@@ -55,7 +56,7 @@ export async function reconcile(ctx: AppContext): Promise<ReconcileReport> {
         deadLetters,
         pending,
         difference: consumed - warehouse - deadLetters - pending,
-        lag: Math.max(0, Number(high) - (applied + 1)),
+        lag: Math.max(0, high - (applied + 1)),
       });
     }
   }
