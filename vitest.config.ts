@@ -13,7 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/security/**/*.test.ts'],
           // Starts Kafka, the Schema Registry and Redis on test ports unless the env names them.
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 60_000,

@@ -115,6 +115,8 @@ const envSchema = z
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: int(0, 65535).default(3000),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    SESSION_TTL_HOURS: int(1, 720).default(12),
+    LOGIN_ATTEMPTS_PER_MIN: int(1, 1000).default(10),
 
     ...Object.fromEntries(EVENT_NAMES.map((n) => [topicEnv(n), z.string().min(1).default(DEFAULT_TOPICS[n])])),
   })
@@ -162,7 +164,7 @@ export interface Config {
         role?: string;
         host?: string;
       };
-  api: { host: string; port: number; adminToken?: string };
+  api: { host: string; port: number; adminToken?: string; sessionTtlMs: number; loginAttemptsPerMinute: number };
   stream: {
     groupId: string;
     /** Outbox entries per table and shard before its partitions pause. */
@@ -251,7 +253,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             role: e.SNOWFLAKE_ROLE,
             host: e.SNOWFLAKE_HOST,
           },
-    api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
+    api: {
+      host: e.API_HOST,
+      port: e.API_PORT,
+      adminToken: e.ADMIN_TOKEN,
+      sessionTtlMs: e.SESSION_TTL_HOURS * 3_600_000,
+      loginAttemptsPerMinute: e.LOGIN_ATTEMPTS_PER_MIN,
+    },
     stream: { groupId: e.STREAM_GROUP_ID, outboxMax: e.OUTBOX_MAX, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS },
     simulator: { burstEvents: e.SIMULATOR_BURST_EVENTS, burstEverySeconds: e.SIMULATOR_BURST_EVERY_S, seed: e.SIMULATOR_SEED },
     movies: {

@@ -18,6 +18,9 @@ export async function buildApi(ctx: AppContext) {
   exposeSharedCounters(ctx.redis);
   return buildServer({
     adminToken: resolveAdminToken(ctx.config),
+    redis: ctx.redis,
+    sessionTtlMs: ctx.config.api.sessionTtlMs,
+    loginAttemptsPerMinute: ctx.config.api.loginAttemptsPerMinute,
     metrics,
     queues: Object.values(ctx.queues),
     probes: {

@@ -1,15 +1,25 @@
-// The admin server: health, metrics, Bull Board, and the /api route plugins.
+// The admin server. Open: /health, /metrics, /login, /logout. Guarded, each as its own
+// encapsulated scope with the admin guard as its onRequest hook: /api, /admin (Bull Board),
+// /dashboard.
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import cookie from '@fastify/cookie';
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { authPlugin } from './auth.ts';
-import { registerBoard, BOARD_PATH } from './board.ts';
+import { adminGuard } from './guard.ts';
+import { loginRoutes } from './login.ts';
+import { SessionStore } from './sessions.ts';
+import { REFUSED_BOARD_ROUTES, registerBoard } from './board.ts';
 import { healthRoutes, type Probe } from './health.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 
 export interface ServerOptions {
   adminToken: string;
+  /** Sessions and the sign-in rate limit live here. */
+  redis: Redis;
+  sessionTtlMs: number;
+  loginAttemptsPerMinute: number;
   probes: Record<string, Probe>;
   queues: Queue[];
   metrics: Registry;
@@ -18,10 +28,22 @@ export interface ServerOptions {
   logger?: boolean;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered, as the router knows it (the security tests probe each). */
+    routeTable: Array<{ method: string; url: string }>;
+  }
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  });
+  const routeTable: FastifyInstance['routeTable'] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routeTable.push({ method, url: r.url });
   });
 
   app.setNotFoundHandler((req, reply) =>
@@ -33,21 +55,30 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return reply.code(status).send({
       statusCode: status,
       error: status === 400 ? 'Bad Request' : status >= 500 ? 'Internal Server Error' : err.name,
-      message: err.message,
+      message: status >= 500 ? 'The server failed to answer; its log has the details.' : err.message,
     });
   });
 
-  await app.register(authPlugin, { token: opts.adminToken });
+  await app.register(cookie);
+  const sessions = new SessionStore(opts.redis, opts.sessionTtlMs);
+  const guard = adminGuard({ token: opts.adminToken, sessions, refused: REFUSED_BOARD_ROUTES });
+  const guarded = (prefix: string, body: FastifyPluginAsync) =>
+    app.register(
+      async (scope) => {
+        scope.addHook('onRequest', guard);
+        await body(scope, {});
+      },
+      { prefix },
+    );
+
+  await app.register(loginRoutes, { token: opts.adminToken, sessions, redis: opts.redis, attemptsPerMinute: opts.loginAttemptsPerMinute });
   await app.register(healthRoutes, { probes: opts.probes });
   await app.register(metricsRoute, { registry: opts.metrics });
-  await registerBoard(app, opts.queues);
-  await app.register(dashboardRoutes);
-  app.get('/', async (_req, reply) => reply.redirect(BOARD_PATH));
-  await app.register(
-    async (api) => {
-      for (const plugin of opts.api) await api.register(plugin);
-    },
-    { prefix: '/api' },
-  );
+  app.get('/', async (_req, reply) => reply.redirect('/dashboard'));
+  await guarded('/admin', (scope) => registerBoard(scope, opts.queues));
+  await guarded('/dashboard', dashboardRoutes);
+  await guarded('/api', async (api) => {
+    for (const plugin of opts.api) await api.register(plugin);
+  });
   return app;
 }

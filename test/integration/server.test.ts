@@ -59,9 +59,11 @@ describe('admin server', () => {
     expect(bad.statusCode).toBe(401);
     const login = await app.inject({ method: 'POST', url: '/login', payload: `token=${TOKEN}&next=/admin/queues`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(login.statusCode).toBe(303);
-    const cookie = login.cookies.find((c) => c.name === 'segpipe_token');
+    expect(login.headers.location).toBe('/admin/queues');
+    const cookie = login.cookies.find((c) => c.name === 'segpipe_session');
     expect(cookie?.httpOnly).toBe(true);
-    const board = await app.inject({ url: '/admin/queues', cookies: { segpipe_token: cookie!.value } });
+    expect(cookie?.value).not.toContain(TOKEN);
+    const board = await app.inject({ url: '/admin/queues', cookies: { segpipe_session: cookie!.value } });
     expect(board.statusCode).toBe(200);
     expect(board.body).toContain('<html');
   });

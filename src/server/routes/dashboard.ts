@@ -1,4 +1,4 @@
-// /dashboard: one static page and its script, plus Chart.js from node_modules. No build step.
+// The dashboard: one static page and its script, plus Chart.js from node_modules. No build step.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -14,7 +14,8 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
     const body = fs.readFileSync(file);
     return async (_req: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }) => reply.type(type).send(body);
   };
-  app.get('/dashboard', send(path.join(DIR, 'index.html'), 'text/html; charset=utf-8'));
-  app.get('/dashboard/dashboard.js', send(path.join(DIR, 'dashboard.js'), 'text/javascript; charset=utf-8'));
-  app.get('/dashboard/chart.umd.js', send(CHART_JS, 'text/javascript; charset=utf-8'));
+  // Mounted at /dashboard (inside the guarded scope).
+  app.get('/', send(path.join(DIR, 'index.html'), 'text/html; charset=utf-8'));
+  app.get('/dashboard.js', send(path.join(DIR, 'dashboard.js'), 'text/javascript; charset=utf-8'));
+  app.get('/chart.umd.js', send(CHART_JS, 'text/javascript; charset=utf-8'));
 }

@@ -1,0 +1,93 @@
+// The admin-plane guard: an onRequest hook that each protected scope (/api, /admin, /dashboard)
+// adds to its own encapsulated context. It runs only for routes the router matched in that scope,
+// after the router decoded and normalised the path, so no spelling of a URL (percent-encoded,
+// absolute-form, HEAD) reaches a protected handler without passing it.
+//
+// Who passes: a request with "Authorization: Bearer <admin token>" (scripts; browsers cannot send
+// that header cross-origin without a CORS preflight this server never allows), or a browser with
+// a live session cookie. A session's state changes need both the page's own Origin and the
+// session's CSRF token (X-XSRF-TOKEN header, which Bull Board's axios sends from the XSRF-TOKEN
+// cookie, or a `_csrf` form field).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sameSecret, type Session, type SessionStore } from './sessions.ts';
+
+export const SESSION_COOKIE = 'segpipe_session';
+export const CSRF_COOKIE = 'XSRF-TOKEN';
+export const CSRF_HEADER = 'x-xsrf-token';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface GuardOptions {
+  token: string;
+  sessions: SessionStore;
+  /** Route patterns (as registered, e.g. `/admin/queues/api/queues/:queueName/add`) refused to everyone. */
+  refused?: ReadonlySet<string>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the guard for a request authenticated by a browser session. */
+    session?: Session;
+  }
+}
+
+function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (h === undefined) return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(h);
+  return m ? m[1]!.trim() : '';
+}
+
+/** The request's Origin (or Referer's origin) is this server's own, as the browser reached it. */
+export function sameOrigin(req: FastifyRequest): boolean {
+  const host = req.headers.host;
+  const from = req.headers.origin ?? req.headers.referer;
+  if (!host || !from || from === 'null') return false;
+  try {
+    return new URL(from).host === host;
+  } catch {
+    return false;
+  }
+}
+
+const deny = (reply: FastifyReply, code: 401 | 403, message: string) => {
+  if (code === 401) reply.header('www-authenticate', 'Bearer realm="segpipe"');
+  return reply.code(code).send({ statusCode: code, error: code === 401 ? 'Unauthorized' : 'Forbidden', message });
+};
+
+/** A relative path on this server, or the fallback: never another origin. */
+export function safeNext(next: string | undefined, fallback: string): string {
+  if (typeof next !== 'string' || !/^\/(?![/\\])[\x21-\x7e]*$/.test(next) || next.includes('\\')) return fallback;
+  const base = 'http://segpipe.invalid';
+  const url = new URL(next, base);
+  return url.origin === base ? url.pathname + url.search : fallback;
+}
+
+export function adminGuard(opts: GuardOptions) {
+  return async function guard(req: FastifyRequest, reply: FastifyReply) {
+    const route = req.routeOptions.url;
+    if (route !== undefined && opts.refused?.has(route)) {
+      return deny(reply, 403, 'This action is disabled: it would put caller-supplied data into a job. Use the REST API (/api/runs) to start runs.');
+    }
+    const given = bearer(req);
+    if (given !== undefined) {
+      if (sameSecret(given, opts.token)) return;
+      return deny(reply, 401, 'That admin token is not valid.');
+    }
+    const session = await opts.sessions.get(req.cookies[SESSION_COOKIE]);
+    if (!session) {
+      if (req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) {
+        return reply.redirect(`/login?next=${encodeURIComponent(safeNext(req.url, '/dashboard'))}`);
+      }
+      return deny(reply, 401, 'Send the admin token as "Authorization: Bearer <token>" or sign in at /login.');
+    }
+    if (!SAFE_METHODS.has(req.method)) {
+      if (!sameOrigin(req)) return deny(reply, 403, 'Cross-origin request refused: a signed-in browser may change state only from pages of this server.');
+      const csrf = req.headers[CSRF_HEADER];
+      if (!sameSecret(Array.isArray(csrf) ? csrf[0] : csrf, session.csrf)) {
+        return deny(reply, 403, `Missing or wrong CSRF token: send the ${CSRF_COOKIE} cookie's value in the X-XSRF-TOKEN header.`);
+      }
+    }
+    req.session = session;
+  };
+}
