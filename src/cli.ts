@@ -187,9 +187,8 @@ program
     try {
       if (opts.flush || opts.metrics) await flushNow(ctx);
       if (opts.metrics) {
-        const { diffWithOracle } = await import('./windows/oracle.ts');
         await flushNow(ctx, { name: FLUSH_METRICS });
-        const oracle = await diffWithOracle((sql) => warehouseQuery(ctx, sql));
+        const oracle = await warehouseQuery(ctx, 'oracleDiff', {}, 120_000);
         for (const d of oracle.diffs) process.stdout.write(`metric ${d.metric} ${d.key}: stream ${d.stream} ≠ oracle ${d.oracle}\n`);
         process.stdout.write(`verify --metrics: ${oracle.finalWindows} final windows and ${oracle.salesItems} sold items compared, ${oracle.diffs.length} difference(s)\n`);
         if (oracle.diffs.length > 0) process.exitCode = 1;

@@ -180,6 +180,8 @@ export interface Config {
     seed: number;
   };
   movies: {
+    /** DATA_DIR, absolute: files named by requests and jobs must lie inside it. */
+    dataDir: string;
     incomingDir: string;
     processedDir: string;
     quarantineDir: string;
@@ -263,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stream: { groupId: e.STREAM_GROUP_ID, outboxMax: e.OUTBOX_MAX, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS },
     simulator: { burstEvents: e.SIMULATOR_BURST_EVENTS, burstEverySeconds: e.SIMULATOR_BURST_EVERY_S, seed: e.SIMULATOR_SEED },
     movies: {
+      dataDir: path.resolve(e.DATA_DIR),
       incomingDir: path.resolve(e.DATA_DIR, 'incoming'),
       processedDir: path.resolve(e.DATA_DIR, 'processed'),
       quarantineDir: path.resolve(e.DATA_DIR, 'quarantine'),

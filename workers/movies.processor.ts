@@ -4,11 +4,12 @@
 // its error is kept on the failed job (Bull Board, /api/runs) after the retries.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { childLog } from '../src/log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../src/metrics.ts';
 import { MovieIngestor } from '../src/movies/ingest.ts';
+import { DataPathError, resolveDataFile } from '../src/movies/data-path.ts';
 import { createParsePool } from '../src/movies/pool.ts';
 import { MOVIES_INGEST, MOVIES_SCAN, enqueueIngest, incomingFiles, type MoviesIngestData, type MoviesIngestResult } from '../queues/movies.ts';
 import { QUEUES } from '../queues/names.ts';
@@ -45,10 +46,18 @@ export function createMoviesProcessor(ctx: AppContext) {
     }
     if (job.name !== MOVIES_INGEST) throw new Error(`unknown job ${job.name} on the movies queue`);
     const data = job.data as MoviesIngestData;
-    if (!fs.existsSync(data.path)) throw new Error(`${data.path} does not exist (moved or deleted before it was processed)`);
+    // Checked where the file is opened: a job written straight into Redis names any path it likes.
+    let file: string;
+    try {
+      file = resolveDataFile(ctx.config.movies.dataDir, String(data.path));
+    } catch (err) {
+      if (err instanceof DataPathError) throw new UnrecoverableError(`${err.message} (moved or deleted before it was processed, or never inside it)`);
+      throw err;
+    }
+    data.path = file;
     try {
       const result = await ingestor.ingest(data.path, (p) => reportProgress(job, { ...p, percent: p.totalBytes ? Math.round((100 * p.bytes) / p.totalBytes) : 100 }));
-      const fromIncoming = path.dirname(path.resolve(data.path)) === path.resolve(incomingDir);
+      const fromIncoming = fs.existsSync(incomingDir) && path.dirname(data.path) === fs.realpathSync(incomingDir);
       const movedTo = fromIncoming ? moveToProcessed(data.path, processedDir, data.checksum) : null;
       await bumpShared(ctx.redis, SHARED_COUNTERS.moviesRuns, { status: 'succeeded' });
       log.info({ file: data.path, items: result.items, produced: result.produced, quarantined: result.quarantined, movedTo }, 'movie file ingested');

@@ -1,9 +1,12 @@
 // BullMQ processor for read queries, in the process that owns the warehouse (see
-// warehouse-owner.ts). Concurrent with the flush, on connections of their own.
-import type { Job } from 'bullmq';
+// warehouse-owner.ts). Concurrent with the flush, on connections of their own. A job's data is
+// checked here, where it runs: whoever wrote the job (Bull Board, anyone with Redis access), only
+// a named query with valid parameters runs.
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { QUEUES } from '../queues/names.ts';
-import { WAREHOUSE_QUERY, type WarehouseQueryData } from '../queues/warehouse.ts';
+import { WAREHOUSE_QUERY } from '../queues/warehouse.ts';
+import { QueryRefusedError, runNamedQuery } from '../src/warehouse/queries.ts';
 import type { QueueProcessor } from './types.ts';
 import { ownedWarehouse } from './warehouse-owner.ts';
 
@@ -11,8 +14,14 @@ export async function createWarehouseProcessor(ctx: AppContext) {
   const w = await ownedWarehouse(ctx);
   if (!w) return null;
   return async (job: Job): Promise<unknown> => {
-    if (job.name === WAREHOUSE_QUERY) return w.query((job.data as WarehouseQueryData).sql);
-    throw new Error(`unknown job ${job.name} on the warehouse queue`);
+    if (job.name !== WAREHOUSE_QUERY) throw new UnrecoverableError(`unknown job ${job.name} on the warehouse queue`);
+    const data = (job.data ?? {}) as { query?: unknown; params?: unknown };
+    try {
+      return await runNamedQuery(w, data.query, data.params);
+    } catch (err) {
+      if (err instanceof QueryRefusedError) throw new UnrecoverableError(err.message);
+      throw err;
+    }
   };
 }
 

@@ -32,10 +32,7 @@ export async function reconcile(ctx: AppContext): Promise<ReconcileReport> {
   for (const event of EVENT_NAMES as readonly EventName[]) {
     const topic = ctx.config.topics[event];
     const table = rawTableName(event);
-    const rows = await warehouseQuery<{ p: number; n: number }>(
-      ctx,
-      `SELECT kafka_partition AS p, CAST(count(DISTINCT kafka_offset) AS INTEGER) AS n FROM ${table} WHERE kafka_topic = '${topic.replace(/'/g, "''")}' GROUP BY 1`,
-    );
+    const rows = await warehouseQuery(ctx, 'rawOffsetCounts', { event, topic });
     const inWarehouse = new Map(rows.map((r) => [Number(r.p), Number(r.n)]));
     for (const [partition, { low, high }] of await topicOffsets(admin, topic)) {
       const keys = shardKeys(partition);

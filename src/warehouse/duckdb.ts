@@ -3,9 +3,9 @@
 // it, extracting and casting each column inside DuckDB.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, StatementType, type DuckDBConnection } from '@duckdb/node-api';
 import type { Column, TableSpec } from './tables.ts';
-import { WarehouseLockedError, type Row, type Warehouse } from './warehouse.ts';
+import { ReadOnlyQueryError, WarehouseLockedError, type Cell, type Row, type Warehouse } from './warehouse.ts';
 
 const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 
@@ -31,11 +31,17 @@ export class DuckDBWarehouse implements Warehouse {
   static async open(file: string, opts: { checkpointMb?: number } = {}): Promise<DuckDBWarehouse> {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     try {
-      const instance = await DuckDBInstance.create(file);
+      const instance = await DuckDBInstance.create(file, {
+        // No statement of this process touches a file but the database's own: no read_text,
+        // COPY, ATTACH or extension install, whatever a statement says. Locked, so no SET
+        // can turn it back on.
+        enable_external_access: 'false',
+        // Each checkpoint rewrites the key indexes; checkpointing less often (the WAL keeps what
+        // is not checkpointed yet, replayed on open) halves the cost of a merge.
+        checkpoint_threshold: `${opts.checkpointMb ?? 256}MB`,
+        lock_configuration: 'true',
+      });
       const conn = await instance.connect();
-      // Each checkpoint rewrites the key indexes; checkpointing less often (the WAL keeps what
-      // is not checkpointed yet, replayed on open) halves the cost of a merge.
-      await conn.run(`SET checkpoint_threshold = '${opts.checkpointMb ?? 256}MB'`);
       return new DuckDBWarehouse(instance, conn);
     } catch (err) {
       const msg = (err as Error).message;
@@ -85,8 +91,15 @@ export class DuckDBWarehouse implements Warehouse {
     await conn.run(`DROP TABLE ${q(stage)}`);
   }
 
-  async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
-    const reader = await this.readers.with((conn) => conn.runAndReadAll(sql));
+  async query<T = Record<string, unknown>>(sql: string, binds?: Cell[]): Promise<T[]> {
+    const reader = await this.readers.with(async (conn) => {
+      const statements = await conn.extractStatements(sql);
+      if (statements.count !== 1) throw new ReadOnlyQueryError(`got ${statements.count}`);
+      const prepared = await statements.prepare(0);
+      if (prepared.statementType !== StatementType.SELECT) throw new ReadOnlyQueryError(`got a ${StatementType[prepared.statementType]} statement`);
+      if (binds) prepared.bind(binds);
+      return prepared.runAndReadAll();
+    });
     // Plain JSON values: BIGINT as a number while exact, timestamps as ISO 8601 UTC text.
     return reader.getRowObjectsJS().map((row) => {
       const out: Record<string, unknown> = {};
@@ -97,6 +110,11 @@ export class DuckDBWarehouse implements Warehouse {
       }
       return out;
     }) as T[];
+  }
+
+  /** A maintenance statement on a writing connection, for this process's own code (tests' fault injection); no job reaches it. */
+  async execute(sql: string): Promise<void> {
+    await this.writers.with((conn) => conn.run(sql));
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import snowflake from 'snowflake-sdk';
 import type { Config } from '../config.ts';
 import { childLog } from '../log.ts';
 import type { Column, TableSpec } from './tables.ts';
-import type { Row, Warehouse } from './warehouse.ts';
+import type { Cell, Row, Warehouse } from './warehouse.ts';
 
 type SnowflakeConfig = Extract<Config['warehouse'], { kind: 'snowflake' }>;
 
@@ -188,8 +188,8 @@ export class SnowflakeWarehouse implements Warehouse {
     await this.exec(`DROP TABLE IF EXISTS ${stage}`);
   }
 
-  async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
-    return this.exec<T>(sql);
+  async query<T = Record<string, unknown>>(sql: string, binds?: Cell[]): Promise<T[]> {
+    return this.exec<T>(sql, binds as snowflake.Binds | undefined);
   }
 
   async close(): Promise<void> {

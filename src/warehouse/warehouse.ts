@@ -17,8 +17,11 @@ export interface Warehouse {
    * that can read JSON itself saves parsing them.
    */
   mergeJson(table: TableSpec, rows: string[]): Promise<number>;
-  /** Read-only SQL; rows as plain JSON objects. */
-  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  /**
+   * One read-only statement of segpipe's own (see queries.ts; never a caller's text), `?`
+   * placeholders bound to `binds`; rows as plain JSON objects.
+   */
+  query<T = Record<string, unknown>>(sql: string, binds?: Cell[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -26,5 +29,13 @@ export class WarehouseLockedError extends Error {
   constructor(path: string, detail: string) {
     super(`the DuckDB file ${path} is open for writing in another process (${detail}); only one process may own it`);
     this.name = 'WarehouseLockedError';
+  }
+}
+
+/** A statement given to query() that is not exactly one SELECT. */
+export class ReadOnlyQueryError extends Error {
+  constructor(detail: string) {
+    super(`warehouse reads run exactly one SELECT statement; ${detail}`);
+    this.name = 'ReadOnlyQueryError';
   }
 }

@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { AppContext } from '../../src/context.ts';
-import { USER_EVENT_NAMES } from '../../src/config.ts';
 import { clearShardState } from '../../src/state/scripts.ts';
 import { clearMetricsState } from '../../src/windows/metrics.ts';
 import { FLUSH_STATS_KEY } from '../../src/stream/flush.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
-import { rawTableName } from '../../src/warehouse/tables.ts';
 import { flushNow } from '../../queues/flush.ts';
+import { warehouseQuery } from '../../queues/warehouse.ts';
+import { ownedWarehouse } from '../../workers/warehouse-owner.ts';
 import { unique } from './env.ts';
 
 /** Removes stream state, window finalisation and flush statistics: a fresh start for a test. */
@@ -46,10 +46,15 @@ export function ownTopicsEnv(prefix: string): Record<string, string> {
 }
 
 /** Per user event type, rows (n) and distinct event ids (d) of the users named `<prefix>-…`. */
-export async function userRowCounts(query: <T>(sql: string) => Promise<T[]>, prefix: string): Promise<Record<string, { n: number; d: number }>> {
-  return Object.fromEntries(
-    await Promise.all(
-      USER_EVENT_NAMES.map(async (e) => [e, (await query<{ n: number; d: number }>(`SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM ${rawTableName(e)} WHERE user_id LIKE '${prefix}-%'`))[0]!] as const),
-    ),
-  );
+export function userRowCounts(ctx: AppContext, prefix: string): Promise<Record<string, { n: number; d: number }>> {
+  return warehouseQuery(ctx, 'userEventCounts', { prefix }, 60_000);
+}
+
+/** Ad-hoc SQL of a test on the warehouse this process owns (its workers serve the warehouse queue). */
+export function ownedQuery(ctx: AppContext) {
+  return async <T = Record<string, unknown>>(sql: string): Promise<T[]> => {
+    const w = await ownedWarehouse(ctx);
+    if (!w) throw new Error('this test process does not own the warehouse');
+    return w.query<T>(sql);
+  };
 }

@@ -63,8 +63,7 @@ describe('flush worker killed between MERGE and trim', () => {
     await waitFor('the first merge to commit', () => fs.existsSync(marker), 60_000);
     // Queries have their own queue: the held flush job does not keep them waiting, and they see
     // the committed merge.
-    const query = <T>(sql: string) => warehouseQuery<T>(ctx, sql, 60_000);
-    const whileHeld = Object.values(await userRowCounts(query, prefix)).reduce((a, c) => a + c.n, 0);
+    const whileHeld = Object.values(await userRowCounts(ctx, prefix)).reduce((a, c) => a + c.n, 0);
     expect(whileHeld).toBeGreaterThan(0);
     expect(whileHeld).toBeLessThanOrEqual(30_000);
     await procs.kill9(holding);
@@ -74,7 +73,7 @@ describe('flush worker killed between MERGE and trim', () => {
     const fresh = procs.start('worker', 'fresh');
     await settle(ctx, 120_000);
     expect(total(await outboxDepths(ctx.redis, tables, shards))).toBe(0);
-    const got = await userRowCounts(query, prefix);
+    const got = await userRowCounts(ctx, prefix);
     for (const e of USER_EVENT_NAMES) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);

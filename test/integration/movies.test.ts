@@ -139,7 +139,7 @@ describe('movie catalog pipeline', () => {
 
     const bad = await api.inject({ method: 'POST', url: '/api/runs/movies', headers: { authorization: `Bearer ${TOKEN}` }, payload: { path: path.join(dataDir, 'nope.txt') } });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().message).toMatch(/path: .*nope\.txt does not exist/);
+    expect(bad.json().message).toMatch(/path ".*nope\.txt" does not exist inside the data directory \(DATA_DIR\)/);
     const extra = await api.inject({ method: 'POST', url: '/api/runs/movies', headers: { authorization: `Bearer ${TOKEN}` }, payload: { path: file, colour: 'red' } });
     expect(extra.statusCode).toBe(400);
     expect(extra.json().message).toMatch(/additional properties/);
@@ -174,7 +174,9 @@ describe('movie catalog pipeline', () => {
   });
 
   it('parses the committed sample file with every edge case and quarantines its garbage', async () => {
-    const sample = path.resolve('data/Movies.txt');
+    // Runs read files inside DATA_DIR only.
+    const sample = path.join(dataDir, 'Movies.txt');
+    fs.copyFileSync('data/Movies.txt', sample);
     const res = await api.inject({ method: 'POST', url: '/api/runs/movies', headers: { authorization: `Bearer ${TOKEN}` }, payload: { path: sample } });
     const { jobId } = res.json();
     let run: { state: string; result: Record<string, number> | null } = { state: '', result: null };

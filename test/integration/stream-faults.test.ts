@@ -19,19 +19,18 @@ import { shardCount } from '../../src/state/scripts.ts';
 import { rawTables } from '../../src/warehouse/tables.ts';
 import { FLUSH_METRICS, flushNow } from '../../queues/flush.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
-import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { QUEUES } from '../../queues/names.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
 import { testConfig, unique } from '../helpers/env.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
-import { ownTopicsEnv, resetStreamState, settle as settleStream, userRowCounts } from '../helpers/stream.ts';
+import { ownTopicsEnv, resetStreamState, settle as settleStream, userRowCounts, ownedQuery } from '../helpers/stream.ts';
 
 describe('exactly once under faults', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-faults-'));
   // Topics of its own, in event-time order, so windows and lateness behave as in production.
   const env = { ...ownTopicsEnv('f'), DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('faults'), FLUSH_EVERY_MS: '500', OUTBOX_MAX: '3000', ALLOWED_LATENESS_MS: '600000' };
   const ctx = new AppContext(testConfig(env));
-  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx, sql, 60_000);
+  const query = ownedQuery(ctx);
   const procs = new RoleProcesses(dir, env);
   const startStream = (name: string) => procs.start('stream', name);
   const kill9 = (child: ChildProcess) => procs.kill9(child);
@@ -48,13 +47,13 @@ describe('exactly once under faults', () => {
   };
   const settle = () => settleStream(ctx);
   const expectExactly = async (prefix: string, expected: Record<string, number>) => {
-    const got = await userRowCounts(query, prefix);
+    const got = await userRowCounts(ctx, prefix);
     for (const e of USER_EVENT_NAMES) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);
     // Windowed metrics and sales, recomputed from the raw rows, equal what the stream kept.
     await flushNow(ctx, { name: FLUSH_METRICS });
-    const oracle = await diffWithOracle(query);
+    const oracle = await warehouseQuery(ctx, 'oracleDiff', {}, 120_000);
     expect(oracle.diffs).toEqual([]);
     expect(oracle.finalWindows).toBeGreaterThan(0);
   };

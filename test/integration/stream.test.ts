@@ -11,21 +11,22 @@ import { AppContext } from '../../src/context.ts';
 import { EventProducer } from '../../src/events/producer.ts';
 import { createIdempotentProducer } from '../../src/kafka/client.ts';
 import { startWorkers } from '../../src/roles/worker.ts';
+import type { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
+import { ownedWarehouse } from '../../workers/warehouse-owner.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate, type SimEvent } from '../../src/simulator/journeys.ts';
 import { StreamConsumer } from '../../src/stream/consumer.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
-import { warehouseQuery } from '../../queues/warehouse.ts';
 import { rawTableName } from '../../src/warehouse/tables.ts';
 import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
-import { resetStreamState, settle, waitFor } from '../helpers/stream.ts';
+import { resetStreamState, settle, waitFor, ownedQuery } from '../helpers/stream.ts';
 
 describe('stream ingestion into DuckDB', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-stream-'));
   const env = { DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('stream'), FLUSH_EVERY_MS: '500' };
   const ctx = new AppContext(testConfig(env));
   const stream = new StreamConsumer(ctx, { groupId: env.STREAM_GROUP_ID, maxOutbox: 100_000 });
-  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx, sql);
+  const query = ownedQuery(ctx);
   const events: SimEvent[] = [];
   const prefix = unique('st');
   let dlqConsumer: Consumer;
@@ -141,7 +142,9 @@ describe('stream ingestion into DuckDB', () => {
     expect(clean.code).toBe(0);
 
     const victim = events.find((e) => e.eventName === 'item_view')!;
-    await query(`DELETE FROM raw_item_view WHERE event_id = '${victim.eventId}'`);
+    // A row lost by hand, on the writing connection of the warehouse this process owns.
+    const owned = (await ownedWarehouse(ctx)) as DuckDBWarehouse;
+    await owned.execute(`DELETE FROM raw_item_view WHERE event_id = '${victim.eventId}'`);
     const after = await reconcile(ctx);
     expect(after.ok).toBe(false);
     expect(after.partitions.filter((p) => p.difference !== 0)).toEqual([expect.objectContaining({ topic: ctx.config.topics.item_view, difference: 1 })]);

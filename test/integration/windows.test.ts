@@ -13,7 +13,6 @@ import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
 import { StreamConsumer } from '../../src/stream/consumer.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
-import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { HOUR, MINUTE } from '../../src/windows/window.ts';
 import { FLUSH_METRICS, flushNow } from '../../queues/flush.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
@@ -22,7 +21,7 @@ import { serveQueues } from '../../src/roles/worker.ts';
 import { chromium } from 'playwright-core';
 import { buildApi } from '../../src/roles/api.ts';
 import { testConfig, unique } from '../helpers/env.ts';
-import { ownTopicsEnv, resetStreamState, settle as settleStream, waitFor } from '../helpers/stream.ts';
+import { ownTopicsEnv, resetStreamState, settle as settleStream, waitFor, ownedQuery } from '../helpers/stream.ts';
 
 const LATENESS = 10 * MINUTE;
 const START = Date.parse('2026-10-01T00:00:00.000Z');
@@ -34,7 +33,7 @@ describe('windowed metrics equal the oracle', () => {
   const env = { ...ownTopicsEnv('w'), ADMIN_TOKEN: TOKEN, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('windows'), ALLOWED_LATENESS_MS: String(LATENESS) };
   const ctx = new AppContext(testConfig(env));
   const stream = new StreamConsumer(ctx, { groupId: env.STREAM_GROUP_ID, maxOutbox: 1_000_000 });
-  const query = <T = Record<string, unknown>>(sql: string) => warehouseQuery<T>(ctx, sql, 60_000);
+  const query = ownedQuery(ctx);
   const deadLetters: Array<Record<string, string>> = [];
   let dlq: Consumer;
   let worker: Worker;
@@ -70,7 +69,7 @@ describe('windowed metrics equal the oracle', () => {
     await producer.send(events);
     await settle();
     await metricsNow();
-    const { diffs, finalWindows, salesItems } = await diffWithOracle(query);
+    const { diffs, finalWindows, salesItems } = await warehouseQuery(ctx, 'oracleDiff', {}, 120_000);
     expect(diffs).toEqual([]);
     expect(deadLetters).toEqual([]); // produced in event-time order: nothing is late
     expect(finalWindows).toBeGreaterThan(40 + 4 * 40); // tumbling and sliding, most of 48 h
@@ -112,7 +111,7 @@ describe('windowed metrics equal the oracle', () => {
     await waitFor('four late dead letters', () => deadLetters.filter((d) => d.reason === 'late').length === 4);
     const lateTopics = deadLetters.filter((d) => d.reason === 'late').map((d) => d.source_topic).sort();
     expect(lateTopics).toEqual([ctx.config.topics.consumer_registration, ctx.config.topics.consumer_registration, ctx.config.topics.sign_in, ctx.config.topics.sign_out].sort());
-    const { diffs } = await diffWithOracle(query);
+    const { diffs } = await warehouseQuery(ctx, 'oracleDiff', {}, 120_000);
     expect(diffs).toEqual([]);
     const rows = await query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM raw_consumer_registration WHERE user_id LIKE 'w-inlate-%' OR user_id LIKE 'w-toolate-%'`);
     expect(rows[0]!.n).toBe(3); // the late ones are dead letters, not rows

@@ -1,9 +1,8 @@
 // /api/runs: trigger pipeline runs and read their state. Runs are BullMQ jobs, so Bull Board
 // shows the same jobs with their progress.
-import fs from 'node:fs';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { MAX_SEED } from '../../config.ts';
+import { DataPathError, resolveDataFile } from '../../movies/data-path.ts';
 import type { AppContext } from '../../context.ts';
 import { enqueueIngest, enqueueScan } from '../../../queues/movies.ts';
 import { QUEUES, type QueueName } from '../../../queues/names.ts';
@@ -25,7 +24,7 @@ export const runsRoutes = (ctx: AppContext) =>
           body: {
             type: 'object',
             additionalProperties: false,
-            properties: { path: { type: 'string', minLength: 1, description: 'A Movies.txt file; without it, data/incoming/ is scanned' } },
+            properties: { path: { type: 'string', minLength: 1, maxLength: 4096, description: 'A Movies.txt file inside DATA_DIR (relative to it, or absolute); without it, DATA_DIR/incoming/ is scanned' } },
           },
           response: { 202: jobReply },
         },
@@ -36,14 +35,13 @@ export const runsRoutes = (ctx: AppContext) =>
           const job = await enqueueScan(ctx.queues.movies, 'api');
           return reply.code(202).send({ jobId: job.id, queue: QUEUES.movies, name: job.name });
         }
-        const file = path.resolve(body.path);
-        let stat: fs.Stats;
+        let file: string;
         try {
-          stat = fs.statSync(file);
-        } catch {
-          throw badRequest(`path: ${file} does not exist on the server`);
+          file = resolveDataFile(ctx.config.movies.dataDir, body.path);
+        } catch (err) {
+          if (err instanceof DataPathError) throw badRequest(err.message);
+          throw err;
         }
-        if (!stat.isFile()) throw badRequest(`path: ${file} is not a regular file`);
         const { jobId } = await enqueueIngest(ctx.queues.movies, file);
         return reply.code(202).send({ jobId, queue: QUEUES.movies, name: 'movies:ingest' });
       },

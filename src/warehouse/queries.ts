@@ -1,0 +1,108 @@
+// The warehouse's named read queries: the only reads other processes can ask for (through
+// warehouse:query jobs). A job names a query and gives parameters; the process that owns the
+// warehouse validates them here and builds the SQL itself, so no caller's text reaches SQL.
+import { z } from 'zod';
+import { EVENT_NAMES, USER_EVENT_NAMES } from '../config.ts';
+import { diffWithOracle } from '../windows/oracle.ts';
+import { REGISTRATION_WINDOWS } from '../windows/window.ts';
+import { rawTableName } from './tables.ts';
+import type { Warehouse } from './warehouse.ts';
+
+interface NamedQuery<P extends z.ZodType, R> {
+  params: P;
+  run(w: Warehouse, params: z.output<P>): Promise<R>;
+}
+
+const query = <P extends z.ZodType, R>(q: NamedQuery<P, R>) => q;
+const limit = (max: number, def: number) => z.number().int().min(1).max(max).default(def);
+
+export const NAMED_QUERIES = {
+  /** Per partition of one raw table: distinct offsets of a topic stored (reconcile). */
+  rawOffsetCounts: query({
+    params: z.object({ event: z.enum(EVENT_NAMES), topic: z.string().min(1).max(249) }).strict(),
+    run: (w, p) =>
+      w.query<{ p: number; n: number }>(
+        `SELECT kafka_partition AS p, CAST(count(DISTINCT kafka_offset) AS INTEGER) AS n FROM ${rawTableName(p.event)} WHERE kafka_topic = ? GROUP BY 1`,
+        [p.topic],
+      ),
+  }),
+
+  /** Per user event type, rows (n) and distinct event ids (d) of the users named `<prefix>-…`. */
+  userEventCounts: query({
+    params: z.object({ prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/) }).strict(),
+    run: async (w, p) =>
+      Object.fromEntries(
+        await Promise.all(
+          USER_EVENT_NAMES.map(async (e) => {
+            const [row] = await w.query<{ n: number; d: number }>(
+              `SELECT CAST(count(*) AS INTEGER) AS n, CAST(count(DISTINCT event_id) AS INTEGER) AS d FROM ${rawTableName(e)} WHERE starts_with(user_id, ?)`,
+              [`${p.prefix}-`],
+            );
+            return [e, { n: Number(row!.n), d: Number(row!.d) }] as const;
+          }),
+        ),
+      ) as Record<(typeof USER_EVENT_NAMES)[number], { n: number; d: number }>,
+  }),
+
+  registrationWindows: query({
+    params: z.object({ type: z.enum(REGISTRATION_WINDOWS.map((s) => s.type) as [string, ...string[]]), limit: limit(2000, 200) }).strict(),
+    run: async (w, p) =>
+      (
+        await w.query(
+          `SELECT window_start, window_end, registration_count, late_events, is_final
+           FROM user_registration_metrics WHERE window_type = ? ORDER BY window_start DESC LIMIT ${p.limit}`,
+          [p.type],
+        )
+      ).reverse(),
+  }),
+
+  sessionWindows: query({
+    params: z.object({ limit: limit(2000, 200) }).strict(),
+    run: async (w, p) =>
+      (
+        await w.query(
+          `SELECT window_start, sessions_closed, avg_duration_s, active_sessions_at_end, orphan_sign_outs, is_final
+           FROM session_metrics ORDER BY window_start DESC LIMIT ${p.limit}`,
+        )
+      ).reverse(),
+  }),
+
+  topSales: query({
+    params: z.object({ limit: limit(100, 10) }).strict(),
+    run: (w, p) => w.query(`SELECT movie_id, title, total_sales AS total_sales_cents, currency FROM movie_sales ORDER BY total_sales DESC, movie_id LIMIT ${p.limit}`),
+  }),
+
+  /** Every metric recomputed from the raw tables and diffed with the stream's (verify --metrics). */
+  oracleDiff: query({
+    params: z.object({}).strict(),
+    run: (w) => {
+      if (w.kind !== 'duckdb') throw new QueryRefusedError('the oracle is written in DuckDB SQL and runs only on WAREHOUSE=duckdb');
+      return diffWithOracle((sql) => w.query(sql));
+    },
+  }),
+};
+
+export type QueryName = keyof typeof NAMED_QUERIES;
+export type QueryParams<N extends QueryName> = z.input<(typeof NAMED_QUERIES)[N]['params']>;
+export type QueryResult<N extends QueryName> = Awaited<ReturnType<(typeof NAMED_QUERIES)[N]['run']>>;
+
+/** A query job that names no known query or gives parameters outside its rules; never retried. */
+export class QueryRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueryRefusedError';
+  }
+}
+
+/** Validates a query job's name and parameters and runs it; anything else is refused. */
+export async function runNamedQuery(w: Warehouse, name: unknown, params: unknown): Promise<unknown> {
+  if (typeof name !== 'string' || !Object.hasOwn(NAMED_QUERIES, name)) {
+    throw new QueryRefusedError(`no named query ${JSON.stringify(String(name).slice(0, 60))}; the warehouse runs only ${Object.keys(NAMED_QUERIES).join(', ')}`);
+  }
+  const q = NAMED_QUERIES[name as QueryName] as NamedQuery<z.ZodType, unknown>;
+  const parsed = q.params.safeParse(params ?? {});
+  if (!parsed.success) {
+    throw new QueryRefusedError(`${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'params'} ${i.message}`).join('; ')}`);
+  }
+  return q.run(w, parsed.data);
+}
