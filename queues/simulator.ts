@@ -1,7 +1,7 @@
 // Simulator jobs: `simulate:burst` (repeatable; M events every N seconds, continuing one simulated
 // world burst after burst) and `simulate:run` (one run with explicit parameters, from REST).
 import type { Queue } from 'bullmq';
-import type { Config } from '../src/config.ts';
+import { MAX_SEED, type Config } from '../src/config.ts';
 import type { RunParams, RunResult } from '../src/simulator/run.ts';
 import { QUEUES } from './names.ts';
 import type { Schedule } from './schedules.ts';
@@ -22,4 +22,28 @@ export const simulatorSchedules = (config: Config): Schedule[] =>
 
 export function enqueueRun(queue: Queue, params: SimulateRunData) {
   return queue.add(SIMULATE_RUN, params, { removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } });
+}
+
+/**
+ * What is wrong with a run's parameters under this deployment's bounds; empty when nothing is.
+ * REST answers 400 with these; the processor refuses a job with any (a job can be written
+ * straight into Redis or edited, so the processor checks again).
+ */
+export function runParamsProblems(p: Partial<Record<keyof SimulateRunData, unknown>>, limits: Config['simulator']): string[] {
+  const problems: string[] = [];
+  const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+  const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (!isInt(p.events) || p.events < 1 || p.events > limits.maxEvents) problems.push(`events must be an integer from 1 to ${limits.maxEvents} (SIMULATOR_MAX_EVENTS)`);
+  if (!isInt(p.seed) || p.seed < 0 || p.seed > MAX_SEED) problems.push(`seed must be an integer from 0 to ${MAX_SEED}`);
+  if (p.users !== undefined && (!isInt(p.users) || p.users < 1 || p.users > 10_000_000)) problems.push('users must be an integer from 1 to 10000000');
+  if (p.speed !== undefined && (!isNum(p.speed) || p.speed <= 0)) problems.push('speed must be a number above 0');
+  if (p.rate !== undefined) {
+    if (!isNum(p.rate) || p.rate < limits.minRate) problems.push(`rate must be at least ${limits.minRate} events/s (SIMULATOR_MIN_RATE)`);
+    else if (isInt(p.events) && p.events / p.rate > limits.maxRunSeconds) {
+      problems.push(`${p.events} events at ${p.rate} events/s take ${Math.ceil(p.events / p.rate)} s, longer than a run may last (SIMULATOR_MAX_RUN_S=${limits.maxRunSeconds})`);
+    }
+  }
+  if (p.start !== undefined && (!isNum(p.start) || Number.isNaN(new Date(p.start).getTime()))) problems.push('start must be a time');
+  if (p.userPrefix !== undefined && (typeof p.userPrefix !== 'string' || !/^[A-Za-z0-9_.-]{1,40}$/.test(p.userPrefix))) problems.push('userPrefix must be 1 to 40 of A-Z a-z 0-9 _ . -');
+  return problems;
 }

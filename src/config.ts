@@ -106,6 +106,9 @@ const envSchema = z
     SIMULATOR_BURST_EVENTS: int(0, 10_000_000).default(2000),
     SIMULATOR_BURST_EVERY_S: int(1, 86_400).default(30),
     SIMULATOR_SEED: int(0, MAX_SEED).default(42),
+    SIMULATOR_MAX_EVENTS: int(1, 1_000_000_000).default(10_000_000),
+    SIMULATOR_MIN_RATE: z.coerce.number().positive().max(1e9).default(1),
+    SIMULATOR_MAX_RUN_S: int(1, 7 * 86_400).default(3600),
 
     FLUSH_EVERY_MS: int(100, 3_600_000).default(5000),
     OUTBOX_MAX: int(1000, 100_000_000).default(500_000),
@@ -178,6 +181,10 @@ export interface Config {
     burstEvents: number;
     burstEverySeconds: number;
     seed: number;
+    /** Bounds of one run (REST, CLI, a job), so no run holds the simulator queue for good. */
+    maxEvents: number;
+    minRate: number;
+    maxRunSeconds: number;
   };
   movies: {
     /** DATA_DIR, absolute: files named by requests and jobs must lie inside it. */
@@ -263,7 +270,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginAttemptsPerMinute: e.LOGIN_ATTEMPTS_PER_MIN,
     },
     stream: { groupId: e.STREAM_GROUP_ID, outboxMax: e.OUTBOX_MAX, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS },
-    simulator: { burstEvents: e.SIMULATOR_BURST_EVENTS, burstEverySeconds: e.SIMULATOR_BURST_EVERY_S, seed: e.SIMULATOR_SEED },
+    simulator: {
+      burstEvents: e.SIMULATOR_BURST_EVENTS,
+      burstEverySeconds: e.SIMULATOR_BURST_EVERY_S,
+      seed: e.SIMULATOR_SEED,
+      maxEvents: e.SIMULATOR_MAX_EVENTS,
+      minRate: e.SIMULATOR_MIN_RATE,
+      maxRunSeconds: e.SIMULATOR_MAX_RUN_S,
+    },
     movies: {
       dataDir: path.resolve(e.DATA_DIR),
       incomingDir: path.resolve(e.DATA_DIR, 'incoming'),

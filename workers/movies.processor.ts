@@ -37,7 +37,7 @@ export function createMoviesProcessor(ctx: AppContext) {
   });
   const { incomingDir, processedDir } = ctx.config.movies;
 
-  return async (job: Job): Promise<unknown> => {
+  return async (job: Job, signal: AbortSignal): Promise<unknown> => {
     if (job.name === MOVIES_SCAN) {
       const files = incomingFiles(incomingDir);
       const enqueued = [];
@@ -56,7 +56,7 @@ export function createMoviesProcessor(ctx: AppContext) {
     }
     data.path = file;
     try {
-      const result = await ingestor.ingest(data.path, (p) => reportProgress(job, { ...p, percent: p.totalBytes ? Math.round((100 * p.bytes) / p.totalBytes) : 100 }));
+      const result = await ingestor.ingest(data.path, (p) => reportProgress(job, { ...p, percent: p.totalBytes ? Math.round((100 * p.bytes) / p.totalBytes) : 100 }), signal);
       const fromIncoming = fs.existsSync(incomingDir) && path.dirname(data.path) === fs.realpathSync(incomingDir);
       const movedTo = fromIncoming ? moveToProcessed(data.path, processedDir, data.checksum) : null;
       await bumpShared(ctx.redis, SHARED_COUNTERS.moviesRuns, { status: 'succeeded' });
@@ -64,6 +64,7 @@ export function createMoviesProcessor(ctx: AppContext) {
       return { ...result, checksum: data.checksum, movedTo } satisfies MoviesIngestResult;
     } catch (err) {
       await bumpShared(ctx.redis, SHARED_COUNTERS.moviesRuns, { status: 'failed' });
+      if (signal.aborted) throw new UnrecoverableError(`cancelled (${String(signal.reason)}); the file stays where it is`);
       log.warn({ file: data.path, attempt: job.attemptsMade + 1, err: (err as Error).message }, 'movie file failed');
       throw err;
     }

@@ -11,7 +11,12 @@ export interface QueueProcessor {
   lockMs?: number;
   /**
    * Builds the processor once per worker process, with that process's connections; null when
-   * this process should not serve the queue (e.g. another process owns the DuckDB file).
+   * this process should not serve the queue (e.g. another process owns the DuckDB file). The
+   * signal aborts when the job is cancelled (DELETE /api/runs/<queue>/<id>); a long processor
+   * stops at it and throws.
    */
-  create(ctx: AppContext): ((job: Job) => Promise<unknown>) | null | Promise<((job: Job) => Promise<unknown>) | null>;
+  create(ctx: AppContext): JobHandler | null | Promise<JobHandler | null>;
 }
+
+export type JobHandler = (job: Job, signal: AbortSignal) => Promise<unknown>;
+

@@ -52,7 +52,8 @@ export class MovieIngestor {
     await this.producer.close();
   }
 
-  async ingest(file: string, onProgress: (p: IngestProgress) => void = () => undefined): Promise<IngestResult> {
+  /** `signal` stops the file between chunks (items already produced stay produced, their hashes stored). */
+  async ingest(file: string, onProgress: (p: IngestProgress) => void = () => undefined, signal?: AbortSignal): Promise<IngestResult> {
     const started = Date.now();
     const { ctx } = this;
     const topic = ctx.config.topics.movies_catalog_enriched;
@@ -79,6 +80,7 @@ export class MovieIngestor {
     try {
       submit();
       while (pending.length > 0) {
+        signal?.throwIfAborted();
         const result = await pending.shift()!;
         submit();
         for (const q of result.quarantined) {

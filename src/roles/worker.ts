@@ -1,11 +1,14 @@
 // Role `worker`: one BullMQ Worker per queue that has a processor.
-import { Worker } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { bullConnection, type AppContext } from '../context.ts';
 import { processors } from '../../workers/index.ts';
 import { QUEUE_PREFIX, type QueueName } from '../../queues/names.ts';
+import { CANCEL_CHANNEL, cancelledReason, type CancelMessage } from '../../queues/cancel.ts';
 import { childLog } from '../log.ts';
 
 const log = childLog('worker');
+/** How often a running job checks its cancel mark, behind the pub/sub message that usually comes first. */
+const CANCEL_POLL_MS = 2000;
 
 /** Starts the Workers (of every queue with a processor, or of `only`); the role's summary is their queues. */
 export async function startWorkers(ctx: AppContext, only?: QueueName[]): Promise<string> {
@@ -21,7 +24,24 @@ export async function serveQueues(ctx: AppContext, only?: QueueName[]): Promise<
     const fn = await p.create(ctx);
     if (!fn) continue;
     if (p.globalConcurrency) await ctx.queues[p.queue].setGlobalConcurrency(p.globalConcurrency);
-    const worker = new Worker(p.queue, fn, {
+    // Three parameters: BullMQ passes an AbortSignal only to a processor that declares one.
+    const processor = async (job: Job, _token?: string, signal?: AbortSignal) => {
+      const cancelled = await cancelledReason(ctx.redis, p.queue, job.id);
+      if (cancelled) throw new UnrecoverableError(`cancelled: ${cancelled}`);
+      const backstop = new AbortController();
+      const poll = setInterval(() => {
+        cancelledReason(ctx.redis, p.queue, job.id).then(
+          (reason) => reason && backstop.abort(reason),
+          () => undefined,
+        );
+      }, CANCEL_POLL_MS);
+      try {
+        return await fn(job, signal ? AbortSignal.any([signal, backstop.signal]) : backstop.signal);
+      } finally {
+        clearInterval(poll);
+      }
+    };
+    const worker = new Worker(p.queue, processor, {
       connection: bullConnection(ctx.config.redis.url),
       prefix: QUEUE_PREFIX,
       concurrency: p.concurrency,
@@ -32,5 +52,23 @@ export async function serveQueues(ctx: AppContext, only?: QueueName[]): Promise<
     ctx.onClose(() => worker.close());
     started.set(p.queue, worker);
   }
+  if (started.size > 0) await listenForCancels(ctx, started);
   return started;
+}
+
+/** Cancel requests from any process reach the worker of this process that runs the job. */
+async function listenForCancels(ctx: AppContext, workers: Map<QueueName, Worker>): Promise<void> {
+  const sub = ctx.redis.duplicate();
+  sub.on('error', () => undefined);
+  sub.on('message', (_channel: string, raw: string) => {
+    let msg: CancelMessage;
+    try {
+      msg = JSON.parse(raw) as CancelMessage;
+    } catch {
+      return;
+    }
+    if (workers.get(msg.queue)?.cancelJob(String(msg.id), String(msg.reason))) log.info({ queue: msg.queue, job: msg.id }, 'cancelling job');
+  });
+  await sub.subscribe(CANCEL_CHANNEL);
+  ctx.onClose(async () => sub.disconnect());
 }

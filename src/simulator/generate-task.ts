@@ -27,6 +27,8 @@ export interface GenerateTask {
   partitions: number;
   batchSize: number;
   credits: number;
+  /** Wall-clock budget of the run, ms: generation stops there (SIMULATOR_MAX_RUN_S). */
+  maxDurationMs: number;
   /** One port per producing lane. */
   ports: MessagePort[];
 }
@@ -35,12 +37,14 @@ export interface GenerateSummary {
   events: number;
   firstTime: number | null;
   lastTime: number | null;
+  /** Why generation ended early, if it did. */
+  stopped: 'cancelled' | 'max_duration' | 'lane_failed' | null;
 }
 
 /** Generator → lane: a batch to send; done (after the last batch); or failed, when the generator threw. */
 export type FromGenerator = { kind: 'batch'; batch: PackedBatch } | { kind: 'done' } | { kind: 'failed'; error: string };
-/** Lane → generator: one credit per acknowledged batch, or stop after a failure. */
-export type ToGenerator = 'credit' | 'stop';
+/** Lane → generator: one credit per acknowledged batch, or stop after a failure; main → generator: cancel. */
+export type ToGenerator = 'credit' | 'stop' | 'cancel';
 
 export async function generate(task: GenerateTask): Promise<GenerateSummary> {
   const { ports } = task;
@@ -49,10 +53,19 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
   const partitionOf = partitionerFor(task.partitions);
   const partitionOfKey = new Map<string, number>();
   let stopped = false;
+  // Aborts a pacing wait at once when the run stops.
+  const waits = new AbortController();
+  const summary: GenerateSummary = { events: 0, firstTime: null, lastTime: null, stopped: null };
+  const stop = (why: NonNullable<GenerateSummary['stopped']>) => {
+    if (!stopped) summary.stopped = why;
+    stopped = true;
+    waits.abort();
+  };
   const lanes = ports.map((port) => {
     const lane = { port, credits: task.credits, wake: undefined as (() => void) | undefined, packer: new BatchPacker(Math.ceil(task.batchSize / ports.length)) };
     port.on('message', (m: ToGenerator) => {
-      if (m === 'stop') stopped = true;
+      if (m === 'stop') stop('lane_failed');
+      else if (m === 'cancel') stop('cancelled');
       else lane.credits++;
       for (const l of lanes) l.wake?.();
     });
@@ -70,12 +83,16 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
     for (const lane of lanes) await post(lane);
   };
 
-  const summary: GenerateSummary = { events: 0, firstTime: null, lastTime: null };
   const wallStart = performance.now();
+  const deadline = wallStart + task.maxDurationMs;
   const start = task.params.start;
   try {
     for (const event of simulate(task.params, task.catalog)) {
       if (stopped) break;
+      if ((summary.events & 1023) === 0 && performance.now() > deadline) {
+        stop('max_duration');
+        break;
+      }
       summary.firstTime ??= event.time;
       summary.lastTime = event.time;
       summary.events++;
@@ -85,7 +102,14 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
         const wait = Math.max(dueBySpeed, dueByRate) - (performance.now() - wallStart);
         if (wait > 1) {
           await postAll();
-          await sleep(Math.min(wait, 2 ** 31 - 1)); // setTimeout's limit; beyond it, it would fire at once
+          const untilDeadline = deadline - performance.now();
+          // setTimeout's limit is 2^31 - 1 ms; the deadline comes first in any case.
+          await sleep(Math.max(0, Math.min(wait, untilDeadline + 1, 2 ** 31 - 1)), undefined, { signal: waits.signal }).catch(() => undefined);
+          if (stopped) break;
+          if (performance.now() > deadline) {
+            stop('max_duration');
+            break;
+          }
         }
       }
       const topic = event.topic(task.topics);

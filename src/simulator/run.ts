@@ -11,7 +11,7 @@ import type { EventProducer } from '../events/producer.ts';
 import { createTaskPool } from '../threads.ts';
 import { EVENT_NAMES } from '../config.ts';
 import { loadCatalog } from './catalog.ts';
-import type { GenerateSummary, GenerateTask } from './generate-task.ts';
+import type { GenerateSummary, GenerateTask, ToGenerator } from './generate-task.ts';
 import { drainLane, type LaneTask } from './lane.ts';
 
 export interface RunParams {
@@ -35,6 +35,15 @@ export interface RunResult {
   lastEventAt: string | null;
   catalogItems: number;
   catalogSource: string;
+  /** Why the run ended before its events were all produced: cancelled, or at SIMULATOR_MAX_RUN_S. */
+  stopped: 'cancelled' | 'max_duration' | null;
+}
+
+export interface RunControl {
+  /** Aborts the run: generation stops, what was handed to the lanes is still sent and counted. */
+  signal?: AbortSignal;
+  /** Wall-clock budget, ms. */
+  maxDurationMs: number;
 }
 
 const BATCH = 5000;
@@ -79,7 +88,13 @@ export async function worldClock(ctx: AppContext): Promise<number> {
   return Math.max(Date.now(), Number((await ctx.redis.get(WORLD_CLOCK)) ?? 0));
 }
 
-export async function runSimulation(ctx: AppContext, producer: EventProducer, params: RunParams, onProgress: (sent: number) => void = () => undefined): Promise<RunResult> {
+export async function runSimulation(
+  ctx: AppContext,
+  producer: EventProducer,
+  params: RunParams,
+  onProgress: (sent: number) => void = () => undefined,
+  control: RunControl = { maxDurationMs: ctx.config.simulator.maxRunSeconds * 1000 },
+): Promise<RunResult> {
   const { items, source } = await loadCatalog(ctx.redis);
   const start = params.start ?? (await worldClock(ctx));
   const topics = ctx.config.topics;
@@ -118,8 +133,13 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
     partitions: ctx.config.kafka.partitions,
     batchSize: BATCH,
     credits: CREDITS,
+    maxDurationMs: control.maxDurationMs,
     ports: channels.map((ch) => ch.port2) as never,
   };
+  // The generator listens on every lane's port; lane 0's end is on this thread.
+  const cancel = () => channels[0]!.port1.postMessage('cancel' satisfies ToGenerator);
+  if (control.signal?.aborted) cancel();
+  control.signal?.addEventListener('abort', cancel, { once: true });
   let summary: GenerateSummary;
   let sent: number;
   try {
@@ -127,6 +147,7 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
     [, summary, ...sentThere] = await Promise.all([local, generator.run(task, { transferList: channels.map((ch) => ch.port2) as never }), ...remote]);
     sent = sentHere + sentThere.reduce((a, b) => a + b, 0);
   } finally {
+    control.signal?.removeEventListener('abort', cancel);
     channels[0]!.port1.close();
   }
   if (summary.lastTime !== null) await ctx.redis.eval(ADVANCE_CLOCK, 1, WORLD_CLOCK, String(summary.lastTime + 1));
@@ -139,5 +160,6 @@ export async function runSimulation(ctx: AppContext, producer: EventProducer, pa
     lastEventAt: summary.lastTime === null ? null : new Date(summary.lastTime).toISOString(),
     catalogItems: items.length,
     catalogSource: source,
+    stopped: summary.stopped === 'lane_failed' ? null : summary.stopped,
   };
 }

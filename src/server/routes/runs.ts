@@ -6,7 +6,8 @@ import { DataPathError, resolveDataFile } from '../../movies/data-path.ts';
 import type { AppContext } from '../../context.ts';
 import { enqueueIngest, enqueueScan } from '../../../queues/movies.ts';
 import { QUEUES, type QueueName } from '../../../queues/names.ts';
-import { enqueueRun } from '../../../queues/simulator.ts';
+import { enqueueRun, runParamsProblems } from '../../../queues/simulator.ts';
+import { cancelJob } from '../../../queues/cancel.ts';
 
 const badRequest = (message: string) => Object.assign(new Error(message), { statusCode: 400 });
 
@@ -56,11 +57,11 @@ export const runsRoutes = (ctx: AppContext) =>
             additionalProperties: false,
             required: ['events'],
             properties: {
-              events: { type: 'integer', minimum: 1, maximum: 10_000_000, description: 'events to produce' },
+              events: { type: 'integer', minimum: 1, maximum: ctx.config.simulator.maxEvents, description: 'events to produce (at most SIMULATOR_MAX_EVENTS)' },
               seed: { type: 'integer', minimum: 0, maximum: MAX_SEED },
               users: { type: 'integer', minimum: 1, maximum: 10_000_000 },
               speed: { type: 'number', exclusiveMinimum: 0, description: 'simulated seconds per real second; absent = as fast as possible' },
-              rate: { type: 'number', exclusiveMinimum: 0, description: 'at most this many events per second' },
+              rate: { type: 'number', minimum: ctx.config.simulator.minRate, description: 'at most this many events per second (at least SIMULATOR_MIN_RATE; events / rate at most SIMULATOR_MAX_RUN_S)' },
               start: { type: 'string', format: 'date-time', description: 'simulated start; default now, or where the last run ended if that is later' },
               userPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,40}$', description: 'user ids are <userPrefix>-<n>; default r<jobId>, unique per run. Same seed, start, parameters and prefix = the same events' },
             },
@@ -70,7 +71,7 @@ export const runsRoutes = (ctx: AppContext) =>
       },
       async (req, reply) => {
         const b = req.body as { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: string; userPrefix?: string };
-        const job = await enqueueRun(ctx.queues.simulator, {
+        const params = {
           events: b.events,
           seed: b.seed ?? ctx.config.simulator.seed,
           users: b.users,
@@ -78,7 +79,10 @@ export const runsRoutes = (ctx: AppContext) =>
           rate: b.rate,
           start: b.start === undefined ? undefined : Date.parse(b.start),
           userPrefix: b.userPrefix,
-        });
+        };
+        const problems = runParamsProblems(params, ctx.config.simulator);
+        if (problems.length > 0) throw badRequest(problems.join('; '));
+        const job = await enqueueRun(ctx.queues.simulator, params);
         return reply.code(202).send({ jobId: job.id, queue: QUEUES.simulator, name: job.name });
       },
     );
@@ -113,6 +117,29 @@ export const runsRoutes = (ctx: AppContext) =>
           timestamp: job.timestamp,
           finishedOn: job.finishedOn ?? null,
         };
+      },
+    );
+
+    app.delete(
+      '/runs/:queue/:id',
+      {
+        schema: {
+          params: {
+            type: 'object',
+            required: ['queue', 'id'],
+            properties: { queue: { type: 'string', enum: Object.values(QUEUES) }, id: { type: 'string', minLength: 1, maxLength: 200 } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const { queue, id } = req.params as { queue: QueueName; id: string };
+        const outcome = await cancelJob(ctx.redis, ctx.queues[queue], id, `DELETE /api/runs/${queue}/${id} at ${new Date().toISOString()}`);
+        if (outcome.state === 'unknown') return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no job ${id} on queue ${queue}` });
+        if (outcome.state === 'finished') {
+          return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `job ${id} on queue ${queue} has already ${outcome.finalState === 'completed' ? 'completed' : 'failed'}` });
+        }
+        // Removed: it never ran. Cancelling: its worker stops it within seconds; GET shows it failed, cancelled.
+        return reply.code(outcome.state === 'removed' ? 200 : 202).send({ id, queue, state: outcome.state });
       },
     );
   };

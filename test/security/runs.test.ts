@@ -1,0 +1,131 @@
+// Runs are bounded and cancellable: no request holds the simulator queue for good, a running
+// 10 M-event run stops within seconds of DELETE (from this process or another), and the admin
+// API stays quick while a big run is on.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Job, Worker } from 'bullmq';
+import { QUEUES } from '../../queues/names.ts';
+import { SIMULATE_RUN } from '../../queues/simulator.ts';
+import { jobResult } from '../../queues/wait.ts';
+import { EventProducer } from '../../src/events/producer.ts';
+import { serveQueues } from '../../src/roles/worker.ts';
+import { runSimulation } from '../../src/simulator/run.ts';
+import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
+import { RoleProcesses } from '../helpers/processes.ts';
+import { ownTopicsEnv, waitFor } from '../helpers/stream.ts';
+
+const TOKEN = 'runs-security-token-0123456789';
+const REDIS_URL = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:16379'}/10`;
+
+describe('bounded, cancellable runs', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-runs-sec-'));
+  // Topics of its own: a 10 M-event run must not land in other tests' topics.
+  const env = { ...ownTopicsEnv('runs'), ADMIN_TOKEN: TOKEN, REDIS_URL, DUCKDB_PATH: path.join(dir, 'wh.duckdb'), SIMULATOR_MAX_RUN_S: '600', MOVIES_WATCH: 'false' };
+  const procs = new RoleProcesses(dir, env);
+  let s: AdminServer;
+  let workers: Map<string, Worker> | undefined;
+  const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const post = (body: unknown) => s.request('POST', '/api/runs/simulator', { headers: auth, body: JSON.stringify(body) });
+  const run = async (id: string) => JSON.parse((await s.request('GET', `/api/runs/simulator/${id}`, { headers: auth })).body) as { state: string; failedReason: string | null; progress: { sent?: number } | number };
+
+  beforeAll(async () => {
+    s = await startAdminServer(env);
+    await s.ctx.redis.flushdb();
+  });
+  afterAll(async () => {
+    await procs.killAll();
+    for (const w of workers?.values() ?? []) await w.close();
+    await s?.ctx.redis.flushdb();
+    await s?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a rate below the minimum, more events than allowed, or a run paced past the longest a run may last', async () => {
+    for (const body of [{ events: 2, rate: 1e-9 }, { events: 2, rate: 0 }, { events: 1e9 }, { events: 3_600_000, rate: 1 }, { events: 2, rate: 'fast' }]) {
+      const res = await post(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+    }
+    expect(JSON.parse((await post({ events: 7200, rate: 1 })).body).message).toMatch(/SIMULATOR_MAX_RUN_S/);
+    expect(await s.ctx.queues.simulator.getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
+  });
+
+  it('the processor refuses a forged job outside the bounds, and a paced or cancelled run stops at its deadline or signal', { timeout: 120_000 }, async () => {
+    workers = await serveQueues(s.ctx, [QUEUES.simulator]);
+    const queue = s.ctx.queues.simulator;
+    const forged = await queue.add(SIMULATE_RUN, { events: 2, seed: 1, rate: 1e-9 }, { attempts: 3 });
+    await expect(jobResult(queue, s.ctx.queueEvents(QUEUES.simulator), forged as Job, 30_000)).rejects.toThrow(/rate must be at least/);
+    expect((await queue.getJob(forged.id!))?.attemptsMade).toBe(1);
+
+    const producer = new EventProducer(s.ctx);
+    try {
+      // A rate of one simulated second per 10^6 real ones: only the run's deadline ends it.
+      let started = Date.now();
+      const slow = await runSimulation(s.ctx, producer, { events: 50, seed: 3, speed: 1e-6, userPrefix: 'slow' }, () => undefined, { maxDurationMs: 2000 });
+      expect(slow.stopped).toBe('max_duration');
+      expect(Date.now() - started).toBeLessThan(15_000);
+      // Cancelled while waiting on its pace.
+      const abort = new AbortController();
+      setTimeout(() => abort.abort('test'), 1000);
+      started = Date.now();
+      const cancelled = await runSimulation(s.ctx, producer, { events: 50, seed: 4, rate: 1, userPrefix: 'cxl' }, () => undefined, { signal: abort.signal, maxDurationMs: 600_000 });
+      expect(cancelled.stopped).toBe('cancelled');
+      expect(cancelled.events).toBeLessThan(50);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      await producer.close();
+    }
+  });
+
+  it('cancels a running 10 M-event run within seconds; /api/status stays under 1 s meanwhile; the queue runs the next job', { timeout: 180_000 }, async () => {
+    const big = JSON.parse((await post({ events: 10_000_000 })).body) as { jobId: string };
+    await waitFor('the big run to produce', async () => {
+      const r = await run(big.jobId);
+      return r.state === 'active' && typeof r.progress === 'object' && (r.progress.sent ?? 0) > 0;
+    }, 60_000);
+    // A waiting run is removed outright.
+    const waiting = JSON.parse((await post({ events: 5 })).body) as { jobId: string };
+    const removed = await s.request('DELETE', `/api/runs/simulator/${waiting.jobId}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(removed.status).toBe(200);
+    expect(JSON.parse(removed.body)).toMatchObject({ state: 'removed' });
+
+    const latencies: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      const res = await s.request('GET', '/api/status', { headers: { authorization: `Bearer ${TOKEN}` } });
+      latencies.push(performance.now() - t);
+      expect(res.status).toBe(200);
+      await sleep(200);
+    }
+    expect(Math.max(...latencies), `status latencies ${latencies.map(Math.round).join(', ')} ms`).toBeLessThan(1000);
+
+    const t0 = Date.now();
+    const del = await s.request('DELETE', `/api/runs/simulator/${big.jobId}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(del.status).toBe(202);
+    await waitFor('the run to stop', async () => (await run(big.jobId)).state === 'failed', 20_000);
+    const stopped = await run(big.jobId);
+    expect(stopped.failedReason).toMatch(/^cancelled .* after \d+ of 10000000 events/);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect((await s.request('DELETE', `/api/runs/simulator/${big.jobId}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(409);
+
+    const next = JSON.parse((await post({ events: 20 })).body) as { jobId: string };
+    await waitFor('the next run', async () => (await run(next.jobId)).state === 'completed', 60_000);
+  });
+
+  it('cancels a run on a worker in another process', { timeout: 180_000 }, async () => {
+    for (const w of workers?.values() ?? []) await w.close();
+    workers = undefined;
+    procs.start('worker', 'worker');
+    const big = JSON.parse((await post({ events: 10_000_000 })).body) as { jobId: string };
+    await waitFor('the other process to produce', async () => {
+      const r = await run(big.jobId);
+      return r.state === 'active' && typeof r.progress === 'object' && (r.progress.sent ?? 0) > 0;
+    }, 90_000);
+    const del = await s.request('DELETE', `/api/runs/simulator/${big.jobId}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(del.status).toBe(202);
+    await waitFor('the run to stop', async () => (await run(big.jobId)).state === 'failed', 20_000);
+    expect((await run(big.jobId)).failedReason).toMatch(/^cancelled/);
+  });
+});
