@@ -6,6 +6,8 @@ import { ROLES, runRole, type Role } from './roles/index.ts';
 import { startStack, stopLeftovers, type Stack } from './stack/index.ts';
 import { StackError } from './stack/process.ts';
 import { log } from './log.ts';
+import { redactUrl } from './redact.ts';
+import path from 'node:path';
 
 const say = (msg: string) => process.stderr.write(`segpipe: ${msg}\n`);
 
@@ -52,16 +54,23 @@ async function runRoles(role: Role, stack?: Stack): Promise<void> {
   if (role === 'all' || role === 'api') {
     const url = `http://${cfg.api.host === '0.0.0.0' ? '127.0.0.1' : cfg.api.host}:${cfg.api.port}`;
     const token = resolveAdminToken(cfg);
+    // The token goes to a terminal only: stdout piped to a file or a log collector keeps it out.
+    const tokenLine = cfg.api.adminToken
+      ? 'the ADMIN_TOKEN you set'
+      : process.stdout.isTTY
+        ? token
+        : `in ${path.join(cfg.localDir, 'admin-token')} (not printed: stdout is not a terminal)`;
     process.stdout.write(
       [
         '',
         `segpipe is running (role ${role}). Ctrl-C stops it${stack ? ' and the services it started' : ''}.`,
+        `  dashboard    ${url}/dashboard   (sign in with the admin token)`,
+        `  Bull Board   ${url}/admin/queues`,
+        `  API          ${url}/api/status   (Authorization: Bearer <admin token>)`,
         `  health       ${url}/health`,
-        `  Bull Board   ${url}/admin/queues   (sign in with the admin token)`,
         `  metrics      ${url}/metrics`,
-        `  API          ${url}/api/status`,
-        `  admin token  ${token}`,
-        `  Kafka ${cfg.kafka.brokers.join(',')} · Schema Registry ${cfg.registry.url} · Redis ${cfg.redis.url}`,
+        `  admin token  ${tokenLine}`,
+        `  Kafka ${cfg.kafka.brokers.join(',')} · Schema Registry ${redactUrl(cfg.registry.url)} · Redis ${redactUrl(cfg.redis.url)}`,
         '',
       ].join('\n'),
     );

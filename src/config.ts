@@ -219,11 +219,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((i) => {
-        const key = String(i.path[0] ?? '');
-        const got = key && cleaned[key] !== undefined ? ` (got ${JSON.stringify(cleaned[key])})` : '';
-        return `${key}: ${i.message}${got}`;
-      }),
+      // The variable and its rule only: a rejected value may be a secret (a short ADMIN_TOKEN, a URL with a password).
+      parsed.error.issues.map((i) => `${String(i.path[0] ?? '')}: ${i.message}`),
     );
   }
   const e = parsed.data as Env & Record<string, string>;

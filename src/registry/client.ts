@@ -1,4 +1,5 @@
 // Minimal client for the Confluent Schema Registry REST API: the calls segpipe makes, nothing more.
+import { redactUrl } from '../redact.ts';
 import { IncompatibleSchemaError, SchemaRegistryError } from './errors.ts';
 
 const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
@@ -13,22 +14,40 @@ export type Compatibility =
   | 'NONE';
 
 export class SchemaRegistryClient {
+  /** The URL without credentials: fetch refuses URLs that carry them. */
+  readonly baseUrl: string;
+  /** For errors and logs: credentials shown as ***. */
+  readonly shownUrl: string;
+  /** `user:password` of the URL as HTTP Basic auth (Confluent's basic.auth.user.info). */
+  private readonly authorization: string | undefined;
+
   constructor(
-    readonly baseUrl: string,
+    url: string,
     private readonly timeoutMs = 10_000,
-  ) {}
+  ) {
+    const u = new URL(url);
+    this.authorization = u.username || u.password ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` : undefined;
+    u.username = '';
+    u.password = '';
+    this.baseUrl = u.toString().replace(/\/+$/, '');
+    this.shownUrl = redactUrl(url).replace(/\/+$/, '');
+  }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: { accept: CONTENT_TYPE, ...(body === undefined ? {} : { 'content-type': CONTENT_TYPE }) },
+        headers: {
+          accept: CONTENT_TYPE,
+          ...(body === undefined ? {} : { 'content-type': CONTENT_TYPE }),
+          ...(this.authorization ? { authorization: this.authorization } : {}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new SchemaRegistryError(0, undefined, `schema registry at ${this.baseUrl} is unreachable (${(err as Error).message}); check SCHEMA_REGISTRY_URL`);
+      throw new SchemaRegistryError(0, undefined, `schema registry at ${this.shownUrl} is unreachable (${(err as Error).message}); check SCHEMA_REGISTRY_URL`);
     }
     const text = await res.text();
     const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};

@@ -8,6 +8,7 @@ import { kafkaReady, startKafka } from './kafka.ts';
 import { isLocalHost } from './paths.ts';
 import { StackError, isPortOpen, readLivePid, stopPid, type RunningProcess } from './process.ts';
 import { redisReady, startRedis } from './redis.ts';
+import { redactUrl } from '../redact.ts';
 import { registryReady, startRegistry } from './registry.ts';
 
 export interface ServiceState {
@@ -88,14 +89,14 @@ export async function startStack(config: Config, opts: StackOptions = {}): Promi
   try {
     // Start in parallel where there is no dependency: Redis and Kafka; the registry may need Kafka.
     await Promise.all([
-      ensure('Redis', config.redis.url, () => redisReady(config.redis.url), (e, dir) =>
-        startRedis({ ...e, dir, appendonly: opts.redisAppendonly ?? config.redis.appendonly }, progress),
+      ensure('Redis', redactUrl(config.redis.url), () => redisReady(config.redis.url), (e, dir) =>
+        startRedis({ ...e, dir, appendonly: opts.redisAppendonly ?? config.redis.appendonly, password: decodeURIComponent(new URL(config.redis.url).password) || undefined }, progress),
       ),
       ensure('Kafka', config.kafka.brokers.join(','), () => kafkaReady(config.kafka.brokers[0]!), (e, dir) =>
         startKafka({ ...e, dir, partitions: config.kafka.partitions }, progress),
       ),
     ]);
-    await ensure('Schema Registry', config.registry.url, () => registryReady(config.registry.url), (e, dir) =>
+    await ensure('Schema Registry', redactUrl(config.registry.url), () => registryReady(config.registry.url), (e, dir) =>
       startRegistry({ ...e, dir, kafkaBrokers: config.kafka.brokers }, progress),
     );
   } catch (err) {

@@ -10,6 +10,8 @@ export interface RedisStartOptions {
   port: number;
   dir: string;
   appendonly: boolean;
+  /** requirepass, from REDIS_URL's password; written to a mode-600 config file, never onto the command line. */
+  password?: string;
 }
 
 function redisBinary(port: number): string {
@@ -30,12 +32,16 @@ export async function startRedis(opts: RedisStartOptions, onProgress: (msg: stri
   const bin = redisBinary(opts.port);
   const dataDir = path.join(opts.dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
-  onProgress(`starting redis-server on ${opts.host}:${opts.port} (appendonly ${opts.appendonly ? 'yes' : 'no'})`);
+  onProgress(`starting redis-server on ${opts.host}:${opts.port} (appendonly ${opts.appendonly ? 'yes' : 'no'}${opts.password ? ', password required' : ''})`);
+  const conf = path.join(opts.dir, 'redis.conf');
+  fs.writeFileSync(conf, opts.password ? `requirepass "${opts.password.replace(/["\\]/g, (c) => `\\${c}`)}"\n` : '', { mode: 0o600 });
+  fs.chmodSync(conf, 0o600);
   const proc = spawnService({
     service: 'Redis',
     port: opts.port,
     command: bin,
     args: [
+      conf,
       '--port', String(opts.port),
       '--bind', opts.host,
       '--dir', dataDir,
@@ -50,7 +56,8 @@ export async function startRedis(opts: RedisStartOptions, onProgress: (msg: stri
     logFile: path.join(opts.dir, 'redis.log'),
     pidFile: path.join(opts.dir, 'redis.pid'),
   });
-  await waitUntilReady(proc, () => redisReady(`redis://${opts.host}:${opts.port}`), 20_000);
+  const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : '';
+  await waitUntilReady(proc, () => redisReady(`redis://${auth}${opts.host}:${opts.port}`), 20_000);
   return proc;
 }
 

@@ -44,16 +44,22 @@ describe('docker-compose.yml', () => {
     const env = s.kafka!.environment!;
     expect(env.KAFKA_PROCESS_ROLES).toBe('broker,controller');
     expect(String(env.KAFKA_ADVERTISED_LISTENERS)).toContain('INTERNAL://kafka:19092');
-    expect(s.kafka!.ports).toContain('9092:9092');
+    expect(s.kafka!.ports).toContain('127.0.0.1:9092:9092');
     expect(s['schema-registry']!.environment!.SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS).toBe('PLAINTEXT://kafka:19092');
   });
 
-  it('keeps Redis durable (appendonly yes)', () => {
-    expect(s.redis!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
+  it('keeps Redis durable (appendonly yes) and behind a password the roles use', () => {
+    const command = s.redis!.command!.join(' ');
+    expect(command).toContain('--appendonly yes');
+    expect(command).toContain('--requirepass "$$REDIS_PASSWORD"');
+    expect(s.redis!.environment!.REDIS_PASSWORD).toMatch(/^\$\{REDIS_PASSWORD:\?/);
+    expect(s.redis!.healthcheck!.test.join(' ')).toContain('REDISCLI_AUTH');
+    // No service publishes a port beyond the host's loopback.
+    for (const svc of Object.values(s)) for (const p of svc.ports ?? []) if (!p.startsWith('3000:')) expect(p).toMatch(/^127\.0\.0\.1:/);
   });
 
   it('wires every role to the services through env the config accepts', () => {
-    const shell = { ADMIN_TOKEN: 'compose-token-0123456789' };
+    const shell = { ADMIN_TOKEN: 'compose-token-0123456789', REDIS_PASSWORD: 'c0ffee' };
     for (const role of ['api', 'scheduler', 'worker', 'stream']) {
       const env = Object.fromEntries(Object.entries(s[role]!.environment!).map(([k, v]) => [k, expand(v, shell)]));
       const config = loadConfig(env);
@@ -62,12 +68,13 @@ describe('docker-compose.yml', () => {
       expect(s[kafkaHost!]).toBeDefined();
       expect(String(s.kafka!.environment!.KAFKA_LISTENERS)).toContain(`:${kafkaPort}`);
       const registry = new URL(config.registry.url);
-      expect(s[registry.hostname]!.ports).toContain(`${registry.port}:${registry.port}`);
+      expect(s[registry.hostname]!.ports).toContain(`127.0.0.1:${registry.port}:${registry.port}`);
       const redis = new URL(config.redis.url);
-      expect(s[redis.hostname]!.ports).toContain(`${redis.port}:${redis.port}`);
+      expect(s[redis.hostname]!.ports).toContain(`127.0.0.1:${redis.port}:${redis.port}`);
+      expect(redis.password).toBe(shell.REDIS_PASSWORD);
       expect(config.api.adminToken).toBe(shell.ADMIN_TOKEN);
     }
-    const api = loadConfig(Object.fromEntries(Object.entries(s.api!.environment!).map(([k, v]) => [k, expand(v, { ADMIN_TOKEN: 'x'.repeat(16) })])));
+    const api = loadConfig(Object.fromEntries(Object.entries(s.api!.environment!).map(([k, v]) => [k, expand(v, { ADMIN_TOKEN: 'x'.repeat(16), REDIS_PASSWORD: 'c0ffee' })])));
     expect(api.api.host).toBe('0.0.0.0');
     expect(s.api!.ports).toContain(`${api.api.port}:${api.api.port}`);
   });

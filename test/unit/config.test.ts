@@ -21,7 +21,7 @@ describe('config', () => {
     expect(c.redis.appendonly).toBe(false);
   });
 
-  it('reports every problem at once, naming each variable and its value', () => {
+  it('reports every problem at once, naming each variable and its rule, never its value', () => {
     let error: unknown;
     try {
       loadConfig({
@@ -40,7 +40,10 @@ describe('config', () => {
     for (const key of ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'REDIS_URL', 'KAFKA_PARTITIONS', 'ADMIN_TOKEN', 'SNOWFLAKE_ACCOUNT', 'SNOWFLAKE_USER', 'SNOWFLAKE_DATABASE', 'SNOWFLAKE_WAREHOUSE', 'SNOWFLAKE_PASSWORD']) {
       expect(problems).toContain(key);
     }
-    expect(problems).toContain('"no-port"');
+    expect(problems).toContain('KAFKA_BROKERS: must be host:port');
+    // A rejected value may be a secret: none is echoed.
+    expect(problems).not.toContain('no-port');
+    expect(problems).not.toContain('short');
     expect((error as ConfigError).message).toMatch(/^Invalid configuration \(10 problems\)/);
   });
 

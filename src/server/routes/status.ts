@@ -2,6 +2,7 @@
 // GET /api/status/reconcile: the `segpipe verify` report.
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.ts';
+import { redactUrl } from '../../redact.ts';
 import { topicSpecs } from '../../kafka/client.ts';
 import { FLUSH_STATS_KEY, outboxDepths } from '../../stream/flush.ts';
 import { reconcile } from '../../stream/reconcile.ts';
@@ -42,7 +43,7 @@ export const statusRoutes = (ctx: AppContext) =>
       const warehouse = Object.fromEntries(
         tables.map((t) => [t.name, { outbox_depth: depth[t.name] ?? 0, last_flush: stats[`${t.name}:last_flush`] ?? null, rows_merged: Number(stats[`${t.name}:rows`] ?? 0) }]),
       );
-      return { queues, topics, warehouse: { kind: ctx.config.warehouse.kind, tables: warehouse }, schema_registry: { url: ctx.config.registry.url, subjects: await ctx.registry.subjects() } };
+      return { queues, topics, warehouse: { kind: ctx.config.warehouse.kind, tables: warehouse }, schema_registry: { url: redactUrl(ctx.config.registry.url), subjects: await ctx.registry.subjects() } };
     });
 
     app.get('/status/reconcile', async () => reconcile(ctx));
