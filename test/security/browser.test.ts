@@ -1,0 +1,93 @@
+// The browser side of sessions, in headless Chromium: Bull Board's own actions work with the
+// CSRF token it sends by itself, and a page of another origin on this host (same site: every
+// port of 127.0.0.1 is) cannot make the signed-in browser change anything.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import { QUEUES } from '../../queues/names.ts';
+import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
+import { waitFor } from '../helpers/stream.ts';
+
+const TOKEN = 'browser-security-token-0123456789';
+const REDIS_URL = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:16379'}/11`;
+
+describe('a signed-in browser', () => {
+  let s: AdminServer;
+  let browser: Browser;
+  let evil: http.Server;
+  let base: string;
+  let evilBase: string;
+
+  beforeAll(async () => {
+    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL });
+    await s.ctx.redis.flushdb();
+    base = `http://127.0.0.1:${s.port}`;
+    // Another origin on the same host: pages that try to make the browser act on segpipe.
+    evil = http.createServer((req, res) => {
+      res.setHeader('content-type', 'text/html');
+      if (req.url === '/form') {
+        res.end(`<form id=f method=post action="${base}/api/runs/simulator" enctype="text/plain"><input name='{"events":3,"x":"' value='"}'></form><script>f.submit()</script>`);
+      } else if (req.url === '/urlencoded') {
+        res.end(`<form id=f method=post action="${base}/api/runs/simulator"><input name=events value=3></form><script>f.submit()</script>`);
+      } else {
+        res.end(`<script>
+          window.done = Promise.all([
+            fetch('${base}/admin/queues/api/queues/${QUEUES.flush}/pause', { method: 'PUT', credentials: 'include', mode: 'no-cors' }).catch(() => 0),
+            fetch('${base}/api/runs/simulator', { method: 'POST', credentials: 'include', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{"events":3}' }).catch(() => 0),
+          ]).then(() => 'sent');
+        </script>`);
+      }
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    evilBase = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    evil?.close();
+    await s?.ctx.redis.flushdb();
+    await s?.close();
+  });
+
+  it("pauses a queue through Bull Board's own UI, and another origin's pages change nothing", { timeout: 120_000 }, async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${base}/admin/queues`);
+    expect(page.url()).toContain('/login');
+    await page.fill('#token', TOKEN);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/admin/queues`);
+
+    for (const path of ['/form', '/urlencoded', '/fetch']) {
+      const other = await context.newPage();
+      await other.goto(`${evilBase}${path}`);
+      if (path === '/fetch') await other.evaluate(() => (globalThis as unknown as { done: Promise<string> }).done);
+      else await other.waitForLoadState('load');
+      await other.close();
+    }
+    expect(await s.ctx.queues.flush.isPaused()).toBe(false);
+    expect(await s.ctx.queues.simulator.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0 });
+
+    // The board's own request carries the CSRF token (its HTTP client reads the XSRF-TOKEN cookie).
+    await page.goto(`${base}/admin/queues/queue/${QUEUES.flush}`);
+    // The queue's actions menu: the last menu button of the page (after the workers badge).
+    const menu = page.locator('button[aria-haspopup=menu]').last();
+    await page.locator('button[aria-label="Nothing is consuming this queue"]').waitFor();
+    await menu.click();
+    await page.locator('[role=menuitem]', { hasText: 'Pause' }).first().click();
+    await page.locator('button', { hasText: 'Confirm' }).click();
+    await waitFor('the board to pause the queue', () => s.ctx.queues.flush.isPaused(), 15_000);
+    await s.ctx.queues.flush.resume();
+
+    // Sign out from the board's link: the session is gone, the board asks for the token again.
+    await page.goto(`${base}/logout`);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/login`);
+    await page.goto(`${base}/admin/queues`);
+    expect(page.url()).toContain('/login');
+  });
+});
