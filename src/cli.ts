@@ -237,17 +237,15 @@ program
   })
   .action(async (opts: { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: number }) => {
     const { SingleBar, Presets } = await import('cli-progress');
-    const { EventProducer } = await import('./events/producer.ts');
     const { runSimulation } = await import('./simulator/run.ts');
     const cfg = config();
     const ctx = new AppContext(cfg);
-    const producer = new EventProducer(ctx);
     try {
       await ctx.prepare();
       const bar = new SingleBar({ format: 'simulate |{bar}| {value}/{total} events · {rate} events/s · {eta}s left', hideCursor: true }, Presets.shades_classic);
       const t0 = performance.now();
       bar.start(opts.events, 0, { rate: 0 });
-      const result = await runSimulation(ctx, producer, { ...opts, seed: opts.seed ?? cfg.simulator.seed }, (sent) =>
+      const result = await runSimulation(ctx, { ...opts, seed: opts.seed ?? cfg.simulator.seed }, (sent) =>
         bar.update(sent, { rate: Math.round(sent / ((performance.now() - t0) / 1000)) }),
       );
       bar.stop();
@@ -256,7 +254,6 @@ program
           `event time ${result.firstEventAt} → ${result.lastEventAt}; catalog ${result.catalogItems} items from ${result.catalogSource}\n`,
       );
     } finally {
-      await producer.close();
       await ctx.close();
     }
     process.exit();

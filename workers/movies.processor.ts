@@ -10,6 +10,7 @@ import { childLog } from '../src/log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../src/metrics.ts';
 import { MovieIngestor } from '../src/movies/ingest.ts';
 import { DataPathError, resolveDataFile } from '../src/movies/data-path.ts';
+import { SAMPLE_CATALOG } from '../src/simulator/catalog.ts';
 import { createParsePool } from '../src/movies/pool.ts';
 import { MOVIES_INGEST, MOVIES_SCAN, enqueueIngest, incomingFiles, type MoviesIngestData, type MoviesIngestResult } from '../queues/movies.ts';
 import { QUEUES } from '../queues/names.ts';
@@ -49,7 +50,7 @@ export function createMoviesProcessor(ctx: AppContext) {
     // Checked where the file is opened: a job written straight into Redis names any path it likes.
     let file: string;
     try {
-      file = resolveDataFile(ctx.config.movies.dataDir, String(data.path));
+      file = resolveDataFile(ctx.config.movies.dataDir, String(data.path), [SAMPLE_CATALOG]);
     } catch (err) {
       if (err instanceof DataPathError) throw new UnrecoverableError(`${err.message} (moved or deleted before it was processed, or never inside it)`);
       throw err;

@@ -4,7 +4,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { MAX_SEED } from '../src/config.ts';
 import type { AppContext } from '../src/context.ts';
-import { EventProducer } from '../src/events/producer.ts';
 import { runSimulation, worldClock } from '../src/simulator/run.ts';
 import { SIMULATE_BURST, SIMULATE_RUN, runParamsProblems, type SimulateBurstData, type SimulateResult, type SimulateRunData } from '../queues/simulator.ts';
 import type { RunResult } from '../src/simulator/run.ts';
@@ -15,8 +14,6 @@ import type { QueueProcessor } from './types.ts';
 const BURST_COUNTER = 'segpipe:simulator:bursts';
 
 export function createSimulatorProcessor(ctx: AppContext) {
-  const producer = new EventProducer(ctx);
-  ctx.onClose(() => producer.close());
 
   const limits = ctx.config.simulator;
   const control = (signal: AbortSignal) => ({ signal, maxDurationMs: limits.maxRunSeconds * 1000 });
@@ -38,7 +35,7 @@ export function createSimulatorProcessor(ctx: AppContext) {
       const burst = await ctx.redis.incr(BURST_COUNTER);
       const start = await worldClock(ctx);
       const seed = (ctx.config.simulator.seed + burst * 7919) % (MAX_SEED + 1);
-      const result = await runSimulation(ctx, producer, { events, seed, start, userPrefix: `b${burst}` }, progress(events), control(signal));
+      const result = await runSimulation(ctx, { events, seed, start, userPrefix: `b${burst}` }, progress(events), control(signal));
       return { ...finished(result, events, signal), seed, start: new Date(start).toISOString() };
     }
     if (job.name === SIMULATE_RUN) {
@@ -46,12 +43,12 @@ export function createSimulatorProcessor(ctx: AppContext) {
       const problems = runParamsProblems(params, limits);
       if (problems.length > 0) throw new UnrecoverableError(`refused: ${problems.join('; ')}`);
       const start = params.start ?? (await worldClock(ctx));
-      const result = await runSimulation(ctx, producer, { ...params, start, userPrefix: params.userPrefix ?? `r${job.id}` }, progress(params.events), control(signal));
+      const result = await runSimulation(ctx, { ...params, start, userPrefix: params.userPrefix ?? `r${job.id}` }, progress(params.events), control(signal));
       return { ...finished(result, params.events, signal), seed: params.seed, start: new Date(start).toISOString() };
     }
     throw new UnrecoverableError(`unknown job ${job.name} on the simulator queue`);
   };
 }
 
-// Two bursts at once would only compete for the same producer connection.
+// Two runs at once would only compete for the same lane threads and connections.
 export const simulatorProcessor: QueueProcessor = { queue: QUEUES.simulator, concurrency: 1, create: createSimulatorProcessor };

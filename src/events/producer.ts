@@ -1,12 +1,11 @@
 // Domain events to Kafka: any DomainEvent goes to its topic, under its key, as Avro in the
 // Confluent wire format, in large batches (acks=all, idempotent). send() encodes here, with a few
-// batches queued while the next is encoded; sendPacked() sends batches the simulator's generator
-// thread encoded through the same base type.
+// batches queued while the next is encoded. (The simulator's lanes send the batches its generator
+// thread encodes through the same base type: src/simulator/lane.ts.)
 import type { Message, TopicMessages } from 'kafkajs';
 import type { AppContext } from '../context.ts';
 import { LazyProducer } from '../kafka/client.ts';
 import type { DomainEvent } from './model.ts';
-import { sendPacked, type PackedBatch } from '../simulator/packed.ts';
 
 export interface ProduceOptions {
   /** Events per Kafka request; default 5000. */
@@ -35,14 +34,6 @@ export class EventProducer {
   toMessage(event: DomainEvent): { topic: string; message: Message } {
     const topic = event.topic(this.ctx.config.topics);
     return { topic, message: { key: event.key(), value: this.ctx.serde.encode(topic, event.toRecord()) } };
-  }
-
-  /**
-   * Sends one batch encoded and partitioned elsewhere (the simulator's generator thread);
-   * resolves when acknowledged. Callers keep one batch on the wire at a time, for per-key order.
-   */
-  async sendPacked(batch: PackedBatch, topicOrder: readonly string[]): Promise<void> {
-    await sendPacked(await this.producer.get(), batch, topicOrder);
   }
 
   /** Produces every event, in order per key; resolves when all are acknowledged. */

@@ -13,9 +13,11 @@ export class DataPathError extends Error {
 
 /**
  * The real path of a regular file inside `dataDir`. A relative path is taken from the data
- * directory, not from the server's working directory.
+ * directory, not from the server's working directory. `alsoAllowed` are exact paths of files
+ * segpipe itself names (the sample catalog it ships).
  */
-export function resolveDataFile(dataDir: string, given: string): string {
+export function resolveDataFile(dataDir: string, given: string, alsoAllowed: readonly string[] = []): string {
+  if (alsoAllowed.includes(given)) return fs.realpathSync(given);
   if (given.includes('\0')) throw new DataPathError(given, 'is not a valid path inside the data directory (DATA_DIR)');
   let root: string;
   try {

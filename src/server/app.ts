@@ -6,6 +6,7 @@ import cookie from '@fastify/cookie';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { FailedAttempts } from './attempts.ts';
 import { adminGuard } from './guard.ts';
 import { loginRoutes } from './login.ts';
 import { SessionStore } from './sessions.ts';
@@ -16,7 +17,7 @@ import { dashboardRoutes } from './routes/dashboard.ts';
 
 export interface ServerOptions {
   adminToken: string;
-  /** Sessions and the sign-in rate limit live here. */
+  /** Sessions and the count of wrong tokens live here. */
   redis: Redis;
   sessionTtlMs: number;
   loginAttemptsPerMinute: number;
@@ -59,9 +60,19 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     });
   });
 
+  // No page of this server may be framed (a page on another port of this host is the same site,
+  // and would get the signed-in Bull Board in a frame to click through).
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-frame-options', 'DENY');
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "frame-ancestors 'none'");
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'same-origin');
+  });
+
   await app.register(cookie);
-  const sessions = new SessionStore(opts.redis, opts.sessionTtlMs);
-  const guard = adminGuard({ token: opts.adminToken, sessions, refused: REFUSED_BOARD_ROUTES });
+  const sessions = new SessionStore(opts.redis, opts.sessionTtlMs, opts.adminToken);
+  const failures = new FailedAttempts(opts.redis, opts.loginAttemptsPerMinute);
+  const guard = adminGuard({ token: opts.adminToken, sessions, failures, refused: REFUSED_BOARD_ROUTES });
   const guarded = (prefix: string, body: FastifyPluginAsync) =>
     app.register(
       async (scope) => {
@@ -71,7 +82,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       { prefix },
     );
 
-  await app.register(loginRoutes, { token: opts.adminToken, sessions, redis: opts.redis, attemptsPerMinute: opts.loginAttemptsPerMinute });
+  await app.register(loginRoutes, { token: opts.adminToken, sessions, failures });
   await app.register(healthRoutes, { probes: opts.probes });
   await app.register(metricsRoute, { registry: opts.metrics });
   app.get('/', async (_req, reply) => reply.redirect('/dashboard'));

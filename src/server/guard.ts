@@ -9,6 +9,7 @@
 // session's CSRF token (X-XSRF-TOKEN header, which Bull Board's axios sends from the XSRF-TOKEN
 // cookie, or a `_csrf` form field).
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FailedAttempts } from './attempts.ts';
 import { sameSecret, type Session, type SessionStore } from './sessions.ts';
 
 export const SESSION_COOKIE = 'segpipe_session';
@@ -20,6 +21,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export interface GuardOptions {
   token: string;
   sessions: SessionStore;
+  failures: FailedAttempts;
   /** Route patterns (as registered, e.g. `/admin/queues/api/queues/:queueName/add`) refused to everyone. */
   refused?: ReadonlySet<string>;
 }
@@ -44,10 +46,29 @@ export function sameOrigin(req: FastifyRequest): boolean {
   const from = req.headers.origin ?? req.headers.referer;
   if (!host || !from || from === 'null') return false;
   try {
-    return new URL(from).host === host;
+    const u = new URL(from);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && u.host === host;
   } catch {
     return false;
   }
+}
+
+/** Every session cookie the request carries: a cookie planted by another port of this host (same site) must not shadow the real one. */
+function sessionIds(req: FastifyRequest): string[] {
+  const ids: string[] = [];
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === SESSION_COOKIE) ids.push(part.slice(i + 1).trim());
+  }
+  return ids.slice(0, 4);
+}
+
+export async function findSession(sessions: SessionStore, req: FastifyRequest): Promise<{ id: string; session: Session } | null> {
+  for (const id of sessionIds(req)) {
+    const session = await sessions.get(id);
+    if (session) return { id, session };
+  }
+  return null;
 }
 
 const deny = (reply: FastifyReply, code: 401 | 403, message: string) => {
@@ -60,7 +81,9 @@ export function safeNext(next: string | undefined, fallback: string): string {
   if (typeof next !== 'string' || !/^\/(?![/\\])[\x21-\x7e]*$/.test(next) || next.includes('\\')) return fallback;
   const base = 'http://segpipe.invalid';
   const url = new URL(next, base);
-  return url.origin === base ? url.pathname + url.search : fallback;
+  // Dot segments can turn `/.//evil` into `//evil`, which a browser reads as another host.
+  if (url.origin !== base || url.pathname.startsWith('//')) return fallback;
+  return url.pathname + url.search;
 }
 
 export function adminGuard(opts: GuardOptions) {
@@ -69,12 +92,17 @@ export function adminGuard(opts: GuardOptions) {
     if (route !== undefined && opts.refused?.has(route)) {
       return deny(reply, 403, 'This action is disabled: it would put caller-supplied data into a job. Use the REST API (/api/runs) to start runs.');
     }
+    reply.header('cache-control', 'no-store');
     const given = bearer(req);
     if (given !== undefined) {
+      const wait = await opts.failures.retryAfterMs(req.ip);
+      if (wait > 0) return reply.code(429).header('retry-after', Math.ceil(wait / 1000)).send({ statusCode: 429, error: 'Too Many Requests', message: `Too many wrong admin tokens from this address; try again in ${Math.ceil(wait / 1000)} s.` });
       if (sameSecret(given, opts.token)) return;
+      await opts.failures.record(req.ip);
       return deny(reply, 401, 'That admin token is not valid.');
     }
-    const session = await opts.sessions.get(req.cookies[SESSION_COOKIE]);
+    const found = await findSession(opts.sessions, req);
+    const session = found?.session;
     if (!session) {
       if (req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) {
         return reply.redirect(`/login?next=${encodeURIComponent(safeNext(req.url, '/dashboard'))}`);

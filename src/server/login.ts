@@ -2,18 +2,15 @@
 // for a random session id with an expiry; the token itself never goes into a cookie.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
-import type { Redis } from 'ioredis';
-import { CSRF_COOKIE, SESSION_COOKIE, safeNext, sameOrigin } from './guard.ts';
+import type { FailedAttempts } from './attempts.ts';
+import { CSRF_COOKIE, SESSION_COOKIE, findSession, safeNext, sameOrigin } from './guard.ts';
 import { sameSecret, type SessionStore } from './sessions.ts';
 
 export interface LoginOptions {
   token: string;
   sessions: SessionStore;
-  /** Shared counter store, so the limit holds across api processes. */
-  redis: Redis;
-  /** Sign-in attempts per client address per minute. */
-  attemptsPerMinute: number;
+  /** Wrong tokens per client address per minute, shared with the Bearer check. */
+  failures: FailedAttempts;
 }
 
 const DEFAULT_NEXT = '/dashboard';
@@ -44,17 +41,6 @@ function clearCookies(reply: FastifyReply): void {
 export async function loginRoutes(app: FastifyInstance, opts: LoginOptions): Promise<void> {
   // Encapsulated: form bodies are parsed here and nowhere else.
   await app.register(formbody, { bodyLimit: 4096 });
-  await app.register(rateLimit, {
-    global: false,
-    redis: opts.redis,
-    nameSpace: 'segpipe:login-rate:',
-    skipOnError: false,
-    errorResponseBuilder: (_req, ctx) => ({
-      statusCode: 429,
-      error: 'Too Many Requests',
-      message: `Too many sign-in attempts; try again in ${Math.ceil(ctx.ttl / 1000)} s.`,
-    }),
-  });
 
   app.get('/login', { schema: { querystring: { type: 'object', properties: { next: { type: 'string', maxLength: 2048 } } } } }, async (req, reply) => {
     const { next } = req.query as { next?: string };
@@ -64,7 +50,6 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginOptions): Pro
   app.post(
     '/login',
     {
-      config: { rateLimit: { max: opts.attemptsPerMinute, timeWindow: 60_000 } },
       schema: {
         body: {
           type: 'object',
@@ -80,7 +65,17 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginOptions): Pro
       }
       const { token, next } = req.body as { token: string; next?: string };
       const target = safeNext(next, DEFAULT_NEXT);
-      if (!sameSecret(token, opts.token)) return reply.code(401).type('text/html; charset=utf-8').send(loginPage(target, true));
+      const wait = await opts.failures.retryAfterMs(req.ip);
+      if (wait > 0) {
+        return reply
+          .code(429)
+          .header('retry-after', Math.ceil(wait / 1000))
+          .send({ statusCode: 429, error: 'Too Many Requests', message: `Too many wrong admin tokens from this address; try again in ${Math.ceil(wait / 1000)} s.` });
+      }
+      if (!sameSecret(token, opts.token)) {
+        await opts.failures.record(req.ip);
+        return reply.code(401).type('text/html; charset=utf-8').send(loginPage(target, true));
+      }
       const session = await opts.sessions.create();
       const maxAge = Math.floor(opts.sessions.ttlMs / 1000);
       const secure = req.protocol === 'https';
@@ -92,7 +87,7 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginOptions): Pro
   );
 
   app.get('/logout', async (req, reply) => {
-    const session = await opts.sessions.get(req.cookies[SESSION_COOKIE]);
+    const session = (await findSession(opts.sessions, req))?.session;
     if (!session) return reply.redirect('/login', 303);
     return reply.type('text/html; charset=utf-8').send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>segpipe — sign out</title>
@@ -106,13 +101,13 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginOptions): Pro
     '/logout',
     { schema: { body: { type: 'object', properties: { _csrf: { type: 'string', maxLength: 256 } } } } },
     async (req: FastifyRequest, reply: FastifyReply) => {
-      const id = req.cookies[SESSION_COOKIE];
-      const session = await opts.sessions.get(id);
+      const found = await findSession(opts.sessions, req);
+      const session = found?.session;
       const given = (req.body as { _csrf?: string } | undefined)?._csrf ?? (req.headers['x-xsrf-token'] as string | undefined);
       if (session && (!sameOrigin(req) || !sameSecret(given, session.csrf))) {
         return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'Sign out from a page of this server (same origin, with its CSRF token).' });
       }
-      await opts.sessions.destroy(id);
+      await opts.sessions.destroy(found?.id);
       clearCookies(reply);
       return reply.redirect('/login', 303);
     },

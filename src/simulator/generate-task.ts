@@ -31,6 +31,8 @@ export interface GenerateTask {
   maxDurationMs: number;
   /** One port per producing lane. */
   ports: MessagePort[];
+  /** From the thread that started the run: 'cancel'. */
+  control: MessagePort;
 }
 
 export interface GenerateSummary {
@@ -43,7 +45,7 @@ export interface GenerateSummary {
 
 /** Generator → lane: a batch to send; done (after the last batch); or failed, when the generator threw. */
 export type FromGenerator = { kind: 'batch'; batch: PackedBatch } | { kind: 'done' } | { kind: 'failed'; error: string };
-/** Lane → generator: one credit per acknowledged batch, or stop after a failure; main → generator: cancel. */
+/** Lane → generator: one credit per acknowledged batch, or stop after a failure; control port → generator: cancel. */
 export type ToGenerator = 'credit' | 'stop' | 'cancel';
 
 export async function generate(task: GenerateTask): Promise<GenerateSummary> {
@@ -61,11 +63,14 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
     stopped = true;
     waits.abort();
   };
+  task.control.on('message', (m: ToGenerator) => {
+    if (m === 'cancel') stop('cancelled');
+    for (const l of lanes) l.wake?.();
+  });
   const lanes = ports.map((port) => {
     const lane = { port, credits: task.credits, wake: undefined as (() => void) | undefined, packer: new BatchPacker(Math.ceil(task.batchSize / ports.length)) };
     port.on('message', (m: ToGenerator) => {
       if (m === 'stop') stop('lane_failed');
-      else if (m === 'cancel') stop('cancelled');
       else lane.credits++;
       for (const l of lanes) l.wake?.();
     });
@@ -133,5 +138,6 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
     throw err;
   } finally {
     for (const { port } of lanes) port.close();
+    task.control.close();
   }
 }

@@ -1,8 +1,8 @@
 // A producing lane of a simulation run: takes the generator's packed batches from its port,
 // sends them one request at a time (per-key order within the lane's partitions), and returns a
-// credit after each acknowledgement. Lane 0 runs on the main thread with the app's producer;
-// further lanes run on threads of their own (workers/simulator-lane.task.ts), each with its own
-// connection, so kafkajs's encoding work is split across cores.
+// credit after each acknowledgement. Every lane runs on a thread of its own
+// (workers/simulator-lane.task.ts) with its own connection, so kafkajs's encoding work is split
+// across cores and never stalls the thread that started the run (which may serve the admin API).
 import type { MessagePort } from 'node:worker_threads';
 import { LazyProducer, createKafka } from '../kafka/client.ts';
 import type { Config } from '../config.ts';
@@ -10,7 +10,7 @@ import type { FromGenerator, ToGenerator } from './generate-task.ts';
 import { sendPacked, type PackedBatch } from './packed.ts';
 
 /** Resolves once every batch the generator posted to this lane is acknowledged. */
-export function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<void>, onSent: (n: number) => void): Promise<void> {
+function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<void>, onSent: (n: number) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let chain: Promise<void> = Promise.resolve();
     let failed = false;

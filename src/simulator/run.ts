@@ -1,18 +1,17 @@
 // A simulation run. Journeys are generated, encoded and partitioned on a worker thread
-// (src/simulator/generate-task.ts) and sent by producing lanes (src/simulator/lane.ts): lane 0
-// on this thread with the app's producer, the others on threads of their own. Each lane owns a
-// share of the partitions and keeps one request on the wire at a time, so per-key order holds.
+// (src/simulator/generate-task.ts) and sent by producing lanes (src/simulator/lane.ts), each on a
+// thread of its own. Each lane owns a share of the partitions and keeps one request on the wire
+// at a time, so per-key order holds.
 // Pacing (speed = simulated seconds per real second; rate = events/s cap) happens on the
 // generator thread.
 import { MessageChannel } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import type { AppContext } from '../context.ts';
-import type { EventProducer } from '../events/producer.ts';
 import { createTaskPool } from '../threads.ts';
 import { EVENT_NAMES } from '../config.ts';
 import { loadCatalog } from './catalog.ts';
 import type { GenerateSummary, GenerateTask, ToGenerator } from './generate-task.ts';
-import { drainLane, type LaneTask } from './lane.ts';
+import type { LaneTask } from './lane.ts';
 
 export interface RunParams {
   events: number;
@@ -66,7 +65,7 @@ function simulatorPools(ctx: AppContext): Pools {
     const idle = { minThreads: 0, idleTimeout: 10 * 60_000 };
     const created: Pools = {
       generator: createTaskPool<GenerateTask, GenerateSummary>('simulator-generate.task.ts', { ...idle, maxThreads: 1 }),
-      lanes: createTaskPool<LaneTask, number>('simulator-lane.task.ts', { ...idle, maxThreads: LANES - 1 }),
+      lanes: createTaskPool<LaneTask, number>('simulator-lane.task.ts', { ...idle, minThreads: 0, maxThreads: LANES }),
     };
     pools.set(ctx, (p = created));
     ctx.onClose(() => Promise.all([created.generator.destroy(), created.lanes.destroy()]));
@@ -90,7 +89,6 @@ export async function worldClock(ctx: AppContext): Promise<number> {
 
 export async function runSimulation(
   ctx: AppContext,
-  producer: EventProducer,
   params: RunParams,
   onProgress: (sent: number) => void = () => undefined,
   control: RunControl = { maxDurationMs: ctx.config.simulator.maxRunSeconds * 1000 },
@@ -102,21 +100,18 @@ export async function runSimulation(
   const wallStart = performance.now();
   const { generator, lanes } = simulatorPools(ctx);
   const channels = Array.from({ length: LANES }, () => new MessageChannel());
+  const controlChannel = new MessageChannel();
   // Progress counts every lane's acknowledgements as they come; the result counts what each lane
   // reports at its end (a remote lane's last progress message may still be on its way).
   let progressed = 0;
-  let sentHere = 0;
   const counted = (n: number) => {
     progressed += n;
     onProgress(progressed);
   };
 
-  // Lane 0 here, with the app's producer; the others on their threads, reporting progress here.
-  const local = drainLane(channels[0]!.port1, (batch) => producer.sendPacked(batch, topicOrder), (n) => {
-    sentHere += n;
-    counted(n);
-  });
-  const remote = channels.slice(1).map((ch) => {
+  // Every lane on a thread of its own, reporting progress here: this thread (which may also
+  // serve the admin API) only counts, so a big run does not stall its event loop.
+  const remote = channels.map((ch) => {
     const progress = new MessageChannel();
     progress.port1.on('message', counted);
     const task: LaneTask = { config: ctx.config, topicOrder, port: ch.port1 as never, progress: progress.port2 as never };
@@ -135,20 +130,20 @@ export async function runSimulation(
     credits: CREDITS,
     maxDurationMs: control.maxDurationMs,
     ports: channels.map((ch) => ch.port2) as never,
+    control: controlChannel.port2 as never,
   };
-  // The generator listens on every lane's port; lane 0's end is on this thread.
-  const cancel = () => channels[0]!.port1.postMessage('cancel' satisfies ToGenerator);
+  const cancel = () => controlChannel.port1.postMessage('cancel' satisfies ToGenerator);
   if (control.signal?.aborted) cancel();
   control.signal?.addEventListener('abort', cancel, { once: true });
   let summary: GenerateSummary;
   let sent: number;
   try {
     let sentThere: number[];
-    [, summary, ...sentThere] = await Promise.all([local, generator.run(task, { transferList: channels.map((ch) => ch.port2) as never }), ...remote]);
-    sent = sentHere + sentThere.reduce((a, b) => a + b, 0);
+    [summary, ...sentThere] = await Promise.all([generator.run(task, { transferList: [...channels.map((ch) => ch.port2), controlChannel.port2] as never }), ...remote]);
+    sent = sentThere.reduce((a, b) => a + b, 0);
   } finally {
     control.signal?.removeEventListener('abort', cancel);
-    channels[0]!.port1.close();
+    controlChannel.port1.close();
   }
   if (summary.lastTime !== null) await ctx.redis.eval(ADVANCE_CLOCK, 1, WORLD_CLOCK, String(summary.lastTime + 1));
   const durationMs = performance.now() - wallStart;

@@ -185,27 +185,75 @@ describe('browser sessions', () => {
   });
 
   it('redirects after sign-in only to a path of this server', async () => {
-    for (const next of ['/\\evil.example', '//evil.example', 'http://evil.example/', '/\t/evil.example', 'javascript:alert(1)', '\\\\evil.example']) {
+    for (const next of ['/\\evil.example', '//evil.example', 'http://evil.example/', '/\t/evil.example', 'javascript:alert(1)', '\\\\evil.example', '/.//evil.example', '/..//evil.example', '/%2e//evil.example', '/a/..//evil.example', '/x/./..//evil.example/p?q']) {
       const res = await login(next);
       expect(res.status, next).toBe(303);
       expect(res.headers.location, next).toBe('/dashboard');
     }
     const page = await s.request('GET', `/login?next=${encodeURIComponent('"><script>alert(1)</script>')}`);
     expect(page.body).not.toContain('<script>alert(1)');
+    expect((await s.request('GET', `/login?next=${encodeURIComponent('/.//evil.example')}`)).body).not.toContain('//evil.example');
+    const bounced = await s.request('GET', '/admin/queues/static/../../..//evil.example/x', { headers: { accept: 'text/html' } });
+    expect(bounced.headers.location ?? '').not.toContain('%2F%2Fevil');
     const ok = await login('/admin/queues?x=1');
     expect(ok.headers.location).toBe('/admin/queues?x=1');
     const foreign = await login('/dashboard', { origin: 'http://evil.example' });
     expect(foreign.status).toBe(403);
   });
 
-  it('limits sign-in attempts per client', async () => {
+  it('limits wrong tokens per client, at /login and as Bearer alike; refused cross-origin posts do not count', async () => {
     await s.ctx.redis.flushdb();
-    const statuses: number[] = [];
+    // Another site's posts are refused before the token is read: they cannot lock the admin out.
     for (let i = 0; i < ATTEMPTS + 2; i++) {
-      statuses.push((await s.request('POST', '/login', { headers: { ...form, origin }, body: 'token=guess-number-' + i })).status);
+      const r = await s.request('POST', '/login', { headers: { ...form, origin: 'http://evil.example' }, body: 'token=x' });
+      expect(r.status).toBe(403);
     }
-    expect(statuses.slice(0, ATTEMPTS)).toEqual(Array(ATTEMPTS).fill(401));
-    expect(statuses.slice(ATTEMPTS)).toEqual([429, 429]);
-    expect((await login()).status).toBe(429); // even the right token, until the window passes
+    expect((await login()).status).toBe(303);
+    const statuses: number[] = [];
+    for (let i = 0; i < ATTEMPTS / 2; i++) {
+      statuses.push((await s.request('POST', '/login', { headers: { ...form, origin }, body: 'token=guess-number-' + i })).status);
+      statuses.push((await s.request('GET', '/api/status', { headers: { authorization: `Bearer guess-${i}` } })).status);
+    }
+    expect(statuses).toEqual(Array(ATTEMPTS).fill(401));
+    const after = [
+      (await s.request('POST', '/login', { headers: { ...form, origin }, body: 'token=one-more' })).status,
+      (await s.request('GET', '/api/status', { headers: { authorization: 'Bearer one-more' } })).status,
+    ];
+    expect(after).toEqual([429, 429]);
+    // Even the right token, until the minute is over: guessing past the limit learns nothing.
+    expect((await login()).status).toBe(429);
+    const bearer = await s.request('GET', '/api/status', { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(bearer.status).toBe(429);
+    expect(Number(bearer.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('forbids framing, keeps signed-in answers out of caches, and ignores a planted session cookie', async () => {
+    await s.ctx.redis.flushdb();
+    const cookies = setCookies(await login());
+    for (const path of ['/login', '/admin/queues', '/dashboard', '/api/status']) {
+      const res = await s.request('GET', path, { headers: { cookie: cookieHeader(cookies) } });
+      expect(res.status, path).toBe(200);
+      expect(res.headers['x-frame-options'], path).toBe('DENY');
+      expect(res.headers['content-security-policy'], path).toContain("frame-ancestors 'none'");
+      if (path !== '/login') expect(res.headers['cache-control'], path).toBe('no-store');
+    }
+    // A page on another port of this host can set a cookie of the same name ahead of the real one.
+    const shadowed = await s.request('GET', '/api/status', { headers: { cookie: `segpipe_session=planted; segpipe_session=${cookies.segpipe_session}` } });
+    expect(shadowed.status).toBe(200);
+  });
+
+  it('a new admin token ends every session signed in with the old one', { timeout: 60_000 }, async () => {
+    const cookies = setCookies(await login());
+    const cookie = cookieHeader(cookies);
+    expect((await s.request('GET', '/api/status', { headers: { cookie } })).status).toBe(200);
+    const rotated = await startAdminServer({ ADMIN_TOKEN: 'the-rotated-admin-token-9876543210', REDIS_URL });
+    try {
+      expect((await rotated.request('GET', '/api/status', { headers: { cookie } })).status).toBe(401);
+      const put = await rotated.request('PUT', `/admin/queues/api/queues/${QUEUES.flush}/pause`, { headers: { cookie, origin: `http://127.0.0.1:${rotated.port}`, 'x-xsrf-token': cookies['XSRF-TOKEN']! } });
+      expect(put.status).toBe(401);
+      expect(await rotated.ctx.queues.flush.isPaused()).toBe(false);
+    } finally {
+      await rotated.close();
+    }
   });
 });

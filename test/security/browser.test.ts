@@ -26,7 +26,9 @@ describe('a signed-in browser', () => {
     // Another origin on the same host: pages that try to make the browser act on segpipe.
     evil = http.createServer((req, res) => {
       res.setHeader('content-type', 'text/html');
-      if (req.url === '/form') {
+      if (req.url === '/frame') {
+        res.end(`<iframe id=board src="${base}/admin/queues/queue/${QUEUES.flush}" width=1200 height=800></iframe>`);
+      } else if (req.url === '/form') {
         res.end(`<form id=f method=post action="${base}/api/runs/simulator" enctype="text/plain"><input name='{"events":3,"x":"' value='"}'></form><script>f.submit()</script>`);
       } else if (req.url === '/urlencoded') {
         res.end(`<form id=f method=post action="${base}/api/runs/simulator"><input name=events value=3></form><script>f.submit()</script>`);
@@ -69,15 +71,22 @@ describe('a signed-in browser', () => {
       else await other.waitForLoadState('load');
       await other.close();
     }
+    // Framed by another origin, the board does not render at all (nothing to click through).
+    const framing = await context.newPage();
+    await framing.goto(`${evilBase}/frame`);
+    await framing.waitForTimeout(2000);
+    const frame = framing.frames().find((f) => f !== framing.mainFrame());
+    expect(await frame?.locator('button[aria-haspopup=menu]').count().catch(() => 0) ?? 0).toBe(0);
+    await framing.close();
+
     expect(await s.ctx.queues.flush.isPaused()).toBe(false);
     expect(await s.ctx.queues.simulator.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0 });
 
     // The board's own request carries the CSRF token (its HTTP client reads the XSRF-TOKEN cookie).
     await page.goto(`${base}/admin/queues/queue/${QUEUES.flush}`);
-    // The queue's actions menu: the last menu button of the page (after the workers badge).
-    const menu = page.locator('button[aria-haspopup=menu]').last();
-    await page.locator('button[aria-label="Nothing is consuming this queue"]').waitFor();
-    await menu.click();
+    // The queue's actions menu: the last menu button of the page, once the queue's header is drawn.
+    await waitFor('the queue page', async () => (await page.locator('button[aria-haspopup=menu]').count()) >= 2, 30_000);
+    await page.locator('button[aria-haspopup=menu]').last().click();
     await page.locator('[role=menuitem]', { hasText: 'Pause' }).first().click();
     await page.locator('button', { hasText: 'Confirm' }).click();
     await waitFor('the board to pause the queue', () => s.ctx.queues.flush.isPaused(), 15_000);

@@ -9,6 +9,7 @@ import { MOVIES_INGEST } from '../../queues/movies.ts';
 import { QUEUES } from '../../queues/names.ts';
 import { jobResult } from '../../queues/wait.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
+import { SAMPLE_CATALOG } from '../../src/simulator/catalog.ts';
 import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
 
 const TOKEN = 'movies-path-security-token-0123456789';
@@ -67,5 +68,8 @@ describe('movies paths', () => {
     }
     expect(fs.existsSync(path.join(dataDir, 'quarantine', 'passwd.jsonl'))).toBe(false);
     expect(fs.existsSync(path.join(dataDir, 'quarantine', 'passwd-link.jsonl'))).toBe(false);
+    // The one file outside DATA_DIR a job may name: the sample catalog segpipe ships (a fresh install loads it).
+    const sample = await queue.add(MOVIES_INGEST, { path: SAMPLE_CATALOG, checksum: 'sample', size: 1 });
+    await expect(jobResult(queue, s.ctx.queueEvents(QUEUES.movies), sample as Job, 90_000)).resolves.toMatchObject({ items: 306 });
   });
 });

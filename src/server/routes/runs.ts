@@ -127,7 +127,8 @@ export const runsRoutes = (ctx: AppContext) =>
           params: {
             type: 'object',
             required: ['queue', 'id'],
-            properties: { queue: { type: 'string', enum: Object.values(QUEUES) }, id: { type: 'string', minLength: 1, maxLength: 200 } },
+            // Runs only: flush and warehouse jobs are the pipeline's own, short, and restarted by their schedules.
+            properties: { queue: { type: 'string', enum: [QUEUES.simulator, QUEUES.movies] }, id: { type: 'string', minLength: 1, maxLength: 200 } },
           },
         },
       },

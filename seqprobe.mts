@@ -1,0 +1,15 @@
+import { startAdminServer } from './test/helpers/admin-server.ts';
+import { runSimulation } from './src/simulator/run.ts';
+import { ownTopicsEnv } from './test/helpers/stream.ts';
+const s = await startAdminServer({ ...ownTopicsEnv('sq'), ADMIN_TOKEN: 'x'.repeat(20), REDIS_URL: 'redis://127.0.0.1:16379/12' });
+let t = Date.now();
+const slow = await runSimulation(s.ctx, { events: 50, seed: 3, speed: 1e-6, userPrefix: 'slow' }, () => undefined, { maxDurationMs: 2000 });
+console.log('slow', slow.stopped, slow.events, Date.now() - t);
+const abort = new AbortController(); setTimeout(() => abort.abort('test'), 1000);
+t = Date.now();
+const c = await runSimulation(s.ctx, { events: 50, seed: 4, rate: 1, userPrefix: 'cxl' }, () => undefined, { signal: abort.signal, maxDurationMs: 600_000 });
+console.log('cancelled', c.stopped, c.events, Date.now() - t);
+t = Date.now();
+const p = runSimulation(s.ctx, { events: 20000, seed: 5, userPrefix: 'n' }, (n) => { if (n % 5000 === 0) console.log('sent', n, Date.now() - t); }, { maxDurationMs: 60_000 });
+console.log('normal', JSON.stringify(await Promise.race([p, new Promise(r => setTimeout(() => r('TIMEOUT'), 20000))])));
+await s.close(); process.exit(0);
