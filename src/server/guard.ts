@@ -9,7 +9,7 @@
 // session's CSRF token (X-XSRF-TOKEN header, which Bull Board's axios sends from the XSRF-TOKEN
 // cookie, or a `_csrf` form field).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { FailedAttempts } from './attempts.ts';
+import { tooManyFailures, type FailedAttempts } from './attempts.ts';
 import { sameSecret, type Session, type SessionStore } from './sessions.ts';
 
 export const SESSION_COOKIE = 'segpipe_session';
@@ -96,7 +96,7 @@ export function adminGuard(opts: GuardOptions) {
     const given = bearer(req);
     if (given !== undefined) {
       const wait = await opts.failures.retryAfterMs(req.ip);
-      if (wait > 0) return reply.code(429).header('retry-after', Math.ceil(wait / 1000)).send({ statusCode: 429, error: 'Too Many Requests', message: `Too many wrong admin tokens from this address; try again in ${Math.ceil(wait / 1000)} s.` });
+      if (wait > 0) return tooManyFailures(reply, wait);
       if (sameSecret(given, opts.token)) return;
       await opts.failures.record(req.ip);
       return deny(reply, 401, 'That admin token is not valid.');

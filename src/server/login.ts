@@ -2,7 +2,7 @@
 // for a random session id with an expiry; the token itself never goes into a cookie.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
-import type { FailedAttempts } from './attempts.ts';
+import { tooManyFailures, type FailedAttempts } from './attempts.ts';
 import { CSRF_COOKIE, SESSION_COOKIE, findSession, safeNext, sameOrigin } from './guard.ts';
 import { sameSecret, type SessionStore } from './sessions.ts';
 
@@ -66,12 +66,7 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginOptions): Pro
       const { token, next } = req.body as { token: string; next?: string };
       const target = safeNext(next, DEFAULT_NEXT);
       const wait = await opts.failures.retryAfterMs(req.ip);
-      if (wait > 0) {
-        return reply
-          .code(429)
-          .header('retry-after', Math.ceil(wait / 1000))
-          .send({ statusCode: 429, error: 'Too Many Requests', message: `Too many wrong admin tokens from this address; try again in ${Math.ceil(wait / 1000)} s.` });
-      }
+      if (wait > 0) return tooManyFailures(reply, wait);
       if (!sameSecret(token, opts.token)) {
         await opts.failures.record(req.ip);
         return reply.code(401).type('text/html; charset=utf-8').send(loginPage(target, true));
