@@ -14,7 +14,7 @@ const ITEMS = Number(process.env.BENCH_MOVIES_ITEMS ?? 3_100_000); // ≈ 1.07 G
 
 async function parseOnly(file: string, threads: number, chunkBytes: number): Promise<{ mbPerS: number; peakRssMb: number; items: number }> {
   const pool = createParsePool(threads);
-  const ranges = await planChunks(file, chunkBytes);
+  const { ranges } = await planChunks(file, chunkBytes);
   const size = ranges[ranges.length - 1]!.end;
   const peak = rssSampler();
   const started = performance.now();

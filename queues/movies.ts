@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Config } from '../src/config.ts';
 import type { IngestResult } from '../src/movies/ingest.ts';
+import { openPinned } from '../src/movies/pinned-file.ts';
 import { QUEUES } from './names.ts';
 import type { Schedule } from './schedules.ts';
 
@@ -31,10 +32,12 @@ export const moviesSchedules = (config: Config): Schedule[] => [
   { id: MOVIES_SCAN, queue: QUEUES.movies, repeat: { pattern: config.movies.scanCron }, data: { reason: 'schedule' } },
 ];
 
-export async function fileChecksum(file: string): Promise<string> {
+/** SHA-256 of a regular file, opened without following a final symlink or blocking on a FIFO. */
+export async function fileChecksum(file: string): Promise<{ checksum: string; size: number }> {
+  const { fd, size } = openPinned(file);
   const hash = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  for await (const chunk of fs.createReadStream('', { fd, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return { checksum: hash.digest('hex'), size };
 }
 
 /** Files waiting in the incoming dir (regular, not hidden, not partial uploads). */
@@ -49,8 +52,7 @@ export function incomingFiles(dir: string): string[] {
 
 export async function enqueueIngest(queue: Queue, file: string): Promise<{ jobId: string; checksum: string }> {
   const abs = path.resolve(file);
-  const { size } = fs.statSync(abs);
-  const checksum = await fileChecksum(abs);
+  const { checksum, size } = await fileChecksum(abs);
   const data: MoviesIngestData = { path: abs, checksum, size };
   const job = await queue.add(MOVIES_INGEST, data, {
     deduplication: { id: `movies:${checksum}` },

@@ -24,6 +24,9 @@ export function enqueueRun(queue: Queue, params: SimulateRunData) {
   return queue.add(SIMULATE_RUN, params, { removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } });
 }
 
+const START_MIN = Date.UTC(2000, 0, 1);
+const START_AHEAD_MS = 30 * 86_400_000;
+
 /**
  * What is wrong with a run's parameters under this deployment's bounds; empty when nothing is.
  * REST answers 400 with these; the processor refuses a job with any (a job can be written
@@ -43,7 +46,10 @@ export function runParamsProblems(p: Partial<Record<keyof SimulateRunData, unkno
       problems.push(`${p.events} events at ${p.rate} events/s take ${Math.ceil(p.events / p.rate)} s, longer than a run may last (SIMULATOR_MAX_RUN_S=${limits.maxRunSeconds})`);
     }
   }
-  if (p.start !== undefined && (!isNum(p.start) || Number.isNaN(new Date(p.start).getTime()))) problems.push('start must be a time');
+  // Event time far from now would become the stream's watermark (and the world clock): bounded.
+  if (p.start !== undefined && (!isNum(p.start) || p.start < START_MIN || p.start > Date.now() + START_AHEAD_MS)) {
+    problems.push(`start must be a time from ${new Date(START_MIN).toISOString().slice(0, 10)} to ${START_AHEAD_MS / 86_400_000} days from now`);
+  }
   if (p.userPrefix !== undefined && (typeof p.userPrefix !== 'string' || !/^[A-Za-z0-9_.-]{1,40}$/.test(p.userPrefix))) problems.push('userPrefix must be 1 to 40 of A-Z a-z 0-9 _ . -');
   return problems;
 }

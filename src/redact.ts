@@ -1,7 +1,12 @@
 // Secrets are never printed: URLs lose their credentials before they reach a log line, an error,
 // the banner or /api/status, and pino removes the fields that hold secrets.
 
-/** The URL with any user and password replaced by `***`; unparseable text comes back as `<unparseable URL>`. */
+const SECRET_PARAM = /pass|secret|token|key|auth|cred|sig/i;
+
+/**
+ * The URL with any user and password, and any query parameter that looks like a secret
+ * (ioredis takes `?password=`), replaced by `***`; unparseable text comes back as `<unparseable URL>`.
+ */
 export function redactUrl(raw: string): string {
   try {
     const u = new URL(raw);
@@ -9,7 +14,8 @@ export function redactUrl(raw: string): string {
       u.username = '***';
       u.password = '';
     }
-    return u.toString().replace(/\/$/, raw.endsWith('/') ? '/' : '');
+    for (const name of [...u.searchParams.keys()]) if (SECRET_PARAM.test(name)) u.searchParams.set(name, '***');
+    return u.toString().replace(/\/$/, raw.endsWith('/') ? '/' : '').replace(/%2A%2A%2A/g, '***');
   } catch {
     return '<unparseable URL>';
   }

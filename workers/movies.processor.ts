@@ -9,8 +9,9 @@ import type { AppContext } from '../src/context.ts';
 import { childLog } from '../src/log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../src/metrics.ts';
 import { MovieIngestor } from '../src/movies/ingest.ts';
-import { DataPathError, resolveDataFile } from '../src/movies/data-path.ts';
+import { DataPathError, pinDataFile } from '../src/movies/data-path.ts';
 import { SAMPLE_CATALOG } from '../src/simulator/catalog.ts';
+import { FileChangedError } from '../src/movies/pinned-file.ts';
 import { createParsePool } from '../src/movies/pool.ts';
 import { MOVIES_INGEST, MOVIES_SCAN, enqueueIngest, incomingFiles, type MoviesIngestData, type MoviesIngestResult } from '../queues/movies.ts';
 import { QUEUES } from '../queues/names.ts';
@@ -47,17 +48,19 @@ export function createMoviesProcessor(ctx: AppContext) {
     }
     if (job.name !== MOVIES_INGEST) throw new Error(`unknown job ${job.name} on the movies queue`);
     const data = job.data as MoviesIngestData;
-    // Checked where the file is opened: a job written straight into Redis names any path it likes.
-    let file: string;
+    // Checked where the file is opened: a job written straight into Redis names any path and
+    // checksum it likes (the checksum becomes part of a file name in processed/).
+    if (typeof data.checksum !== 'string' || !/^[0-9a-f]{64}$/.test(data.checksum)) throw new UnrecoverableError('refused: checksum must be 64 hex digits (a SHA-256)');
+    let pinned: ReturnType<typeof pinDataFile>;
     try {
-      file = resolveDataFile(ctx.config.movies.dataDir, String(data.path), [SAMPLE_CATALOG]);
+      pinned = pinDataFile(ctx.config.movies.dataDir, String(data.path), [SAMPLE_CATALOG]);
     } catch (err) {
       if (err instanceof DataPathError) throw new UnrecoverableError(`${err.message} (moved or deleted before it was processed, or never inside it)`);
       throw err;
     }
-    data.path = file;
+    data.path = pinned.path;
     try {
-      const result = await ingestor.ingest(data.path, (p) => reportProgress(job, { ...p, percent: p.totalBytes ? Math.round((100 * p.bytes) / p.totalBytes) : 100 }), signal);
+      const result = await ingestor.ingest(data.path, (p) => reportProgress(job, { ...p, percent: p.totalBytes ? Math.round((100 * p.bytes) / p.totalBytes) : 100 }), signal, pinned.identity);
       const fromIncoming = fs.existsSync(incomingDir) && path.dirname(data.path) === fs.realpathSync(incomingDir);
       const movedTo = fromIncoming ? moveToProcessed(data.path, processedDir, data.checksum) : null;
       await bumpShared(ctx.redis, SHARED_COUNTERS.moviesRuns, { status: 'succeeded' });
@@ -65,6 +68,7 @@ export function createMoviesProcessor(ctx: AppContext) {
       return { ...result, checksum: data.checksum, movedTo } satisfies MoviesIngestResult;
     } catch (err) {
       await bumpShared(ctx.redis, SHARED_COUNTERS.moviesRuns, { status: 'failed' });
+      if (err instanceof FileChangedError) throw new UnrecoverableError(err.message);
       if (signal.aborted) throw new UnrecoverableError(`cancelled (${String(signal.reason)}); the file stays where it is`);
       log.warn({ file: data.path, attempt: job.attemptsMade + 1, err: (err as Error).message }, 'movie file failed');
       throw err;

@@ -1,6 +1,7 @@
 // One byte range of Movies.txt → parsed, enriched, Avro-encoded catalog events, packed for a
 // zero-copy transfer out of the worker thread: one buffer of wire-format values plus offsets.
 import fs from 'node:fs';
+import { FileChangedError, openPinned, type FileIdentity } from './pinned-file.ts';
 import path from 'node:path';
 import avro from 'avsc';
 import { SCHEMAS_DIR, encodeWire } from '../registry/serde.ts';
@@ -10,6 +11,8 @@ import { parseMovies, type QuarantinedLine } from './parse.ts';
 
 export interface ChunkTask {
   file: string;
+  /** The file as checked and first opened: a different file under the name fails the chunk. */
+  identity?: FileIdentity;
   start: number;
   end: number;
   /** Registry id of the catalog schema, written into each value's wire header. */
@@ -38,14 +41,14 @@ let catalogType: avro.Type | undefined;
 const type = () =>
   (catalogType ??= avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'movies_catalog_enriched.avsc'), 'utf8'))));
 
-export function readRange(file: string, start: number, end: number): Buffer {
+export function readRange(file: string, start: number, end: number, identity?: FileIdentity): Buffer {
   const buf = Buffer.allocUnsafe(end - start);
-  const fd = fs.openSync(file, 'r');
+  const { fd } = openPinned(file, identity);
   try {
     let done = 0;
     while (done < buf.length) {
       const n = fs.readSync(fd, buf, done, buf.length - done, start + done);
-      if (n === 0) throw new Error(`${file} ended at ${start + done}, expected ${end}: was it truncated while being read?`);
+      if (n === 0) throw new FileChangedError(`${path.basename(file)} ended at byte ${start + done}, expected ${end}: truncated while being read?`);
       done += n;
     }
   } finally {
@@ -55,7 +58,7 @@ export function readRange(file: string, start: number, end: number): Buffer {
 }
 
 export function processChunk(task: ChunkTask): ChunkResult {
-  const parsed = parseMovies(readRange(task.file, task.start, task.end));
+  const parsed = parseMovies(readRange(task.file, task.start, task.end, task.identity));
   const t = type();
   const sourceFile = path.basename(task.file);
   const itemIds: string[] = [];

@@ -3,6 +3,7 @@
 // rest of the server's tree. Errors name the path as given and DATA_DIR, nothing else of the server.
 import fs from 'node:fs';
 import path from 'node:path';
+import { openPinned, type FileIdentity } from './pinned-file.ts';
 
 export class DataPathError extends Error {
   constructor(given: string, rule: string) {
@@ -17,22 +18,53 @@ export class DataPathError extends Error {
  * segpipe itself names (the sample catalog it ships).
  */
 export function resolveDataFile(dataDir: string, given: string, alsoAllowed: readonly string[] = []): string {
-  if (alsoAllowed.includes(given)) return fs.realpathSync(given);
-  if (given.includes('\0')) throw new DataPathError(given, 'is not a valid path inside the data directory (DATA_DIR)');
+  return pinDataFile(dataDir, given, alsoAllowed).path;
+}
+
+const NOT_HERE = 'does not name a regular file inside the data directory (DATA_DIR)';
+const inside = (root: string, p: string) => {
+  const rel = path.relative(root, p);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+};
+
+/**
+ * resolveDataFile, and the identity of the file found: it is opened (no symlink as its last
+ * component, no blocking on a FIFO) and, on Linux, the path of what was opened is checked
+ * again, so a swap between the check and the open is caught. Readers then read only that file.
+ * A path outside DATA_DIR as written is refused before anything is looked up, so answers tell
+ * nothing about the server's other files.
+ */
+export function pinDataFile(dataDir: string, given: string, alsoAllowed: readonly string[] = []): { path: string; identity: FileIdentity } {
+  const allowed = alsoAllowed.includes(given);
+  if (given.includes('\0')) throw new DataPathError(given, NOT_HERE);
   let root: string;
   try {
     root = fs.realpathSync(dataDir);
   } catch {
     throw new DataPathError(given, 'cannot be read: the data directory (DATA_DIR) does not exist on the server');
   }
+  if (!allowed && !inside(root, path.resolve(root, given)) && !inside(path.resolve(dataDir), path.resolve(root, given))) {
+    throw new DataPathError(given, 'is outside the data directory (DATA_DIR); copy the file into it');
+  }
   let real: string;
+  let pinned: ReturnType<typeof openPinned>;
   try {
     real = fs.realpathSync(path.resolve(root, given));
+    if (!allowed && !inside(root, real)) throw new Error('outside');
+    pinned = openPinned(real);
   } catch {
-    throw new DataPathError(given, 'does not exist inside the data directory (DATA_DIR)');
+    throw new DataPathError(given, NOT_HERE);
   }
-  const rel = path.relative(root, real);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new DataPathError(given, 'is outside the data directory (DATA_DIR); copy the file into it');
-  if (!fs.statSync(real).isFile()) throw new DataPathError(given, 'is not a regular file inside the data directory (DATA_DIR)');
-  return real;
+  try {
+    let opened = real;
+    try {
+      opened = fs.readlinkSync(`/proc/self/fd/${pinned.fd}`);
+    } catch {
+      // No /proc (not Linux): the realpath check above stands alone.
+    }
+    if (opened !== real || (!allowed && !inside(root, opened))) throw new DataPathError(given, NOT_HERE);
+    return { path: real, identity: pinned.identity };
+  } finally {
+    fs.closeSync(pinned.fd);
+  }
 }

@@ -10,6 +10,7 @@ import type { AppContext } from '../context.ts';
 import { LazyProducer } from '../kafka/client.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { planChunks } from './chunks.ts';
+import type { FileIdentity } from './pinned-file.ts';
 import type { ChunkResult } from './chunk-task.ts';
 import type { QuarantineReason } from './parse.ts';
 import type { ParsePool } from './pool.ts';
@@ -53,12 +54,13 @@ export class MovieIngestor {
   }
 
   /** `signal` stops the file between chunks (items already produced stay produced, their hashes stored). */
-  async ingest(file: string, onProgress: (p: IngestProgress) => void = () => undefined, signal?: AbortSignal): Promise<IngestResult> {
+  async ingest(file: string, onProgress: (p: IngestProgress) => void = () => undefined, signal?: AbortSignal, identity?: FileIdentity): Promise<IngestResult> {
     const started = Date.now();
     const { ctx } = this;
     const topic = ctx.config.topics.movies_catalog_enriched;
     const schemaId = ctx.serde.idFor(topic);
-    const ranges = await planChunks(file, ctx.config.movies.chunkBytes);
+    // Every chunk reads the file planned here (and, given `identity`, the file that was checked).
+    const { ranges, identity: pinned } = await planChunks(file, ctx.config.movies.chunkBytes, identity);
     const totalBytes = ranges.length ? ranges[ranges.length - 1]!.end : 0;
     const timestamp = new Date().toISOString();
     const producer = await this.producer.get();
@@ -73,7 +75,7 @@ export class MovieIngestor {
     const submit = () => {
       while (next < ranges.length && pending.length < ahead) {
         const r = ranges[next++]!;
-        pending.push(this.pool.run({ file, start: r.start, end: r.end, schemaId, timestamp }));
+        pending.push(this.pool.run({ file, identity: pinned, start: r.start, end: r.end, schemaId, timestamp }));
       }
     };
     let lineBase = 0;

@@ -13,6 +13,8 @@ export async function watchIncoming(queue: Queue, dir: string, stableMs: number)
   const watcher = watch(dir, {
     ignoreInitial: true, // files already there are picked up by the start-up scan
     depth: 0,
+    // A symlink in incoming/ could point anywhere (/dev/zero, a secret): never followed.
+    followSymlinks: false,
     ignored: (p: string) => {
       const name = path.basename(p);
       return p !== dir && (name.startsWith('.') || /\.(part|partial|tmp|crdownload)$/i.test(name));

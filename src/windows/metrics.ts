@@ -207,9 +207,11 @@ async function sumHashes(redis: Redis, keys: string[]): Promise<Record<string, n
 export async function catalogTitles(warehouse: Warehouse, ids: string[]): Promise<Map<string, string>> {
   const titles = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 1000) {
-    const list = ids.slice(i, i + 1000).map((id) => `'${id.replace(/'/g, "''")}'`).join(', ');
+    // Item ids come from events: bound, never spliced into the SQL text.
+    const slice = ids.slice(i, i + 1000);
     const rows = await warehouse.query<{ item_id: string; title: string | null }>(
-      `SELECT item_id AS "item_id", max_by(title, event_time) AS "title" FROM raw_movies_catalog_enriched WHERE item_id IN (${list}) GROUP BY item_id`,
+      `SELECT item_id AS "item_id", max_by(title, event_time) AS "title" FROM raw_movies_catalog_enriched WHERE item_id IN (${slice.map(() => '?').join(', ')}) GROUP BY item_id`,
+      slice,
     );
     for (const r of rows) if (r.title !== null) titles.set(r.item_id, r.title);
   }

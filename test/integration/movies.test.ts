@@ -139,7 +139,7 @@ describe('movie catalog pipeline', () => {
 
     const bad = await api.inject({ method: 'POST', url: '/api/runs/movies', headers: { authorization: `Bearer ${TOKEN}` }, payload: { path: path.join(dataDir, 'nope.txt') } });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().message).toMatch(/path ".*nope\.txt" does not exist inside the data directory \(DATA_DIR\)/);
+    expect(bad.json().message).toMatch(/path ".*nope\.txt" does not name a regular file inside the data directory \(DATA_DIR\)/);
     const extra = await api.inject({ method: 'POST', url: '/api/runs/movies', headers: { authorization: `Bearer ${TOKEN}` }, payload: { path: file, colour: 'red' } });
     expect(extra.statusCode).toBe(400);
     expect(extra.json().message).toMatch(/additional properties/);

@@ -43,7 +43,16 @@ describe('bounded, cancellable runs', () => {
   });
 
   it('refuses a rate below the minimum, more events than allowed, or a run paced past the longest a run may last', async () => {
-    for (const body of [{ events: 2, rate: 1e-9 }, { events: 2, rate: 0 }, { events: 1e9 }, { events: 3_600_000, rate: 1 }, { events: 2, rate: 'fast' }]) {
+    for (const body of [
+      { events: 2, rate: 1e-9 },
+      { events: 2, rate: 0 },
+      { events: 1e9 },
+      { events: 3_600_000, rate: 1 },
+      { events: 2, rate: 'fast' },
+      // Event time in year 9999 would become the stream's watermark and the world clock.
+      { events: 10, start: '9999-12-31T23:59:59Z' },
+      { events: 10, start: '1900-01-01T00:00:00Z' },
+    ]) {
       const res = await post(body);
       expect(res.status, JSON.stringify(body)).toBe(400);
     }
@@ -60,9 +69,14 @@ describe('bounded, cancellable runs', () => {
   it('the processor refuses a forged job outside the bounds, and a paced or cancelled run stops at its deadline or signal', { timeout: 120_000 }, async () => {
     workers = await serveQueues(s.ctx, [QUEUES.simulator]);
     const queue = s.ctx.queues.simulator;
-    const forged = await queue.add(SIMULATE_RUN, { events: 2, seed: 1, rate: 1e-9 }, { attempts: 3 });
-    await expect(jobResult(queue, s.ctx.queueEvents(QUEUES.simulator), forged as Job, 30_000)).rejects.toThrow(/rate must be at least/);
-    expect((await queue.getJob(forged.id!))?.attemptsMade).toBe(1);
+    for (const [data, why] of [
+      [{ events: 2, seed: 1, rate: 1e-9 }, /rate must be at least/],
+      [{ events: 2, seed: 1, start: Date.parse('9999-12-31T23:59:59Z') }, /start must be a time/],
+    ] as const) {
+      const forged = await queue.add(SIMULATE_RUN, data, { attempts: 3 });
+      await expect(jobResult(queue, s.ctx.queueEvents(QUEUES.simulator), forged as Job, 30_000)).rejects.toThrow(why);
+      expect((await queue.getJob(forged.id!))?.attemptsMade).toBe(1);
+    }
 
     {
       // A rate of one simulated second per 10^6 real ones: only the run's deadline ends it.

@@ -83,6 +83,9 @@ describe('secrets are never printed', () => {
       for (const secret of [REDIS_PASSWORD, REGISTRY_PASSWORD, TOKEN]) expect(body).not.toContain(secret);
     }
     expect(redactUrl(`rediss://user:${REDIS_PASSWORD}@h:6380/2`)).toBe('rediss://***@h:6380/2');
+    // ioredis also takes the password as a query parameter.
+    expect(redactUrl(`redis://h:6379/?password=${REDIS_PASSWORD}&db=2`)).toBe('redis://h:6379/?password=***&db=2');
+    expect(redactUrl(`http://h/x?api_key=${REGISTRY_PASSWORD}`)).not.toContain(REGISTRY_PASSWORD);
   });
 
   it('log lines censor tokens, passwords and authorization headers', () => {

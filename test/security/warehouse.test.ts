@@ -12,6 +12,7 @@ import { jobResult } from '../../queues/wait.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
 import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
 import { rawTables } from '../../src/warehouse/tables.ts';
+import { catalogTitles } from '../../src/windows/metrics.ts';
 import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
 
 const TOKEN = 'warehouse-security-token-0123456789';
@@ -89,8 +90,11 @@ describe('warehouse reads are named queries on connections without file access',
       await expect(w.execute(`SET enable_external_access = true`)).rejects.toThrow();
       await expect(w.execute(`INSTALL httpfs`)).rejects.toThrow();
       expect(fs.existsSync(written)).toBe(false);
-      expect(await w.query(`SELECT count(*) AS n FROM raw_checkout WHERE kafka_topic = ?`, ['x']))
-        .toEqual([{ n: 0 }]);
+      expect(await w.query(`SELECT count(*) AS n FROM raw_checkout WHERE kafka_topic = ?`, ['x'])).toEqual([{ n: 0 }]);
+      // Item ids come from events (anyone can produce one): the title lookup binds them.
+      await w.ensureSchema([...rawTables().values()]);
+      const titles = await catalogTitles(w, ["1067') UNION SELECT 'pwned', version() --", 'nul\0byte', "x' OR '1'='1", '\\\''] );
+      expect([...titles]).toEqual([]);
     } finally {
       await w.close();
     }

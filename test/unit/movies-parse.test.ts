@@ -207,7 +207,7 @@ describe('chunking', () => {
           const bytes = Buffer.from(lines.join('\n'), 'utf8');
           fs.writeFileSync(file, bytes);
           const whole = parseMovies(bytes);
-          const ranges = await planChunks(file, chunkBytes);
+          const { ranges } = await planChunks(file, chunkBytes);
           if (bytes.length > 0) {
             expect(ranges[0]!.start).toBe(0);
             expect(ranges[ranges.length - 1]!.end).toBe(bytes.length);
