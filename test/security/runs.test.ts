@@ -1,6 +1,7 @@
 // Runs are bounded and cancellable: no request holds the simulator queue for good, a running
 // 10 M-event run stops within seconds of DELETE (from this process or another), and the admin
 // API stays quick while a big run is on.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { serveQueues } from '../../src/roles/worker.ts';
 import { runSimulation } from '../../src/simulator/run.ts';
 import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
+import { TEST_ENV } from '../helpers/env.ts';
 import { ownTopicsEnv, waitFor } from '../helpers/stream.ts';
 
 const TOKEN = 'runs-security-token-0123456789';
@@ -146,5 +148,49 @@ describe('bounded, cancellable runs', () => {
     expect(del.status).toBe(202);
     await waitFor('the run to stop', async () => (await run(big.jobId)).state === 'failed', 20_000);
     expect((await run(big.jobId)).failedReason).toMatch(/^cancelled/);
+  });
+
+  it('in `segpipe all`, with the stream consuming a 10 M-event run in the same process, /health and /api/status answer in under 1 s', { timeout: 240_000 }, async () => {
+    await procs.killAll();
+    const child = spawn(process.execPath, ['bin/segpipe.mjs', 'all'], {
+      env: { ...process.env, ...TEST_ENV, ...env, LOCAL_DIR: path.join(dir, 'all'), API_PORT: '0', STREAM_GROUP_ID: `runs-all-${Date.now()}`, LOG_LEVEL: 'info', MOVIES_SEED_SAMPLE: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += String(c)));
+    child.stderr.on('data', (c: Buffer) => (out += String(c)));
+    try {
+      await waitFor('segpipe all to listen', () => /http:\/\/127\.0\.0\.1:\d+ \(on its own thread\)/.test(out), 90_000);
+      const port = /http:\/\/127\.0\.0\.1:(\d+) \(on its own thread\)/.exec(out)![1]!;
+      const call = async (method: string, p: string, body?: unknown) => {
+        const t = performance.now();
+        const res = await fetch(`http://127.0.0.1:${port}${p}`, {
+          method,
+          headers: body === undefined ? { authorization: `Bearer ${TOKEN}` } : { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(30_000),
+        });
+        return { status: res.status, json: (await res.json()) as Record<string, unknown>, ms: performance.now() - t };
+      };
+      const { json: started } = await call('POST', '/api/runs/simulator', { events: 10_000_000 });
+      const id = started.jobId as string;
+      await waitFor('the run to produce', async () => (((await call('GET', `/api/runs/simulator/${id}`)).json.progress as { sent?: number })?.sent ?? 0) > 200_000, 90_000);
+      const latencies: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        for (const p of ['/api/status', '/health']) {
+          const r = await call('GET', p);
+          expect(r.status, p).toBe(200);
+          latencies.push(r.ms);
+        }
+        await sleep(500);
+      }
+      const lag = (await call('GET', '/api/status')).json.topics as Record<string, { lag: number }>;
+      expect(Object.values(lag).some((t) => t.lag > 0), 'the stream has a backlog to chew on meanwhile').toBe(true);
+      expect((await call('DELETE', `/api/runs/simulator/${id}`)).status).toBe(202);
+      await waitFor('the run to stop', async () => (await call('GET', `/api/runs/simulator/${id}`)).json.state === 'failed', 30_000);
+      expect(Math.max(...latencies), `latencies ${latencies.map(Math.round).join(', ')} ms`).toBeLessThan(1000);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

@@ -1,0 +1,26 @@
+// In `segpipe all` every role shares one process. The stream's decoding and the flush can keep
+// the main event loop busy for seconds under load, and /health and /api/status must still answer
+// at once (a load balancer or an operator is waiting): so there the API runs on a thread of its own.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { AppContext } from '../context.ts';
+
+const ENTRY = path.resolve(import.meta.dirname, '..', '..', 'workers', 'role-thread.mjs');
+const MODULE = pathToFileURL(path.join(import.meta.dirname, 'api-thread.main.ts')).href;
+
+export async function startApiThread(ctx: AppContext): Promise<string> {
+  const thread = new Worker(ENTRY, { workerData: { module: MODULE, config: ctx.config } });
+  const address = await new Promise<string>((resolve, reject) => {
+    thread.once('message', (m: { address?: string; error?: string }) => (m.address ? resolve(m.address) : reject(new Error(m.error))));
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`the admin API thread exited (code ${code}) before listening`)));
+  });
+  ctx.onClose(async () => {
+    const exited = new Promise((r) => thread.once('exit', r));
+    thread.postMessage('close');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+    await thread.terminate();
+  });
+  return `${address} (on its own thread)`;
+}
