@@ -51,7 +51,7 @@ describe('flush:metrics records its progress only after the warehouse took the r
       kind: w.kind,
       ensureSchema: (t) => w.ensureSchema(t),
       mergeJson: (t, rows) => w.mergeJson(t, rows),
-      query: (sql) => w.query(sql),
+      query: (sql, binds) => w.query(sql, binds),
       close: async () => undefined,
       merge: async (t: TableSpec, rows: Row[]) => {
         if (state.fail && t.name === failing.name) throw new Error(`injected: ${t.name} is unavailable`);
