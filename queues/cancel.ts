@@ -8,7 +8,8 @@ import type { QueueName } from './names.ts';
 
 export const CANCEL_CHANNEL = 'segpipe:cancel';
 const MARK_TTL_S = 7 * 86_400;
-export const cancelMark = (queue: string, id: string) => `segpipe:cancelled:${queue}:${id}`;
+/** Per job instance: ids restart after an obliterate, so the creation time is part of the key. */
+export const cancelMark = (queue: string, id: string, createdAt: number) => `segpipe:cancelled:${queue}:${id}:${createdAt}`;
 
 export interface CancelMessage {
   queue: QueueName;
@@ -23,7 +24,7 @@ export async function cancelJob(redis: Redis, queue: Queue, id: string, reason: 
   if (!job) return { state: 'unknown' };
   const state = await job.getState();
   if (state === 'completed' || state === 'failed') return { state: 'finished', finalState: state };
-  await redis.set(cancelMark(queue.name, id), reason, 'EX', MARK_TTL_S);
+  await redis.set(cancelMark(queue.name, id, job.timestamp), reason, 'EX', MARK_TTL_S);
   if (state !== 'active') {
     // Not locked by a worker yet: removing it is the whole cancellation. If a worker took it
     // meanwhile, remove refuses and the mark and the message below stop it instead.
@@ -38,6 +39,6 @@ export async function cancelJob(redis: Redis, queue: Queue, id: string, reason: 
 }
 
 /** The reason a job was cancelled, or null. */
-export async function cancelledReason(redis: Redis, queue: string, id: string | undefined): Promise<string | null> {
-  return id === undefined ? null : redis.get(cancelMark(queue, id));
+export async function cancelledReason(redis: Redis, queue: string, job: { id?: string; timestamp: number }): Promise<string | null> {
+  return job.id === undefined ? null : redis.get(cancelMark(queue, job.id, job.timestamp));
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Config } from '../src/config.ts';
 import type { IngestResult } from '../src/movies/ingest.ts';
-import { openPinned } from '../src/movies/pinned-file.ts';
+import { openPinned, type FileIdentity } from '../src/movies/pinned-file.ts';
 import { QUEUES } from './names.ts';
 import type { Schedule } from './schedules.ts';
 
@@ -33,8 +33,8 @@ export const moviesSchedules = (config: Config): Schedule[] => [
 ];
 
 /** SHA-256 of a regular file, opened without following a final symlink or blocking on a FIFO. */
-export async function fileChecksum(file: string): Promise<{ checksum: string; size: number }> {
-  const { fd, size } = openPinned(file);
+export async function fileChecksum(file: string, identity?: FileIdentity): Promise<{ checksum: string; size: number }> {
+  const { fd, size } = openPinned(file, identity);
   const hash = crypto.createHash('sha256');
   for await (const chunk of fs.createReadStream('', { fd, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return { checksum: hash.digest('hex'), size };
@@ -50,9 +50,10 @@ export function incomingFiles(dir: string): string[] {
     .sort();
 }
 
-export async function enqueueIngest(queue: Queue, file: string): Promise<{ jobId: string; checksum: string }> {
+/** `identity`: the file a caller checked (pinDataFile); the checksum is then of that file only. */
+export async function enqueueIngest(queue: Queue, file: string, identity?: FileIdentity): Promise<{ jobId: string; checksum: string }> {
   const abs = path.resolve(file);
-  const { checksum, size } = await fileChecksum(abs);
+  const { checksum, size } = await fileChecksum(abs, identity);
   const data: MoviesIngestData = { path: abs, checksum, size };
   const job = await queue.add(MOVIES_INGEST, data, {
     deduplication: { id: `movies:${checksum}` },

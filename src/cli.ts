@@ -7,6 +7,7 @@ import { startStack, stopLeftovers, type Stack } from './stack/index.ts';
 import { StackError } from './stack/process.ts';
 import { log } from './log.ts';
 import { redactUrl } from './redact.ts';
+import fs from 'node:fs';
 import path from 'node:path';
 
 const say = (msg: string) => process.stderr.write(`segpipe: ${msg}\n`);
@@ -157,7 +158,8 @@ movies
         Presets.shades_classic,
       );
       let started = false;
-      const result = await ingestor.ingest(file, (p) => {
+      // The operator's own file, symlink or not: read it where it really is (ingest never follows a final symlink).
+      const result = await ingestor.ingest(fs.realpathSync(file), (p) => {
         const payload = { mb: (p.bytes / 1e6).toFixed(1), totalMb: (p.totalBytes / 1e6).toFixed(1), items: p.items, produced: p.produced, quarantined: p.quarantined };
         if (!started) bar.start(p.totalBytes, 0, payload);
         started = true;
@@ -197,7 +199,8 @@ program
       if (opts.flush || opts.metrics) await flushNow(ctx);
       if (opts.metrics) {
         await flushNow(ctx, { name: FLUSH_METRICS });
-        const oracle = await warehouseQuery(ctx, 'oracleDiff', {}, 120_000);
+        // The whole oracle is one job where the warehouse lives; a big warehouse takes minutes.
+        const oracle = await warehouseQuery(ctx, 'oracleDiff', {}, 900_000);
         for (const d of oracle.diffs) process.stdout.write(`metric ${d.metric} ${d.key}: stream ${d.stream} ≠ oracle ${d.oracle}\n`);
         process.stdout.write(`verify --metrics: ${oracle.finalWindows} final windows and ${oracle.salesItems} sold items compared, ${oracle.diffs.length} difference(s)\n`);
         if (oracle.diffs.length > 0) process.exitCode = 1;
@@ -253,6 +256,10 @@ program
         `${result.events} events in ${(result.durationMs / 1000).toFixed(1)} s: ${result.eventsPerSecond} events/s; ` +
           `event time ${result.firstEventAt} → ${result.lastEventAt}; catalog ${result.catalogItems} items from ${result.catalogSource}\n`,
       );
+      if (result.stopped === 'max_duration') {
+        say(`stopped after ${result.events} of ${opts.events} events at the longest a run may last (SIMULATOR_MAX_RUN_S=${cfg.simulator.maxRunSeconds} s); raise it or ask for fewer events`);
+        process.exitCode = 1;
+      }
     } finally {
       await ctx.close();
     }

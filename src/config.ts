@@ -119,11 +119,17 @@ const envSchema = z
     API_PORT: int(0, 65535).default(3000),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SESSION_TTL_HOURS: int(1, 720).default(12),
+    TRUST_PROXY: z
+      .string()
+      .default('false')
+      .transform((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v.split(',').map((s) => s.trim()).filter(Boolean)))
+      .pipe(z.union([z.boolean(), z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'must be true, false or a list of proxy addresses (CIDR allowed)')).min(1)])),
     LOGIN_ATTEMPTS_PER_MIN: int(1, 1000).default(10),
 
     ...Object.fromEntries(EVENT_NAMES.map((n) => [topicEnv(n), z.string().min(1).default(DEFAULT_TOPICS[n])])),
   })
   .superRefine((env, ctx) => {
+    if (env.SIMULATOR_BURST_EVENTS > env.SIMULATOR_MAX_EVENTS) ctx.addIssue({ code: 'custom', path: ['SIMULATOR_BURST_EVENTS'], message: 'must be at most SIMULATOR_MAX_EVENTS' });
     if (env.WAREHOUSE !== 'snowflake') return;
     const need = (key: keyof typeof env) => {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when WAREHOUSE=snowflake' });
@@ -167,7 +173,15 @@ export interface Config {
         role?: string;
         host?: string;
       };
-  api: { host: string; port: number; adminToken?: string; sessionTtlMs: number; loginAttemptsPerMinute: number };
+  api: {
+    host: string;
+    port: number;
+    adminToken?: string;
+    sessionTtlMs: number;
+    loginAttemptsPerMinute: number;
+    /** Fastify's trustProxy: client address, scheme and host from X-Forwarded-* of these proxies. */
+    trustProxy: boolean | string[];
+  };
   stream: {
     groupId: string;
     /** Outbox entries per table and shard before its partitions pause. */
@@ -265,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       adminToken: e.ADMIN_TOKEN,
       sessionTtlMs: e.SESSION_TTL_HOURS * 3_600_000,
       loginAttemptsPerMinute: e.LOGIN_ATTEMPTS_PER_MIN,
+      trustProxy: e.TRUST_PROXY,
     },
     stream: { groupId: e.STREAM_GROUP_ID, outboxMax: e.OUTBOX_MAX, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS },
     simulator: {

@@ -12,15 +12,6 @@ export class DataPathError extends Error {
   }
 }
 
-/**
- * The real path of a regular file inside `dataDir`. A relative path is taken from the data
- * directory, not from the server's working directory. `alsoAllowed` are exact paths of files
- * segpipe itself names (the sample catalog it ships).
- */
-export function resolveDataFile(dataDir: string, given: string, alsoAllowed: readonly string[] = []): string {
-  return pinDataFile(dataDir, given, alsoAllowed).path;
-}
-
 const NOT_HERE = 'does not name a regular file inside the data directory (DATA_DIR)';
 const inside = (root: string, p: string) => {
   const rel = path.relative(root, p);
@@ -28,7 +19,9 @@ const inside = (root: string, p: string) => {
 };
 
 /**
- * resolveDataFile, and the identity of the file found: it is opened (no symlink as its last
+ * The real path of a regular file inside `dataDir` (a relative path is taken from the data
+ * directory, not the server's working directory; `alsoAllowed` are exact paths of files segpipe
+ * itself names, such as the sample catalog it ships), and the identity of the file found: it is opened (no symlink as its last
  * component, no blocking on a FIFO) and, on Linux, the path of what was opened is checked
  * again, so a swap between the check and the open is caught. Readers then read only that file.
  * A path outside DATA_DIR as written is refused before anything is looked up, so answers tell

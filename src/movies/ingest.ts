@@ -10,7 +10,7 @@ import type { AppContext } from '../context.ts';
 import { LazyProducer } from '../kafka/client.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { planChunks } from './chunks.ts';
-import type { FileIdentity } from './pinned-file.ts';
+import { openPinned, type FileIdentity } from './pinned-file.ts';
 import type { ChunkResult } from './chunk-task.ts';
 import type { QuarantineReason } from './parse.ts';
 import type { ParsePool } from './pool.ts';
@@ -100,6 +100,9 @@ export class MovieIngestor {
       }
     } catch (err) {
       await Promise.allSettled(pending);
+      // A chunk thread's FileChangedError arrives as a plain Error (classes do not cross threads):
+      // look again here, so a swapped file fails the run instead of being retried under its name.
+      fs.closeSync(openPinned(file, pinned).fd);
       throw err;
     } finally {
       await quarantine.close();

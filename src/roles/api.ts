@@ -21,6 +21,7 @@ export async function buildApi(ctx: AppContext) {
     redis: ctx.redis,
     sessionTtlMs: ctx.config.api.sessionTtlMs,
     loginAttemptsPerMinute: ctx.config.api.loginAttemptsPerMinute,
+    trustProxy: ctx.config.api.trustProxy,
     metrics,
     queues: Object.values(ctx.queues),
     probes: {

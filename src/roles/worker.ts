@@ -26,11 +26,11 @@ export async function serveQueues(ctx: AppContext, only?: QueueName[]): Promise<
     if (p.globalConcurrency) await ctx.queues[p.queue].setGlobalConcurrency(p.globalConcurrency);
     // Three parameters: BullMQ passes an AbortSignal only to a processor that declares one.
     const processor = async (job: Job, _token?: string, signal?: AbortSignal) => {
-      const cancelled = await cancelledReason(ctx.redis, p.queue, job.id);
+      const cancelled = await cancelledReason(ctx.redis, p.queue, job);
       if (cancelled) throw new UnrecoverableError(`cancelled: ${cancelled}`);
       const backstop = new AbortController();
       const poll = setInterval(() => {
-        cancelledReason(ctx.redis, p.queue, job.id).then(
+        cancelledReason(ctx.redis, p.queue, job).then(
           (reason) => reason && backstop.abort(reason),
           () => undefined,
         );

@@ -21,6 +21,8 @@ export interface ServerOptions {
   redis: Redis;
   sessionTtlMs: number;
   loginAttemptsPerMinute: number;
+  /** Behind a TLS proxy: trust its X-Forwarded-For/-Proto/-Host (TRUST_PROXY). */
+  trustProxy?: boolean | string[];
   probes: Record<string, Probe>;
   queues: Queue[];
   metrics: Registry;
@@ -39,6 +41,7 @@ declare module 'fastify' {
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
+    trustProxy: opts.trustProxy ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });
   const routeTable: FastifyInstance['routeTable'] = [];

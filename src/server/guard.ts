@@ -33,21 +33,21 @@ declare module 'fastify' {
   }
 }
 
+/** The token of an `Authorization: Bearer` header; undefined for no header or another scheme (a proxy's Basic auth). */
 function bearer(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (h === undefined) return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(h);
-  return m ? m[1]!.trim() : '';
+  const m = /^Bearer\s+(.*)$/i.exec(req.headers.authorization ?? '');
+  return m ? m[1]!.trim() : undefined;
 }
 
 /** The request's Origin (or Referer's origin) is this server's own, as the browser reached it. */
 export function sameOrigin(req: FastifyRequest): boolean {
-  const host = req.headers.host;
+  // req.host and req.protocol: what the browser reached, also behind a proxy when TRUST_PROXY is set.
+  const host = req.host;
   const from = req.headers.origin ?? req.headers.referer;
   if (!host || !from || from === 'null') return false;
   try {
     const u = new URL(from);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && u.host === host;
+    return u.protocol === `${req.protocol}:` && !u.username && !u.password && u.host === host;
   } catch {
     return false;
   }
@@ -95,10 +95,9 @@ export function adminGuard(opts: GuardOptions) {
     reply.header('cache-control', 'no-store');
     const given = bearer(req);
     if (given !== undefined) {
-      const wait = await opts.failures.retryAfterMs(req.ip);
+      const wait = await opts.failures.take(req.ip);
       if (wait > 0) return tooManyFailures(reply, wait);
-      if (sameSecret(given, opts.token)) return;
-      await opts.failures.record(req.ip);
+      if (sameSecret(given, opts.token)) return void (await opts.failures.giveBack(req.ip));
       return deny(reply, 401, 'That admin token is not valid.');
     }
     const found = await findSession(opts.sessions, req);

@@ -65,12 +65,10 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginOptions): Pro
       }
       const { token, next } = req.body as { token: string; next?: string };
       const target = safeNext(next, DEFAULT_NEXT);
-      const wait = await opts.failures.retryAfterMs(req.ip);
+      const wait = await opts.failures.take(req.ip);
       if (wait > 0) return tooManyFailures(reply, wait);
-      if (!sameSecret(token, opts.token)) {
-        await opts.failures.record(req.ip);
-        return reply.code(401).type('text/html; charset=utf-8').send(loginPage(target, true));
-      }
+      if (!sameSecret(token, opts.token)) return reply.code(401).type('text/html; charset=utf-8').send(loginPage(target, true));
+      await opts.failures.giveBack(req.ip);
       const session = await opts.sessions.create();
       const maxAge = Math.floor(opts.sessions.ttlMs / 1000);
       const secure = req.protocol === 'https';

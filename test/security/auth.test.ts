@@ -256,4 +256,45 @@ describe('browser sessions', () => {
       await rotated.close();
     }
   });
+
+});
+
+describe('the wrong-token limit and proxies', () => {
+  let s: AdminServer;
+  beforeAll(async () => {
+    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, LOGIN_ATTEMPTS_PER_MIN: '5', TRUST_PROXY: '127.0.0.1' });
+    await s.ctx.redis.flushdb();
+  });
+  afterAll(async () => {
+    await s?.ctx.redis.flushdb();
+    await s?.close();
+  });
+
+  it('concurrent guesses all take a slot before their token is compared', async () => {
+    const headers = { authorization: 'Bearer guess', 'x-forwarded-for': '203.0.113.7' };
+    const statuses = await Promise.all(Array.from({ length: 40 }, () => s.request('GET', '/api/status', { headers }).then((r) => r.status)));
+    expect(statuses.filter((x) => x === 401).length).toBeLessThanOrEqual(5);
+    expect(statuses.filter((x) => x === 429).length).toBeGreaterThanOrEqual(35);
+    // Another client behind the same trusted proxy is counted on its own; IPv6 per /64.
+    expect((await s.request('GET', '/api/status', { headers: { authorization: `Bearer ${TOKEN}`, 'x-forwarded-for': '203.0.113.8' } })).status).toBe(200);
+    for (let i = 0; i < 6; i++) await s.request('GET', '/api/status', { headers: { authorization: 'Bearer g', 'x-forwarded-for': `2001:db8:1:2::${i + 1}` } });
+    expect((await s.request('GET', '/api/status', { headers: { authorization: 'Bearer g', 'x-forwarded-for': '2001:db8:1:2:ffff::9' } })).status).toBe(429);
+  });
+
+  it("behind the trusted TLS proxy: Secure cookies, the proxy's host in the Origin check, a proxy's Basic auth header does not hide the session", async () => {
+    const viaProxy = { 'x-forwarded-for': '198.51.100.4', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'admin.example.org', 'content-type': 'application/x-www-form-urlencoded' };
+    const login = await s.request('POST', '/login', { headers: { ...viaProxy, origin: 'https://admin.example.org' }, body: `token=${TOKEN}` });
+    expect(login.status).toBe(303);
+    expect([login.headers['set-cookie']!].flat().every((c) => /;\s*Secure/i.test(c))).toBe(true);
+    const cookies = setCookies(login);
+    const cookie = cookieHeader(cookies);
+    // The origin the browser saw is the proxy's, over https; plain http or the backend's own host is another origin.
+    const pause = (origin: string) =>
+      s.request('PUT', `/admin/queues/api/queues/${QUEUES.flush}/pause`, { headers: { ...viaProxy, 'content-type': 'application/json', cookie, origin, 'x-xsrf-token': cookies['XSRF-TOKEN']!, authorization: 'Basic cHJveHk6dXNlcg==' }, body: '{}' });
+    expect((await pause('http://admin.example.org')).status).toBe(403);
+    expect((await pause(`http://127.0.0.1:${s.port}`)).status).toBe(403);
+    expect((await pause('https://admin.example.org')).status).toBe(200);
+    expect(await s.ctx.queues.flush.isPaused()).toBe(true);
+    await s.ctx.queues.flush.resume();
+  });
 });

@@ -2,7 +2,8 @@
 // shows the same jobs with their progress.
 import type { FastifyInstance } from 'fastify';
 import { MAX_SEED } from '../../config.ts';
-import { DataPathError, resolveDataFile } from '../../movies/data-path.ts';
+import { DataPathError, pinDataFile } from '../../movies/data-path.ts';
+import { FileChangedError } from '../../movies/pinned-file.ts';
 import type { AppContext } from '../../context.ts';
 import { enqueueIngest, enqueueScan } from '../../../queues/movies.ts';
 import { QUEUES, type QueueName } from '../../../queues/names.ts';
@@ -36,14 +37,20 @@ export const runsRoutes = (ctx: AppContext) =>
           const job = await enqueueScan(ctx.queues.movies, 'api');
           return reply.code(202).send({ jobId: job.id, queue: QUEUES.movies, name: job.name });
         }
-        let file: string;
+        let pinned: ReturnType<typeof pinDataFile>;
         try {
-          file = resolveDataFile(ctx.config.movies.dataDir, body.path);
+          pinned = pinDataFile(ctx.config.movies.dataDir, body.path);
         } catch (err) {
           if (err instanceof DataPathError) throw badRequest(err.message);
           throw err;
         }
-        const { jobId } = await enqueueIngest(ctx.queues.movies, file);
+        let jobId: string;
+        try {
+          ({ jobId } = await enqueueIngest(ctx.queues.movies, pinned.path, pinned.identity));
+        } catch (err) {
+          if (err instanceof FileChangedError) throw badRequest(`path ${JSON.stringify(body.path)}: ${err.message}`);
+          throw err;
+        }
         return reply.code(202).send({ jobId, queue: QUEUES.movies, name: 'movies:ingest' });
       },
     );
