@@ -4,7 +4,10 @@
 // at the signal, and the job fails as cancelled. Waiting jobs are simply removed.
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { QueueName } from './names.ts';
+import { QUEUES, type QueueName } from './names.ts';
+
+/** Queues of runs: their processors stop at the signal. Flush and warehouse jobs are the pipeline's own, short, and restarted by their schedules. */
+export const CANCELLABLE_QUEUES: readonly QueueName[] = [QUEUES.simulator, QUEUES.movies];
 
 export const CANCEL_CHANNEL = 'segpipe:cancel';
 const MARK_TTL_S = 7 * 86_400;

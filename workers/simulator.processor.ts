@@ -4,9 +4,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { MAX_SEED } from '../src/config.ts';
 import type { AppContext } from '../src/context.ts';
-import { runSimulation, worldClock } from '../src/simulator/run.ts';
+import { runSimulation, worldClock, type RunParams, type RunResult } from '../src/simulator/run.ts';
 import { SIMULATE_BURST, SIMULATE_RUN, runParamsProblems, type SimulateBurstData, type SimulateResult, type SimulateRunData } from '../queues/simulator.ts';
-import type { RunResult } from '../src/simulator/run.ts';
 import { QUEUES } from '../queues/names.ts';
 import { reportProgress } from './progress.ts';
 import type { QueueProcessor } from './types.ts';
@@ -14,37 +13,35 @@ import type { QueueProcessor } from './types.ts';
 const BURST_COUNTER = 'segpipe:simulator:bursts';
 
 export function createSimulatorProcessor(ctx: AppContext) {
-
   const limits = ctx.config.simulator;
-  const control = (signal: AbortSignal) => ({ signal, maxDurationMs: limits.maxRunSeconds * 1000 });
-  /** A run that stopped early fails, saying why; the events it sent stay in Kafka. */
-  const finished = (result: RunResult, requested: number, signal: AbortSignal) => {
-    if (result.stopped === 'cancelled') throw new UnrecoverableError(`cancelled (${String(signal.reason)}) after ${result.events} of ${requested} events`);
-    if (result.stopped === 'max_duration') {
-      throw new UnrecoverableError(`stopped after ${result.events} of ${requested} events at the longest a run may last (SIMULATOR_MAX_RUN_S=${limits.maxRunSeconds} s)`);
-    }
-    return result;
+
+  /** A job's parameters are checked again here: a job can be written straight into Redis. */
+  const refuseUnless = (problems: string[]) => {
+    if (problems.length > 0) throw new UnrecoverableError(`refused: ${problems.join('; ')}`);
   };
 
   return async (job: Job, signal: AbortSignal): Promise<SimulateResult> => {
-    const progress = (total: number) => (sent: number) => reportProgress(job, { sent, total, percent: Math.round((100 * sent) / total) });
+    /** A run that stopped early fails, saying why; the events it sent stay in Kafka. */
+    const run = async (params: RunParams): Promise<RunResult> => {
+      const result = await runSimulation(ctx, params, (sent) => reportProgress(job, { sent, total: params.events, percent: Math.round((100 * sent) / params.events) }), { signal });
+      const done = `after ${result.events} of ${params.events} events`;
+      if (result.stopped === 'cancelled') throw new UnrecoverableError(`cancelled (${String(signal.reason)}) ${done}`);
+      if (result.stopped === 'max_duration') throw new UnrecoverableError(`stopped ${done} at the longest a run may last (SIMULATOR_MAX_RUN_S=${limits.maxRunSeconds} s)`);
+      return result;
+    };
     if (job.name === SIMULATE_BURST) {
       const { events } = job.data as SimulateBurstData;
-      const problems = runParamsProblems({ events, seed: 0 }, limits);
-      if (problems.length > 0) throw new UnrecoverableError(`refused: ${problems.join('; ')}`);
+      refuseUnless(runParamsProblems({ events, seed: 0 }, limits));
       const burst = await ctx.redis.incr(BURST_COUNTER);
       const start = await worldClock(ctx);
       const seed = (ctx.config.simulator.seed + burst * 7919) % (MAX_SEED + 1);
-      const result = await runSimulation(ctx, { events, seed, start, userPrefix: `b${burst}` }, progress(events), control(signal));
-      return { ...finished(result, events, signal), seed, start: new Date(start).toISOString() };
+      return { ...(await run({ events, seed, start, userPrefix: `b${burst}` })), seed, start: new Date(start).toISOString() };
     }
     if (job.name === SIMULATE_RUN) {
       const params = job.data as SimulateRunData;
-      const problems = runParamsProblems(params, limits);
-      if (problems.length > 0) throw new UnrecoverableError(`refused: ${problems.join('; ')}`);
+      refuseUnless(runParamsProblems(params, limits));
       const start = params.start ?? (await worldClock(ctx));
-      const result = await runSimulation(ctx, { ...params, start, userPrefix: params.userPrefix ?? `r${job.id}` }, progress(params.events), control(signal));
-      return { ...finished(result, params.events, signal), seed: params.seed, start: new Date(start).toISOString() };
+      return { ...(await run({ ...params, start, userPrefix: params.userPrefix ?? `r${job.id}` })), seed: params.seed, start: new Date(start).toISOString() };
     }
     throw new UnrecoverableError(`unknown job ${job.name} on the simulator queue`);
   };

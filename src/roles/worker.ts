@@ -3,12 +3,14 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { bullConnection, type AppContext } from '../context.ts';
 import { processors } from '../../workers/index.ts';
 import { QUEUE_PREFIX, type QueueName } from '../../queues/names.ts';
-import { CANCEL_CHANNEL, cancelledReason, type CancelMessage } from '../../queues/cancel.ts';
+import { CANCELLABLE_QUEUES, CANCEL_CHANNEL, cancelledReason, type CancelMessage } from '../../queues/cancel.ts';
 import { childLog } from '../log.ts';
 
 const log = childLog('worker');
 /** How often a running job checks its cancel mark, behind the pub/sub message that usually comes first. */
 const CANCEL_POLL_MS = 2000;
+/** The signal of jobs on queues that cannot be cancelled. */
+const NEVER_CANCELLED = new AbortController().signal;
 
 /** Starts the Workers (of every queue with a processor, or of `only`); the role's summary is their queues. */
 export async function startWorkers(ctx: AppContext, only?: QueueName[]): Promise<string> {
@@ -24,23 +26,26 @@ export async function serveQueues(ctx: AppContext, only?: QueueName[]): Promise<
     const fn = await p.create(ctx);
     if (!fn) continue;
     if (p.globalConcurrency) await ctx.queues[p.queue].setGlobalConcurrency(p.globalConcurrency);
-    // Three parameters: BullMQ passes an AbortSignal only to a processor that declares one.
-    const processor = async (job: Job, _token?: string, signal?: AbortSignal) => {
-      const cancelled = await cancelledReason(ctx.redis, p.queue, job);
-      if (cancelled) throw new UnrecoverableError(`cancelled: ${cancelled}`);
-      const backstop = new AbortController();
-      const poll = setInterval(() => {
-        cancelledReason(ctx.redis, p.queue, job).then(
-          (reason) => reason && backstop.abort(reason),
-          () => undefined,
-        );
-      }, CANCEL_POLL_MS);
-      try {
-        return await fn(job, signal ? AbortSignal.any([signal, backstop.signal]) : backstop.signal);
-      } finally {
-        clearInterval(poll);
-      }
-    };
+    // Three parameters: BullMQ passes an AbortSignal only to a processor that declares one. Only
+    // run queues look for cancel marks: flush and query jobs (the dashboard's hot path) have none.
+    const processor = CANCELLABLE_QUEUES.includes(p.queue)
+      ? async (job: Job, _token?: string, signal?: AbortSignal) => {
+          const cancelled = await cancelledReason(ctx.redis, p.queue, job);
+          if (cancelled) throw new UnrecoverableError(`cancelled: ${cancelled}`);
+          const backstop = new AbortController();
+          const poll = setInterval(() => {
+            cancelledReason(ctx.redis, p.queue, job).then(
+              (reason) => reason && backstop.abort(reason),
+              () => undefined,
+            );
+          }, CANCEL_POLL_MS);
+          try {
+            return await fn(job, signal ? AbortSignal.any([signal, backstop.signal]) : backstop.signal);
+          } finally {
+            clearInterval(poll);
+          }
+        }
+      : (job: Job) => fn(job, NEVER_CANCELLED);
     const worker = new Worker(p.queue, processor, {
       connection: bullConnection(ctx.config.redis.url),
       prefix: QUEUE_PREFIX,
@@ -52,7 +57,7 @@ export async function serveQueues(ctx: AppContext, only?: QueueName[]): Promise<
     ctx.onClose(() => worker.close());
     started.set(p.queue, worker);
   }
-  if (started.size > 0) await listenForCancels(ctx, started);
+  if ([...started.keys()].some((q) => CANCELLABLE_QUEUES.includes(q))) await listenForCancels(ctx, started);
   return started;
 }
 

@@ -26,13 +26,6 @@ export interface GuardOptions {
   refused?: ReadonlySet<string>;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set by the guard for a request authenticated by a browser session. */
-    session?: Session;
-  }
-}
-
 /** The token of an `Authorization: Bearer` header; undefined for no header or another scheme (a proxy's Basic auth). */
 function bearer(req: FastifyRequest): string | undefined {
   const m = /^Bearer\s+(.*)$/i.exec(req.headers.authorization ?? '');
@@ -71,6 +64,18 @@ export async function findSession(sessions: SessionStore, req: FastifyRequest): 
   return null;
 }
 
+/**
+ * Why a browser session may not change state with this request, or null when it may: the request
+ * must come from a page of this server and carry the session's CSRF token (`given`).
+ */
+export function stateChangeRefusal(req: FastifyRequest, session: Session, given: string | undefined): 'origin' | 'csrf' | null {
+  if (!sameOrigin(req)) return 'origin';
+  return sameSecret(given, session.csrf) ? null : 'csrf';
+}
+
+/** The CSRF token a request sends in its header. */
+export const csrfHeader = (req: FastifyRequest): string | undefined => [req.headers[CSRF_HEADER]].flat()[0];
+
 const deny = (reply: FastifyReply, code: 401 | 403, message: string) => {
   if (code === 401) reply.header('www-authenticate', 'Bearer realm="segpipe"');
   return reply.code(code).send({ statusCode: code, error: code === 401 ? 'Unauthorized' : 'Forbidden', message });
@@ -100,21 +105,15 @@ export function adminGuard(opts: GuardOptions) {
       if (sameSecret(given, opts.token)) return void (await opts.failures.giveBack(req.ip));
       return deny(reply, 401, 'That admin token is not valid.');
     }
-    const found = await findSession(opts.sessions, req);
-    const session = found?.session;
+    const session = (await findSession(opts.sessions, req))?.session;
     if (!session) {
       if (req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) {
         return reply.redirect(`/login?next=${encodeURIComponent(safeNext(req.url, '/dashboard'))}`);
       }
       return deny(reply, 401, 'Send the admin token as "Authorization: Bearer <token>" or sign in at /login.');
     }
-    if (!SAFE_METHODS.has(req.method)) {
-      if (!sameOrigin(req)) return deny(reply, 403, 'Cross-origin request refused: a signed-in browser may change state only from pages of this server.');
-      const csrf = req.headers[CSRF_HEADER];
-      if (!sameSecret(Array.isArray(csrf) ? csrf[0] : csrf, session.csrf)) {
-        return deny(reply, 403, `Missing or wrong CSRF token: send the ${CSRF_COOKIE} cookie's value in the X-XSRF-TOKEN header.`);
-      }
-    }
-    req.session = session;
+    const refusal = SAFE_METHODS.has(req.method) ? null : stateChangeRefusal(req, session, csrfHeader(req));
+    if (refusal === 'origin') return deny(reply, 403, 'Cross-origin request refused: a signed-in browser may change state only from pages of this server.');
+    if (refusal === 'csrf') return deny(reply, 403, `Missing or wrong CSRF token: send the ${CSRF_COOKIE} cookie's value in the X-XSRF-TOKEN header.`);
   };
 }

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { tooManyFailures, type FailedAttempts } from './attempts.ts';
-import { CSRF_COOKIE, SESSION_COOKIE, findSession, safeNext, sameOrigin } from './guard.ts';
+import { CSRF_COOKIE, SESSION_COOKIE, csrfHeader, findSession, safeNext, sameOrigin, stateChangeRefusal } from './guard.ts';
 import { sameSecret, type SessionStore } from './sessions.ts';
 
 export interface LoginOptions {
@@ -96,8 +96,8 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginOptions): Pro
     async (req: FastifyRequest, reply: FastifyReply) => {
       const found = await findSession(opts.sessions, req);
       const session = found?.session;
-      const given = (req.body as { _csrf?: string } | undefined)?._csrf ?? (req.headers['x-xsrf-token'] as string | undefined);
-      if (session && (!sameOrigin(req) || !sameSecret(given, session.csrf))) {
+      const given = (req.body as { _csrf?: string } | undefined)?._csrf ?? csrfHeader(req);
+      if (session && stateChangeRefusal(req, session, given)) {
         return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'Sign out from a page of this server (same origin, with its CSRF token).' });
       }
       await opts.sessions.destroy(found?.id);

@@ -41,8 +41,8 @@ export interface RunResult {
 export interface RunControl {
   /** Aborts the run: generation stops, what was handed to the lanes is still sent and counted. */
   signal?: AbortSignal;
-  /** Wall-clock budget, ms. */
-  maxDurationMs: number;
+  /** Wall-clock budget, ms; SIMULATOR_MAX_RUN_S when absent. */
+  maxDurationMs?: number;
 }
 
 const BATCH = 5000;
@@ -91,7 +91,7 @@ export async function runSimulation(
   ctx: AppContext,
   params: RunParams,
   onProgress: (sent: number) => void = () => undefined,
-  control: RunControl = { maxDurationMs: ctx.config.simulator.maxRunSeconds * 1000 },
+  control: RunControl = {},
 ): Promise<RunResult> {
   const { items, source } = await loadCatalog(ctx.redis);
   const start = params.start ?? (await worldClock(ctx));
@@ -128,7 +128,7 @@ export async function runSimulation(
     partitions: ctx.config.kafka.partitions,
     batchSize: BATCH,
     credits: CREDITS,
-    maxDurationMs: control.maxDurationMs,
+    maxDurationMs: control.maxDurationMs ?? ctx.config.simulator.maxRunSeconds * 1000,
     ports: channels.map((ch) => ch.port2) as never,
     control: controlChannel.port2 as never,
   };

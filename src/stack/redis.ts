@@ -36,7 +36,6 @@ export async function startRedis(opts: RedisStartOptions, onProgress: (msg: stri
   const conf = path.join(opts.dir, 'redis.conf');
   fs.rmSync(conf, { force: true }); // created afresh with mode 600, never rewritten under looser bits
   fs.writeFileSync(conf, opts.password ? `requirepass "${opts.password.replace(/["\\]/g, (c) => `\\${c}`)}"\n` : '', { mode: 0o600 });
-  fs.chmodSync(conf, 0o600);
   const proc = spawnService({
     service: 'Redis',
     port: opts.port,

@@ -8,7 +8,7 @@ import type { AppContext } from '../../context.ts';
 import { enqueueIngest, enqueueScan } from '../../../queues/movies.ts';
 import { QUEUES, type QueueName } from '../../../queues/names.ts';
 import { enqueueRun, runParamsProblems } from '../../../queues/simulator.ts';
-import { cancelJob } from '../../../queues/cancel.ts';
+import { CANCELLABLE_QUEUES, cancelJob } from '../../../queues/cancel.ts';
 
 const badRequest = (message: string) => Object.assign(new Error(message), { statusCode: 400 });
 
@@ -134,8 +134,7 @@ export const runsRoutes = (ctx: AppContext) =>
           params: {
             type: 'object',
             required: ['queue', 'id'],
-            // Runs only: flush and warehouse jobs are the pipeline's own, short, and restarted by their schedules.
-            properties: { queue: { type: 'string', enum: [QUEUES.simulator, QUEUES.movies] }, id: { type: 'string', minLength: 1, maxLength: 200 } },
+            properties: { queue: { type: 'string', enum: CANCELLABLE_QUEUES }, id: { type: 'string', minLength: 1, maxLength: 200 } },
           },
         },
       },
