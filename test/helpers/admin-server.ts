@@ -5,7 +5,13 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { AppContext } from '../../src/context.ts';
 import { buildApi } from '../../src/roles/api.ts';
-import { testConfig } from './env.ts';
+import { TEST_ENV, testConfig } from './env.ts';
+
+/**
+ * The test Redis, database `db`: a test file's own, so jobs its probes add never reach another
+ * file's workers. startAdminServer(..., { freshDb: true }) empties it at start and at close.
+ */
+export const testRedisDb = (db: number): string => `${process.env.REDIS_URL ?? TEST_ENV.REDIS_URL}/${db}`;
 
 export interface RawResponse {
   status: number;
@@ -21,9 +27,10 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdminServer(env: Record<string, string>): Promise<AdminServer> {
+export async function startAdminServer(env: Record<string, string>, opts: { freshDb?: boolean } = {}): Promise<AdminServer> {
   const ctx = new AppContext(testConfig(env));
   await ctx.prepare();
+  if (opts.freshDb) await ctx.redis.flushdb();
   const app = await buildApi(ctx);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
@@ -44,6 +51,7 @@ export async function startAdminServer(env: Record<string, string>): Promise<Adm
     port,
     request,
     close: async () => {
+      if (opts.freshDb) await ctx.redis.flushdb();
       await app.close();
       await ctx.close();
     },

@@ -2,12 +2,11 @@
 // without the token; then browser sessions, CSRF, redirects and the sign-in rate limit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../queues/names.ts';
-import { cookieHeader, setCookies, startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
+import { cookieHeader, setCookies, startAdminServer, testRedisDb, type AdminServer } from '../helpers/admin-server.ts';
 
 const TOKEN = 'security-test-admin-token-0123456789';
 const ATTEMPTS = 20;
-// A Redis database of its own: jobs these probes might add must not reach other tests' workers.
-const REDIS_URL = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:16379'}/7`;
+const REDIS_URL = testRedisDb(7);
 const PROTECTED = /^\/(api|admin|dashboard)(\/|$)/;
 
 /** A concrete path for a route pattern. */
@@ -49,12 +48,10 @@ describe('admin plane without the token', () => {
     );
 
   beforeAll(async () => {
-    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, LOGIN_ATTEMPTS_PER_MIN: String(ATTEMPTS) });
-    await s.ctx.redis.flushdb();
+    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, LOGIN_ATTEMPTS_PER_MIN: String(ATTEMPTS) }, { freshDb: true });
     before.set('state', await snapshot());
   });
   afterAll(async () => {
-    await s?.ctx.redis.flushdb();
     await s?.close();
   });
 
@@ -115,12 +112,10 @@ describe('browser sessions', () => {
     s.request('POST', '/login', { headers: { ...form, origin, ...headers }, body: `token=${encodeURIComponent(TOKEN)}&next=${encodeURIComponent(next)}` });
 
   beforeAll(async () => {
-    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, LOGIN_ATTEMPTS_PER_MIN: String(ATTEMPTS), SESSION_TTL_HOURS: '2' });
+    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, LOGIN_ATTEMPTS_PER_MIN: String(ATTEMPTS), SESSION_TTL_HOURS: '2' }, { freshDb: true });
     origin = `http://127.0.0.1:${s.port}`;
-    await s.ctx.redis.flushdb();
   });
   afterAll(async () => {
-    await s?.ctx.redis.flushdb();
     await s?.close();
   });
 
@@ -262,11 +257,9 @@ describe('browser sessions', () => {
 describe('the wrong-token limit and proxies', () => {
   let s: AdminServer;
   beforeAll(async () => {
-    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, LOGIN_ATTEMPTS_PER_MIN: '5', TRUST_PROXY: '127.0.0.1' });
-    await s.ctx.redis.flushdb();
+    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, LOGIN_ATTEMPTS_PER_MIN: '5', TRUST_PROXY: '127.0.0.1' }, { freshDb: true });
   });
   afterAll(async () => {
-    await s?.ctx.redis.flushdb();
     await s?.close();
   });
 

@@ -6,11 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { QUEUES } from '../../queues/names.ts';
-import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
+import { startAdminServer, testRedisDb, type AdminServer } from '../helpers/admin-server.ts';
 import { waitFor } from '../helpers/stream.ts';
 
 const TOKEN = 'browser-security-token-0123456789';
-const REDIS_URL = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:16379'}/11`;
+const REDIS_URL = testRedisDb(11);
 
 describe('a signed-in browser', () => {
   let s: AdminServer;
@@ -20,8 +20,7 @@ describe('a signed-in browser', () => {
   let evilBase: string;
 
   beforeAll(async () => {
-    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL });
-    await s.ctx.redis.flushdb();
+    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL }, { freshDb: true });
     base = `http://127.0.0.1:${s.port}`;
     // Another origin on the same host: pages that try to make the browser act on segpipe.
     evil = http.createServer((req, res) => {
@@ -51,7 +50,6 @@ describe('a signed-in browser', () => {
   afterAll(async () => {
     await browser?.close();
     evil?.close();
-    await s?.ctx.redis.flushdb();
     await s?.close();
   });
 

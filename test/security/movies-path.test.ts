@@ -15,10 +15,10 @@ import { QUEUES } from '../../queues/names.ts';
 import { jobResult } from '../../queues/wait.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
 import { SAMPLE_CATALOG } from '../../src/simulator/catalog.ts';
-import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
+import { startAdminServer, testRedisDb, type AdminServer } from '../helpers/admin-server.ts';
 
 const TOKEN = 'movies-path-security-token-0123456789';
-const REDIS_URL = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:16379'}/9`;
+const REDIS_URL = testRedisDb(9);
 
 describe('movies paths', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-movies-sec-'));
@@ -35,12 +35,10 @@ describe('movies paths', () => {
     fs.writeFileSync(path.join(dataDir, 'mine.txt'), 'ITEM 77001\nTitle=Mine\n');
     fs.symlinkSync('/etc/passwd', path.join(dataDir, 'passwd-link'));
     fs.symlinkSync(root, path.join(dataDir, 'sub', 'up'));
-    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, DATA_DIR: dataDir, PARSE_THREADS: '1', MOVIES_WATCH: 'false' });
-    await s.ctx.redis.flushdb();
+    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, DATA_DIR: dataDir, PARSE_THREADS: '1', MOVIES_WATCH: 'false' }, { freshDb: true });
   });
   afterAll(async () => {
     await worker?.close();
-    await s?.ctx.redis.flushdb();
     await s?.close();
     fs.rmSync(root, { recursive: true, force: true });
   });

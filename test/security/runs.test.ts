@@ -13,13 +13,13 @@ import { SIMULATE_RUN } from '../../queues/simulator.ts';
 import { jobResult } from '../../queues/wait.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
 import { runSimulation } from '../../src/simulator/run.ts';
-import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
+import { startAdminServer, testRedisDb, type AdminServer } from '../helpers/admin-server.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
 import { TEST_ENV } from '../helpers/env.ts';
 import { ownTopicsEnv, waitFor } from '../helpers/stream.ts';
 
 const TOKEN = 'runs-security-token-0123456789';
-const REDIS_URL = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:16379'}/10`;
+const REDIS_URL = testRedisDb(10);
 
 describe('bounded, cancellable runs', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-runs-sec-'));
@@ -33,13 +33,11 @@ describe('bounded, cancellable runs', () => {
   const run = async (id: string) => JSON.parse((await s.request('GET', `/api/runs/simulator/${id}`, { headers: auth })).body) as { state: string; failedReason: string | null; progress: { sent?: number } | number };
 
   beforeAll(async () => {
-    s = await startAdminServer(env);
-    await s.ctx.redis.flushdb();
+    s = await startAdminServer(env, { freshDb: true });
   });
   afterAll(async () => {
     await procs.killAll();
     for (const w of workers?.values() ?? []) await w.close(true);
-    await s?.ctx.redis.flushdb();
     await s?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -13,10 +13,10 @@ import { serveQueues } from '../../src/roles/worker.ts';
 import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
 import { rawTables } from '../../src/warehouse/tables.ts';
 import { catalogTitles } from '../../src/windows/metrics.ts';
-import { startAdminServer, type AdminServer } from '../helpers/admin-server.ts';
+import { startAdminServer, testRedisDb, type AdminServer } from '../helpers/admin-server.ts';
 
 const TOKEN = 'warehouse-security-token-0123456789';
-const REDIS_URL = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:16379'}/8`;
+const REDIS_URL = testRedisDb(8);
 
 describe('warehouse reads are named queries on connections without file access', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-wh-sec-'));
@@ -27,13 +27,11 @@ describe('warehouse reads are named queries on connections without file access',
 
   beforeAll(async () => {
     fs.writeFileSync(secret, 'the-secret-content\n');
-    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, DUCKDB_PATH: path.join(dir, 'wh.duckdb') });
-    await s.ctx.redis.flushdb();
+    s = await startAdminServer({ ADMIN_TOKEN: TOKEN, REDIS_URL, DUCKDB_PATH: path.join(dir, 'wh.duckdb') }, { freshDb: true });
     worker = (await serveQueues(s.ctx, [QUEUES.warehouse])).get(QUEUES.warehouse)!;
   });
   afterAll(async () => {
     await worker?.close();
-    await s?.ctx.redis.flushdb();
     await s?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
