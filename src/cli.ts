@@ -78,10 +78,14 @@ async function runRoles(role: Role, stack?: Stack): Promise<void> {
   }
 }
 
-async function upStack(cfg: Config): Promise<Stack> {
+async function upStack(cfg: Config, kafkaBrokers?: number): Promise<Stack> {
   const started = Date.now();
-  const stack = await startStack(cfg, { onProgress: say });
+  const stack = await startStack(cfg, { onProgress: say, kafkaBrokers });
   say(`stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${stack.services.map((s) => `${s.name} ${s.state}`).join(', ')}`);
+  const kafka = stack.services.find((s) => s.name === 'Kafka')!;
+  if (kafka.address.includes(',') && kafka.address !== cfg.kafka.brokers.join(',')) {
+    say(`Kafka runs on ${kafka.address}: give the roles KAFKA_BROKERS=${kafka.address} KAFKA_REPLICATION_FACTOR=3`);
+  }
   return stack;
 }
 
@@ -108,8 +112,13 @@ const stackCmd = program.command('stack').description('manage the local Kafka, S
 stackCmd
   .command('up')
   .description('start what is not already running and keep it in the foreground until Ctrl-C')
-  .action(async () => {
-    const stack = await upStack(config());
+  .option('--brokers <n>', 'Kafka nodes to start (KRaft, one quorum), on every second port from the first broker port', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 9) throw new InvalidArgumentError('--brokers takes a whole number from 1 to 9');
+    return n;
+  })
+  .action(async (opts: { brokers?: number }) => {
+    const stack = await upStack(config(), opts.brokers);
     // Nothing else holds the event loop open: the services run detached.
     const keepAlive = setInterval(() => undefined, 60_000);
     untilSignal(async () => {

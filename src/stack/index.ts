@@ -27,6 +27,21 @@ export interface StackOptions {
   onProgress?: (msg: string) => void;
   /** Redis append-only file; on for the local stack, off in tests. */
   redisAppendonly?: boolean;
+  /**
+   * Kafka nodes to start where none answers: by default one per address in KAFKA_BROKERS; more
+   * than that puts the others on the next free pair of ports (broker port + 2, + 4, ...).
+   */
+  kafkaBrokers?: number;
+}
+
+/** The local Kafka cluster to start: node ports and their directories under LOCAL_DIR. */
+export function kafkaNodes(config: Config, count = config.kafka.brokers.length): { host: string; ports: number[]; dirs: string[] } {
+  const listed = config.kafka.brokers.map(splitHostPort);
+  const host = listed[0]!.host;
+  const ports = Array.from({ length: Math.max(count, listed.length) }, (_, i) => listed[i]?.port ?? listed[0]!.port + 2 * i);
+  const foreign = listed.find((e) => e.host !== host);
+  if (foreign) throw new StackError('Kafka', foreign.port, undefined, `KAFKA_BROKERS names more than one host (${host}, ${foreign.host}); a local cluster runs on one`);
+  return { host, ports, dirs: ports.map((port) => path.join(config.localDir, `kafka-${port}`)) };
 }
 
 interface Endpoint {
@@ -65,7 +80,7 @@ export async function startStack(config: Config, opts: StackOptions = {}): Promi
     name: ServiceState['name'],
     address: string,
     ready: () => Promise<boolean>,
-    start: (e: Endpoint, dir: string) => Promise<RunningProcess>,
+    start: (e: Endpoint, dir: string) => Promise<RunningProcess | RunningProcess[]>,
   ) => {
     const e = ep[name];
     if (await ready().catch(() => false)) {
@@ -81,9 +96,9 @@ export async function startStack(config: Config, opts: StackOptions = {}): Promi
     }
     const dir = path.join(config.localDir, `${name.toLowerCase().replace(/\s+/g, '-')}-${e.port}`);
     fs.mkdirSync(dir, { recursive: true });
-    const proc = await start(e, dir);
-    started.push(proc);
-    services.push({ name, address, state: 'started', logFile: proc.logFile });
+    const procs = [await start(e, dir)].flat();
+    started.push(...procs);
+    services.push({ name, address, state: 'started', logFile: procs[0]!.logFile });
   };
 
   try {
@@ -92,9 +107,13 @@ export async function startStack(config: Config, opts: StackOptions = {}): Promi
       ensure('Redis', redactUrl(config.redis.url), () => redisReady(config.redis.url), (e, dir) =>
         startRedis({ ...e, dir, appendonly: opts.redisAppendonly ?? config.redis.appendonly, password: decodeURIComponent(new URL(config.redis.url).password) || undefined }, progress),
       ),
-      ensure('Kafka', config.kafka.brokers.join(','), () => kafkaReady(config.kafka.brokers[0]!), (e, dir) =>
-        startKafka({ ...e, dir, partitions: config.kafka.partitions }, progress),
-      ),
+      (async () => {
+        const nodes = kafkaNodes(config, opts.kafkaBrokers);
+        const address = nodes.ports.map((p) => `${nodes.host}:${p}`).join(',');
+        await ensure('Kafka', address, () => kafkaReady(config.kafka.brokers[0]!, nodes.ports.length), () =>
+          startKafka({ ...nodes, partitions: config.kafka.partitions }, progress),
+        );
+      })(),
     ]);
     await ensure('Schema Registry', redactUrl(config.registry.url), () => registryReady(config.registry.url), (e, dir) =>
       startRegistry({ ...e, dir, kafkaBrokers: config.kafka.brokers }, progress),
