@@ -193,8 +193,9 @@ program
   .description('reconcile Kafka offsets consumed with warehouse rows, dead letters and pending outbox rows; exit 1 on any difference')
   .option('--flush', 'flush the outboxes first (through the worker that owns the warehouse)')
   .option('--metrics', 'also recompute every metric from the raw tables (the oracle) and diff final windows and sales')
+  .option('--runs', 'also recompute what every completed simulator run put on each partition and compare with Kafka (an event lost before Kafka shows)')
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { flush?: boolean; metrics?: boolean; json?: boolean }) => {
+  .action(async (opts: { flush?: boolean; metrics?: boolean; runs?: boolean; json?: boolean }) => {
     const { reconcile } = await import('./stream/reconcile.ts');
     const { flushNow, FLUSH_METRICS } = await import('../queues/flush.ts');
     const { warehouseQuery } = await import('../queues/warehouse.ts');
@@ -214,8 +215,23 @@ program
         process.stdout.write(`verify --metrics: ${oracle.finalWindows} final windows and ${oracle.salesItems} sold items compared, ${oracle.diffs.length} difference(s)\n`);
         if (oracle.diffs.length > 0) process.exitCode = 1;
       }
+      let runs: import('./simulator/run-check.ts').RunCheckReport | undefined;
+      if (opts.runs) {
+        const { checkRuns } = await import('./simulator/run-check.ts');
+        runs = await checkRuns(ctx);
+        if (!runs.ok) process.exitCode = 1;
+      }
+      if (runs && !opts.json) {
+        for (const s of runs.skipped) process.stdout.write(`run ${s.userPrefix}: not checked, ${s.reason}\n`);
+        for (const d of runs.differences) {
+          const lost = d.expected - d.distinct;
+          const extra = d.found - d.distinct;
+          process.stdout.write(`run ${d.userPrefix} ${d.topic}:${d.partition}: expected ${d.expected}, in Kafka ${d.found} (${lost > 0 ? `${lost} missing` : lost < 0 ? `${-lost} unexpected` : 'none missing'}, ${extra} duplicate(s))\n`);
+        }
+        process.stdout.write(`verify --runs: ${runs.runs} run(s), ${runs.rows.reduce((a, r) => a + r.expected, 0)} events recomputed, ${runs.differences.length} partition(s) differ\n`);
+      }
       const report = await reconcile(ctx);
-      if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      if (opts.json) process.stdout.write(`${JSON.stringify(runs ? { ...report, runs } : report, null, 2)}\n`);
       else {
         const rows = report.partitions.filter((p) => p.consumed + p.lag > 0 || p.difference !== 0);
         process.stdout.write(`${'topic'.padEnd(30)} ${'part'.padStart(4)} ${'consumed'.padStart(9)} ${'warehouse'.padStart(9)} ${'dead'.padStart(6)} ${'pending'.padStart(8)} ${'diff'.padStart(6)} ${'lag'.padStart(8)}\n`);

@@ -112,9 +112,12 @@ class DueHeap {
 
 export type SimEvent = UserEvent<Exclude<EventName, 'movies_catalog_enriched'>>;
 
+/** Users are named `<prefix>-<n>`; this prefix when a run names none. */
+export const defaultUserPrefix = (seed: number): string => `u${seed.toString(36)}`;
+
 export function* simulate(params: SimulationParams, catalog: readonly CatalogItem[]): Generator<SimEvent> {
   if (catalog.length === 0) throw new Error('the catalog has no priced items: ingest a Movies.txt first');
-  const prefix = params.userPrefix ?? `u${params.seed.toString(36)}`;
+  const prefix = params.userPrefix ?? defaultUserPrefix(params.seed);
   const r: Rng = rng(params.seed);
   // Event and cart ids depend on the user prefix too: runs with one seed but other users never
   // share ids. 128 bits of generator state keep different runs' id streams apart.

@@ -8,10 +8,12 @@ import { MessageChannel } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import type { AppContext } from '../context.ts';
 import { createTaskPool } from '../threads.ts';
+import { defaultUserPrefix } from './journeys.ts';
 import { EVENT_NAMES } from '../config.ts';
 import { loadCatalog } from './catalog.ts';
 import type { GenerateSummary, GenerateTask, ToGenerator } from './generate-task.ts';
 import type { LaneTask } from './lane.ts';
+import { catalogFingerprint, recordRun } from './run-log.ts';
 
 export interface RunParams {
   events: number;
@@ -146,6 +148,19 @@ export async function runSimulation(
     controlChannel.port1.close();
   }
   if (summary.lastTime !== null) await ctx.redis.eval(ADVANCE_CLOCK, 1, WORLD_CLOCK, String(summary.lastTime + 1));
+  // Only a run that produced all its events is recomputable: a stopped one dropped what it held.
+  if (summary.stopped === null) {
+    await recordRun(ctx.redis, {
+      seed: params.seed,
+      events: params.events,
+      users: params.users,
+      start,
+      userPrefix: params.userPrefix ?? defaultUserPrefix(params.seed),
+      catalog: catalogFingerprint(items),
+      partitions: ctx.config.kafka.partitions,
+      finishedAt: Date.now(),
+    });
+  }
   const durationMs = performance.now() - wallStart;
   return {
     events: sent,

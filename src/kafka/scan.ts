@@ -1,0 +1,58 @@
+// Reads topics from their first offset to the end they had when the scan began, without
+// committing anything: for checks that recount what Kafka holds.
+import crypto from 'node:crypto';
+import type { AppContext } from '../context.ts';
+import { topicOffsets } from './client.ts';
+
+export interface ScannedMessage {
+  topic: string;
+  partition: number;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+/** Calls `onMessage` for every message of `topics` below the high watermark read at the start. */
+export async function scanTopics(ctx: AppContext, topics: string[], onMessage: (m: ScannedMessage) => void, timeoutMs = 600_000): Promise<number> {
+  const admin = await ctx.admin();
+  const ends = new Map<string, number>();
+  for (const topic of topics) {
+    for (const [partition, { low, high }] of await topicOffsets(admin, topic)) if (high > low) ends.set(`${topic}:${partition}`, high);
+  }
+  if (ends.size === 0) return 0;
+  const groupId = `segpipe-scan-${crypto.randomBytes(6).toString('hex')}`;
+  const consumer = ctx.kafka.consumer({ groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
+  let read = 0;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`scanning ${topics.join(', ')} did not reach the end within ${timeoutMs / 1000} s; ${ends.size} partition(s) left`)), timeoutMs);
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const id = `${batch.topic}:${batch.partition}`;
+            const end = ends.get(id);
+            if (end === undefined) return;
+            for (const m of batch.messages) {
+              if (Number(m.offset) >= end) break;
+              onMessage({ topic: batch.topic, partition: batch.partition, key: m.key, value: m.value });
+              read++;
+            }
+            const last = batch.messages.at(-1);
+            if (last && Number(last.offset) + 1 >= end) {
+              ends.delete(id);
+              if (ends.size === 0) resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect().catch(() => undefined);
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+  }
+  return read;
+}
