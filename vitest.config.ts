@@ -20,6 +20,10 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      {
+        // npm run test:cluster: a three-node Kafka cluster of its own, with brokers killed.
+        test: { name: 'cluster', include: ['test/cluster/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 300_000 },
+      },
     ],
   },
 });

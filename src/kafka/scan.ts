@@ -9,6 +9,7 @@ export interface ScannedMessage {
   partition: number;
   key: Buffer | null;
   value: Buffer | null;
+  headers: Record<string, string>;
 }
 
 /** Calls `onMessage` for every message of `topics` below the high watermark read at the start. */
@@ -37,7 +38,8 @@ export async function scanTopics(ctx: AppContext, topics: string[], onMessage: (
             if (end === undefined) return;
             for (const m of batch.messages) {
               if (Number(m.offset) >= end) break;
-              onMessage({ topic: batch.topic, partition: batch.partition, key: m.key, value: m.value });
+              const headers = Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)]));
+              onMessage({ topic: batch.topic, partition: batch.partition, key: m.key, value: m.value, headers });
               read++;
             }
             const last = batch.messages.at(-1);

@@ -1,0 +1,151 @@
+// Producer failover, client against client: each candidate sends the same numbered messages to a
+// three-node KRaft cluster (replication factor 3, min.insync.replicas 2), one batch on the wire at
+// a time, while the active controller (leading partitions of the topic) is SIGKILLed and
+// restarted, twice. Afterwards the topic is read back: an acknowledged message that is not there
+// is lost, one that is there twice is a duplicate. The stall of a kill is the time from the kill
+// to the next acknowledgement.
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { KafkaCluster } from '../src/stack/kafka.ts';
+import { progress } from './env.ts';
+
+export interface WireMessage {
+  topic: string;
+  partition: number;
+  key: Buffer;
+  value: Buffer;
+}
+
+export interface CandidateProducer {
+  /** Resolves when every message is acknowledged by acks=all. */
+  send(messages: WireMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Candidate {
+  name: string;
+  connect(brokers: string[]): Promise<CandidateProducer>;
+}
+
+export interface FailoverResult {
+  candidate: string;
+  acked: number;
+  lost: number;
+  duplicates: number;
+  stallsS: number[];
+  error?: string;
+}
+
+const PARTITIONS = 6;
+const BATCH = 5000;
+
+function messages(topic: string, from: number, n: number): WireMessage[] {
+  return Array.from({ length: n }, (_, j) => {
+    const i = from + j;
+    const value = Buffer.alloc(100, 0x2e);
+    value.writeUInt32BE(i, 0);
+    return { topic, partition: i % PARTITIONS, key: Buffer.from(`user-${i % 10_000}`), value };
+  });
+}
+
+/** Node id of the active controller, and the node leading most partitions of `topic`. */
+async function victimOf(admin: Admin, topic: string): Promise<number> {
+  const [{ controller }, meta] = await Promise.all([admin.describeCluster(), admin.fetchTopicMetadata({ topics: [topic] })]);
+  const leads = new Map<number, number>();
+  for (const p of meta.topics[0]!.partitions) leads.set(p.leader, (leads.get(p.leader) ?? 0) + 1);
+  if (controller !== null && (leads.get(controller) ?? 0) > 0) return controller;
+  return [...leads].sort((a, b) => b[1] - a[1])[0]![0];
+}
+
+/** Every message of the topic, counted by its number. */
+async function readBack(brokers: string[], topic: string, expected: number): Promise<Map<number, number>> {
+  const kafka = new Kafka({ brokers, clientId: 'failover-check', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const total = offsets.reduce((a, o) => a + Number(o.high) - Number(o.low), 0);
+  const seen = new Map<number, number>();
+  const consumer = kafka.consumer({ groupId: `failover-check-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let read = 0;
+  const done = new Promise<void>((resolve) => {
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const id = m.value!.readUInt32BE(0);
+          seen.set(id, (seen.get(id) ?? 0) + 1);
+        }
+        read += batch.messages.length;
+        if (read >= total) resolve();
+      },
+    });
+  });
+  await Promise.race([done, sleep(120_000)]);
+  await consumer.disconnect();
+  if (read < total) progress(`read back ${read} of ${total} messages (${expected} acknowledged)`);
+  return seen;
+}
+
+export async function failoverRun(cluster: KafkaCluster, candidate: Candidate, total: number): Promise<FailoverResult> {
+  const brokers = cluster.brokers;
+  const topic = `failover-${candidate.name.replace(/[^a-z0-9]+/gi, '-')}-${Date.now().toString(36)}`;
+  const admin = new Kafka({ brokers, clientId: 'failover-admin', logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true });
+  const producer = await candidate.connect(brokers);
+  const killAt = [0.3, 0.65].map((f) => Math.floor((f * total) / BATCH) * BATCH);
+  const stallsS: number[] = [];
+  const restarts: Promise<void>[] = [];
+  let acked = 0;
+  let error: string | undefined;
+  try {
+    for (let from = 0; from < total; from += BATCH) {
+      let killedAt: number | undefined;
+      if (killAt.includes(from)) {
+        const victim = await victimOf(admin, topic);
+        progress(`${candidate.name}: SIGKILL of node ${victim} (controller, leads partitions) after ${acked} acknowledged`);
+        await cluster.kill(victim);
+        killedAt = performance.now();
+        restarts.push(sleep(5000).then(() => cluster.restart(victim)));
+      }
+      await producer.send(messages(topic, from, Math.min(BATCH, total - from)));
+      acked = Math.min(total, from + BATCH);
+      if (killedAt !== undefined) stallsS.push(Math.round((performance.now() - killedAt) / 100) / 10);
+    }
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+    progress(`${candidate.name}: send failed after ${acked} acknowledged: ${error}`);
+  } finally {
+    await producer.close().catch(() => undefined);
+    await Promise.all(restarts);
+  }
+  const seen = await readBack(brokers, topic, acked);
+  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+  await admin.disconnect();
+  let lost = 0;
+  let duplicates = 0;
+  for (let i = 0; i < acked; i++) {
+    const n = seen.get(i) ?? 0;
+    if (n === 0) lost++;
+    else duplicates += n - 1;
+  }
+  return { candidate: candidate.name, acked, lost, duplicates, stallsS, error };
+}
+
+/** A three-node cluster of its own under .local/bench, started for the run and stopped after. */
+export async function withBenchCluster<T>(fn: (cluster: KafkaCluster) => Promise<T>): Promise<T> {
+  const ports = [29292, 29294, 29296];
+  const dirs = ports.map((p) => path.join('.local/bench', `failover-kafka-${p}`));
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  const cluster = new KafkaCluster({ host: '127.0.0.1', ports, dirs, partitions: PARTITIONS });
+  await cluster.start(progress);
+  try {
+    return await fn(cluster);
+  } finally {
+    await cluster.stop();
+  }
+}
