@@ -9,7 +9,8 @@ import { createIdempotentProducer } from '../src/kafka/client.ts';
 import { loadCatalog } from '../src/simulator/catalog.ts';
 import { simulate } from '../src/simulator/journeys.ts';
 import { LANES, runSimulation } from '../src/simulator/run.ts';
-import { BatchPacker, partitionerFor, transferables, type PackedBatch } from '../src/simulator/packed.ts';
+import { partitionerFor } from '../src/kafka/partitioner.ts';
+import { BatchPacker, transferables, type PackedBatch } from '../src/simulator/packed.ts';
 import { createTaskPool } from '../src/threads.ts';
 import { EVENT_NAMES } from '../src/config.ts';
 import { progress } from './env.ts';
@@ -40,7 +41,7 @@ export async function benchProducer(config: Config): Promise<{ figures: Record<s
     const partition = partitionOf(m.topic, keyText);
     prebuilt.push({ topic: m.topic, keyText, message: { key: Buffer.from(keyText), value: Buffer.alloc((m.message.value as Buffer).length, 7), partition } });
   }
-  const raw = createIdempotentProducer(ctx.kafka, ctx.config.kafka.compression);
+  const raw = createIdempotentProducer(ctx.kafka, ctx.config);
   await raw.connect();
   // The raw side gets the better of its two strategies: one request at a time, or several
   // concurrent sendBatch calls (which kafkajs queues per broker).

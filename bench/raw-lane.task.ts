@@ -5,7 +5,7 @@ import { createIdempotentProducer, createKafka } from '../src/kafka/client.ts';
 import { sendPacked, type PackedBatch } from '../src/simulator/packed.ts';
 
 export default async function rawLane(task: { config: Config; topicOrder: string[]; batches: PackedBatch[] }): Promise<number> {
-  const producer = createIdempotentProducer(createKafka(task.config, 'bench-raw-lane'), task.config.kafka.compression);
+  const producer = createIdempotentProducer(createKafka(task.config, 'bench-raw-lane'), task.config);
   await producer.connect();
   const t0 = performance.now();
   for (const batch of task.batches) await sendPacked(producer, batch, task.topicOrder);

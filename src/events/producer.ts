@@ -19,7 +19,7 @@ export class EventProducer {
   private readonly producer: LazyProducer;
 
   constructor(private readonly ctx: AppContext) {
-    this.producer = new LazyProducer(ctx.kafka, ctx.config.kafka.compression);
+    this.producer = new LazyProducer(ctx.kafka, ctx.config);
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,21 @@
 // kafkajs wiring: one factory for clients, topic creation at start, kafkajs logs routed to pino.
-import kafkajs, { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
+import kafkajs, {
+  Kafka,
+  logLevel,
+  type Admin,
+  type ITopicConfig,
+  type LogEntry,
+  type Message,
+  type Producer,
+  type ProducerBatch,
+  type ProducerRecord,
+  type RecordMetadata,
+  type TopicMessages,
+} from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import type { Config } from '../config.ts';
 import { childLog } from '../log.ts';
+import { partitionerFor } from './partitioner.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
@@ -74,22 +87,57 @@ const COMPRESSION: Record<Config['kafka']['compression'], kafkajs.CompressionTyp
 };
 
 /**
- * Idempotent producer, acks=all by every send. kafkajs requires unlimited retries for
- * idempotence; the back-off is capped so a broker that returns is used within seconds. Every
- * send and sendBatch compresses with KAFKA_COMPRESSION unless the call names its own.
+ * One request per partition, so one leader per sendBatch call. kafkajs 2.2.4 re-sends a failed
+ * request only to brokers that have not answered within the same call: a partition whose
+ * leadership moved to a broker that already answered is dropped while the call reports success
+ * (kafkajs #1303). With one partition per call there is only one broker to answer, before and
+ * after a leader change. Calls for different partitions run concurrently; per partition the
+ * caller keeps one call on the wire, so order holds.
  */
-export function createIdempotentProducer(kafka: Kafka, compression: Config['kafka']['compression']): Producer {
+export function splitByPartition(topicMessages: TopicMessages[], partitionOf: (topic: string, key: Message['key']) => number): TopicMessages[] {
+  const groups = new Map<string, TopicMessages>();
+  for (const { topic, messages } of topicMessages) {
+    for (const m of messages) {
+      const partition = m.partition ?? partitionOf(topic, m.key);
+      const id = `${partition}\0${topic}`;
+      let g = groups.get(id);
+      if (!g) groups.set(id, (g = { topic, messages: [] }));
+      g.messages.push(m.partition === undefined ? { ...m, partition } : m);
+    }
+  }
+  return [...groups.values()];
+}
+
+/** Where kafkajs's default partitioner puts a key, for segpipe's topics (their partition counts are configured). */
+function configuredPartitioner(config: Config): (topic: string, key: Message['key']) => number {
+  const byTopic = new Map(topicSpecs(config).map((t) => [t.topic, partitionerFor(t.numPartitions ?? 1)]));
+  return (topic, key) => {
+    const partitionOf = byTopic.get(topic);
+    if (!partitionOf) throw new Error(`${topic} is not one of segpipe's configured topics; give each message sent to it a partition`);
+    return partitionOf(topic, key ?? null);
+  };
+}
+
+/**
+ * Idempotent producer, acks=all by every send, one leader per request (splitByPartition).
+ * kafkajs requires unlimited retries for idempotence; the back-off is capped at 1 s, so a
+ * partition is written again within a second of its new leader's election. Every send and
+ * sendBatch compresses with KAFKA_COMPRESSION unless the call names its own.
+ */
+export function createIdempotentProducer(kafka: Kafka, config: Config): Producer {
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 5,
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
   });
-  const type = COMPRESSION[compression];
-  const send = producer.send.bind(producer);
+  const type = COMPRESSION[config.kafka.compression];
+  const partitionOf = configuredPartitioner(config);
   const sendBatch = producer.sendBatch.bind(producer);
+  const split = async ({ topicMessages = [], ...rest }: ProducerBatch): Promise<RecordMetadata[]> =>
+    (await Promise.all(splitByPartition(topicMessages, partitionOf).map((tm) => sendBatch({ compression: type, ...rest, topicMessages: [tm] })))).flat();
   return Object.assign(producer, {
-    send: (record: Parameters<Producer['send']>[0]) => send({ compression: type, ...record }),
-    sendBatch: (batch: Parameters<Producer['sendBatch']>[0]) => sendBatch({ compression: type, ...batch }),
+    send: ({ topic, messages, ...rest }: ProducerRecord) => split({ ...rest, topicMessages: [{ topic, messages }] }),
+    sendBatch: split,
   });
 }
 
@@ -99,12 +147,12 @@ export class LazyProducer {
 
   constructor(
     private readonly kafka: Kafka,
-    private readonly compression: Config['kafka']['compression'],
+    private readonly config: Config,
   ) {}
 
   get(): Promise<Producer> {
     this.producer ??= (async () => {
-      const p = createIdempotentProducer(this.kafka, this.compression);
+      const p = createIdempotentProducer(this.kafka, this.config);
       await p.connect();
       return p;
     })();

@@ -46,7 +46,7 @@ export class MovieIngestor {
     private readonly ctx: AppContext,
     private readonly pool: ParsePool,
   ) {
-    this.producer = new LazyProducer(ctx.kafka, ctx.config.kafka.compression);
+    this.producer = new LazyProducer(ctx.kafka, ctx.config);
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,8 @@ import type { Config } from '../config.ts';
 import { AvroWriter, type WriterSchema } from '../registry/serde.ts';
 import type { CatalogItem } from './catalog.ts';
 import { simulate, type SimulationParams } from './journeys.ts';
-import { BatchPacker, partitionerFor, transferables, type PackedBatch } from './packed.ts';
+import { partitionerFor } from '../kafka/partitioner.ts';
+import { BatchPacker, transferables, type PackedBatch } from './packed.ts';
 
 export interface GenerateTask {
   params: SimulationParams;

@@ -57,7 +57,7 @@ let laneProducer: LazyProducer | undefined;
 export async function runLane(task: LaneTask): Promise<number> {
   let sent = 0;
   try {
-    laneProducer ??= new LazyProducer(createKafka(task.config, `${task.config.kafka.clientId}-lane`), task.config.kafka.compression);
+    laneProducer ??= new LazyProducer(createKafka(task.config, `${task.config.kafka.clientId}-lane`), task.config);
     const producer = await laneProducer.get();
     await drainLane(
       task.port,

@@ -2,7 +2,7 @@
 // back to back in one buffer, with typed-array indexes, transferred without a copy. The
 // receiving side only slices views out of it, so the thread that runs kafkajs does no model,
 // no Avro and no partitioning work.
-import { Partitioners, type Message, type PartitionMetadata, type Producer, type TopicMessages } from 'kafkajs';
+import type { Message, Producer, TopicMessages } from 'kafkajs';
 
 export interface PackedBatch {
   count: number;
@@ -96,20 +96,4 @@ export function unpack(batch: PackedBatch, topics: readonly string[]): TopicMess
 /** One packed batch as one request, acks=all; resolves when acknowledged. */
 export async function sendPacked(producer: Producer, batch: PackedBatch, topicOrder: readonly string[]): Promise<void> {
   await producer.sendBatch({ topicMessages: unpack(batch, topicOrder), acks: -1 });
-}
-
-/**
- * kafkajs's own default partitioner over `partitions` partitions, so keys land where kafkajs
- * would put them, computed before the send (off the sending thread).
- */
-export function partitionerFor(partitions: number): (topic: string, key: string | Buffer) => number {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata: PartitionMetadata[] = Array.from({ length: partitions }, (_, partitionId) => ({
-    partitionId,
-    leader: 0,
-    partitionErrorCode: 0,
-    replicas: [0],
-    isr: [0],
-  }));
-  return (topic, key) => partitioner({ topic, partitionMetadata, message: { key, value: null } });
 }

@@ -8,7 +8,7 @@ import type { AppContext } from '../context.ts';
 import { scanTopics } from '../kafka/scan.ts';
 import { loadCatalog } from './catalog.ts';
 import { simulate } from './journeys.ts';
-import { partitionerFor } from './packed.ts';
+import { partitionerFor } from '../kafka/partitioner.ts';
 import { catalogFingerprint, completedRuns } from './run-log.ts';
 
 export interface RunCheckRow {

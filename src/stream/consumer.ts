@@ -56,7 +56,7 @@ export class StreamConsumer {
 
   async start(): Promise<void> {
     const { ctx } = this;
-    this.dlqProducer = createIdempotentProducer(ctx.kafka, ctx.config.kafka.compression);
+    this.dlqProducer = createIdempotentProducer(ctx.kafka, ctx.config);
     await this.dlqProducer.connect();
     this.consumer = ctx.kafka.consumer({
       groupId: this.opts.groupId,

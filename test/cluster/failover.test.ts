@@ -94,7 +94,7 @@ describe('a Kafka broker SIGKILLed while segpipe produces', () => {
     procs.start('stream', 'stream');
     // Random bytes on a user topic all along: the stream sends each to the dead-letter topic,
     // through the brokers' deaths too.
-    const junk = createIdempotentProducer(ctx.kafka, ctx.config.kafka.compression);
+    const junk = createIdempotentProducer(ctx.kafka, ctx.config);
     await junk.connect();
     let junkAcked = 0;
     let producing = true;

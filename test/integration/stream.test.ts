@@ -103,7 +103,7 @@ describe('stream ingestion into DuckDB', () => {
       { value: ctx.serde.encode(topic, { ...good(8), timestamp: 'last tuesday' }), reason: 'invalid_timestamp' },
     ];
     const key = `${prefix}-poison-user`; // one key: one partition, good and bad interleaved
-    const p = createIdempotentProducer(ctx.kafka, ctx.config.kafka.compression);
+    const p = createIdempotentProducer(ctx.kafka, ctx.config);
     await p.connect();
     await p.send({
       topic,
