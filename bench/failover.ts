@@ -32,6 +32,7 @@ export interface Candidate {
 export interface FailoverResult {
   candidate: string;
   acked: number;
+  eventsPerS: number;
   lost: number;
   duplicates: number;
   stallsS: number[];
@@ -90,18 +91,20 @@ async function readBack(brokers: string[], topic: string, expected: number): Pro
   return seen;
 }
 
-export async function failoverRun(cluster: KafkaCluster, candidate: Candidate, total: number): Promise<FailoverResult> {
+/** Sends `total` messages, killing the controller after each share of `kills` and restarting it 5 s later. */
+export async function failoverRun(cluster: KafkaCluster, candidate: Candidate, total: number, kills: number[]): Promise<FailoverResult> {
   const brokers = cluster.brokers;
   const topic = `failover-${candidate.name.replace(/[^a-z0-9]+/gi, '-')}-${Date.now().toString(36)}`;
   const admin = new Kafka({ brokers, clientId: 'failover-admin', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true });
   const producer = await candidate.connect(brokers);
-  const killAt = [0.3, 0.65].map((f) => Math.floor((f * total) / BATCH) * BATCH);
+  const killAt = kills.map((f) => Math.floor((f * total) / BATCH) * BATCH);
   const stallsS: number[] = [];
   const restarts: Promise<void>[] = [];
   let acked = 0;
   let error: string | undefined;
+  const started = performance.now();
   try {
     for (let from = 0; from < total; from += BATCH) {
       let killedAt: number | undefined;
@@ -119,10 +122,10 @@ export async function failoverRun(cluster: KafkaCluster, candidate: Candidate, t
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
     progress(`${candidate.name}: send failed after ${acked} acknowledged: ${error}`);
-  } finally {
-    await producer.close().catch(() => undefined);
-    await Promise.all(restarts);
   }
+  const eventsPerS = Math.round(acked / ((performance.now() - started) / 1000));
+  await producer.close().catch(() => undefined);
+  await Promise.all(restarts);
   const seen = await readBack(brokers, topic, acked);
   await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
   await admin.disconnect();
@@ -133,7 +136,7 @@ export async function failoverRun(cluster: KafkaCluster, candidate: Candidate, t
     if (n === 0) lost++;
     else duplicates += n - 1;
   }
-  return { candidate: candidate.name, acked, lost, duplicates, stallsS, error };
+  return { candidate: candidate.name, acked, eventsPerS, lost, duplicates, stallsS, error };
 }
 
 /** A three-node cluster of its own under .local/bench, started for the run and stopped after. */
@@ -148,4 +151,47 @@ export async function withBenchCluster<T>(fn: (cluster: KafkaCluster) => Promise
   } finally {
     await cluster.stop();
   }
+}
+
+const slug = (name: string) => name.split(' ')[0]!.replace(/^@/, '').replace(/[^a-z0-9]+/gi, '_').toLowerCase();
+
+/** npm run bench -- failover: every candidate on one cluster, a clean run and a run with two kills. */
+export async function benchFailover(): Promise<{ figures: Record<string, number>; notes: string[] }> {
+  const { failoverCandidates } = await import('./failover-candidates.ts');
+  const candidates = await failoverCandidates();
+  const rows: { clean: FailoverResult; killed: FailoverResult }[] = [];
+  await withBenchCluster(async (cluster) => {
+    for (const c of candidates) {
+      progress(`${c.name}: 300k messages, no kill`);
+      const clean = await failoverRun(cluster, c, 300_000, []);
+      progress(`${c.name}: 300k messages, the controller killed at 30 % and 65 %`);
+      const killed = await failoverRun(cluster, c, 300_000, [0.3, 0.65]);
+      progress(`${c.name}: ${clean.eventsPerS} events/s clean; ${killed.lost} lost, ${killed.duplicates} duplicates, stalls ${killed.stallsS.join(', ')} s`);
+      rows.push({ clean, killed });
+    }
+  });
+  const figures: Record<string, number> = {};
+  for (const [i, { clean, killed }] of rows.entries()) {
+    // segpipe's producer is the first candidate: its figures are the headline ones.
+    const prefix = i === 0 ? 'failover' : `failover_${slug(clean.candidate)}`;
+    figures[`${prefix}_acked_lost_events`] = killed.error ? killed.acked : killed.lost;
+    figures[`${prefix}_duplicate_events`] = killed.duplicates;
+    figures[`${prefix}_stall_max_s`] = Math.max(0, ...killed.stallsS);
+    figures[`${prefix}_clean_events_per_s`] = clean.eventsPerS;
+  }
+  const table = [
+    '| client | lost of acknowledged (2 kills) | duplicates | stall per kill, s | events/s, no kill | events/s, with kills |',
+    '|---|---|---|---|---|---|',
+    ...rows.map(({ clean, killed }) => `| ${clean.candidate} | ${killed.lost}${killed.error ? ` (send failed: ${killed.error})` : ''} | ${killed.duplicates} | ${killed.stallsS.join(', ')} | ${clean.eventsPerS} | ${killed.eventsPerS} |`),
+  ];
+  return {
+    figures,
+    notes: [
+      'Three KRaft nodes on loopback (replication factor 3, min.insync.replicas 2), one topic of 6 partitions; 300k messages of 100 bytes in batches of 5000, one batch on the wire at a time, idempotent, acks=all. The active controller, leading partitions, is SIGKILLed at 30 % and 65 % and restarted 5 s later; then the topic is read back.',
+      'Stall: from the kill to the next acknowledged batch. Every batch spans every partition, so it waits for the killed leader\'s partitions to be led again: the controller fences a dead broker after broker.session.timeout.ms (9 s by default).',
+      `Candidates other than kafkajs run when installed in BENCH_CANDIDATES_DIR (\`mkdir -p .local/candidates && cd .local/candidates && npm init -y && CKJS_LINKING=dynamic npm i @confluentinc/kafka-javascript@1.10.1 @platformatic/kafka@1.35.0\`; the Confluent client builds librdkafka from source, about 2 min, after \`apt-get install zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev\`).`,
+      '',
+      ...table,
+    ],
+  };
 }

@@ -7,10 +7,11 @@ import { benchMovies } from './movies.ts';
 import { benchProducer } from './producer.ts';
 import { benchIngest } from './ingest.ts';
 import { benchWindowing } from './windowing.ts';
+import { benchFailover } from './failover.ts';
 import type { Config } from '../src/config.ts';
 
 type Bench = (config: Config) => Promise<{ figures: Record<string, number>; notes: string[] }>;
-const BENCHES: Record<string, Bench> = { movies: benchMovies, producer: benchProducer, ingest: benchIngest, windowing: benchWindowing };
+const BENCHES: Record<string, Bench> = { movies: benchMovies, producer: benchProducer, ingest: benchIngest, windowing: benchWindowing, failover: benchFailover };
 
 const RESULTS = path.join(import.meta.dirname, 'results.json');
 const REPORT = path.join(import.meta.dirname, '..', 'BENCHMARKS.md');

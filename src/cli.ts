@@ -224,9 +224,9 @@ program
       if (runs && !opts.json) {
         for (const s of runs.skipped) process.stdout.write(`run ${s.userPrefix}: not checked, ${s.reason}\n`);
         for (const d of runs.differences) {
-          const lost = d.expected - d.distinct;
-          const extra = d.found - d.distinct;
-          process.stdout.write(`run ${d.userPrefix} ${d.topic}:${d.partition}: expected ${d.expected}, in Kafka ${d.found} (${lost > 0 ? `${lost} missing` : lost < 0 ? `${-lost} unexpected` : 'none missing'}, ${extra} duplicate(s))\n`);
+          process.stdout.write(
+            `run ${d.userPrefix} ${d.topic}:${d.partition}: expected ${d.expected}, in Kafka ${d.found}: ${d.missing} missing, ${d.duplicates} duplicate(s), ${d.unexpected} unexpected, ${d.outOfOrder} out of order\n`,
+          );
         }
         process.stdout.write(`verify --runs: ${runs.runs} run(s), ${runs.rows.reduce((a, r) => a + r.expected, 0)} events recomputed, ${runs.differences.length} partition(s) differ\n`);
       }

@@ -7,13 +7,14 @@ import { topicOffsets } from './client.ts';
 export interface ScannedMessage {
   topic: string;
   partition: number;
+  offset: string;
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, string>;
 }
 
 /** Calls `onMessage` for every message of `topics` below the high watermark read at the start. */
-export async function scanTopics(ctx: AppContext, topics: string[], onMessage: (m: ScannedMessage) => void, timeoutMs = 600_000): Promise<number> {
+export async function scanTopics(ctx: AppContext, topics: string[], onMessage: (m: ScannedMessage) => void | Promise<void>, timeoutMs = 600_000): Promise<number> {
   const admin = await ctx.admin();
   const ends = new Map<string, number>();
   for (const topic of topics) {
@@ -39,7 +40,8 @@ export async function scanTopics(ctx: AppContext, topics: string[], onMessage: (
             for (const m of batch.messages) {
               if (Number(m.offset) >= end) break;
               const headers = Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)]));
-              onMessage({ topic: batch.topic, partition: batch.partition, key: m.key, value: m.value, headers });
+              const pending = onMessage({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, headers });
+              if (pending) await pending;
               read++;
             }
             const last = batch.messages.at(-1);

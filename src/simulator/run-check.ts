@@ -1,14 +1,15 @@
-// `segpipe verify --runs`: recomputes, for each completed simulator run, how many events it put on
-// each partition, and compares with what Kafka holds for the run's users. An event acknowledged
-// to the producer but lost before Kafka shows as missing; one sent twice as a duplicate (a
-// retried event is byte for byte the same message).
-import crypto from 'node:crypto';
+// `segpipe verify --runs`: recomputes, for each completed simulator run, which events it put on
+// each partition and in what order, and compares with what Kafka holds for the run's users (by
+// event_id). An event acknowledged to the producer but lost before Kafka shows as missing, one
+// sent twice as a duplicate, one overtaken by a later event of its partition as out of order.
+// Memory: one entry per event of the runs checked.
 import { EVENT_NAMES } from '../config.ts';
 import type { AppContext } from '../context.ts';
+import { partitionerFor } from '../kafka/partitioner.ts';
 import { scanTopics } from '../kafka/scan.ts';
+import { MessageDecodeError } from '../registry/errors.ts';
 import { loadCatalog } from './catalog.ts';
 import { simulate } from './journeys.ts';
-import { partitionerFor } from '../kafka/partitioner.ts';
 import { catalogFingerprint, completedRuns } from './run-log.ts';
 
 export interface RunCheckRow {
@@ -18,8 +19,12 @@ export interface RunCheckRow {
   expected: number;
   /** Messages of the prefix's users on the partition. */
   found: number;
-  /** Of those, distinct messages. */
-  distinct: number;
+  missing: number;
+  duplicates: number;
+  /** Events of the prefix's users that no recorded run produced. */
+  unexpected: number;
+  /** Events that came after a later event of the same run on the partition. */
+  outOfOrder: number;
 }
 
 export interface RunCheckReport {
@@ -27,9 +32,17 @@ export interface RunCheckReport {
   runs: number;
   /** Runs that cannot be recomputed, and why. */
   skipped: { userPrefix: string; reason: string }[];
-  /** Partitions where found or distinct differs from expected. */
+  /** Partitions with anything missing, repeated, unexpected or out of order. */
   differences: RunCheckRow[];
   rows: RunCheckRow[];
+}
+
+interface Expected {
+  row: RunCheckRow;
+  /** event_id → position among the partition's events of the prefix, in production order. */
+  index: Map<string, number>;
+  seen: Uint8Array;
+  last: number;
 }
 
 export async function checkRuns(ctx: AppContext): Promise<RunCheckReport> {
@@ -38,12 +51,15 @@ export async function checkRuns(ctx: AppContext): Promise<RunCheckReport> {
   const { items } = await loadCatalog(ctx.redis);
   const catalog = catalogFingerprint(items);
   const skipped: RunCheckReport['skipped'] = [];
-  const rows = new Map<string, RunCheckRow>();
-  const row = (userPrefix: string, topic: string, partition: number): RunCheckRow => {
+  const partitions = new Map<string, Expected>();
+  const at = (userPrefix: string, topic: string, partition: number): Expected => {
     const id = `${userPrefix}\0${topic}\0${partition}`;
-    let r = rows.get(id);
-    if (!r) rows.set(id, (r = { userPrefix, topic, partition, expected: 0, found: 0, distinct: 0 }));
-    return r;
+    let e = partitions.get(id);
+    if (!e) {
+      const row = { userPrefix, topic, partition, expected: 0, found: 0, missing: 0, duplicates: 0, unexpected: 0, outOfOrder: 0 };
+      partitions.set(id, (e = { row, index: new Map(), seen: new Uint8Array(0), last: -1 }));
+    }
+    return e;
   };
   const partitionOf = partitionerFor(config.kafka.partitions);
   const checked = new Set<string>();
@@ -55,31 +71,48 @@ export async function checkRuns(ctx: AppContext): Promise<RunCheckReport> {
       const partitionOfKey = new Map<string, number>();
       for (const event of simulate(run, items)) {
         const key = event.key();
+        const topic = event.topic(config.topics);
         let p = partitionOfKey.get(key);
-        if (p === undefined) partitionOfKey.set(key, (p = partitionOf(event.topic(config.topics), key)));
-        row(run.userPrefix, event.topic(config.topics), p).expected++;
+        if (p === undefined) partitionOfKey.set(key, (p = partitionOf(topic, key)));
+        const e = at(run.userPrefix, topic, p);
+        e.index.set(event.toRecord().event_id, e.row.expected++);
       }
     }
   }
+  for (const e of partitions.values()) e.seen = new Uint8Array(e.row.expected);
+
   // Users are `<prefix>-<n>`: the key names its run's prefix.
-  const seen = new Map<RunCheckRow, Set<string>>();
   await scanTopics(
     ctx,
     EVENT_NAMES.filter((e) => e !== 'movies_catalog_enriched').map((e) => config.topics[e]),
-    ({ topic, partition, key, value }) => {
+    async ({ topic, partition, offset, key, value }) => {
       if (!key) return;
       const k = key.toString();
       const userPrefix = k.slice(0, k.lastIndexOf('-'));
       if (!checked.has(userPrefix)) return;
-      const r = row(userPrefix, topic, partition);
-      r.found++;
-      let s = seen.get(r);
-      if (!s) seen.set(r, (s = new Set()));
-      s.add(crypto.createHash('sha1').update(value ?? Buffer.alloc(0)).digest('base64'));
+      let eventId: string;
+      try {
+        const origin = { topic, partition, offset };
+        const { value: record } = ctx.serde.decodeLoaded<{ event_id: string }>(value, origin) ?? (await ctx.serde.decode<{ event_id: string }>(value, origin));
+        eventId = record.event_id;
+      } catch (err) {
+        if (err instanceof MessageDecodeError) return; // not an event: the stream's dead letters account for it
+        throw err;
+      }
+      const e = at(userPrefix, topic, partition);
+      e.row.found++;
+      const i = e.index.get(eventId);
+      if (i === undefined) e.row.unexpected++;
+      else if (e.seen[i]) e.row.duplicates++;
+      else {
+        e.seen[i] = 1;
+        if (i < e.last) e.row.outOfOrder++;
+        e.last = Math.max(e.last, i);
+      }
     },
   );
-  for (const [r, s] of seen) r.distinct = s.size;
-  const all = [...rows.values()].sort((a, b) => a.userPrefix.localeCompare(b.userPrefix) || a.topic.localeCompare(b.topic) || a.partition - b.partition);
-  const differences = all.filter((r) => r.found !== r.expected || r.distinct !== r.expected);
-  return { ok: differences.length === 0 && skipped.length === 0, runs: runs.length, skipped, differences, rows: all };
+  const rows = [...partitions.values()].map(({ row, seen }) => ({ ...row, missing: row.expected - seen.reduce((a, b) => a + b, 0) }));
+  rows.sort((a, b) => a.userPrefix.localeCompare(b.userPrefix) || a.topic.localeCompare(b.topic) || a.partition - b.partition);
+  const differences = rows.filter((r) => r.missing + r.duplicates + r.unexpected + r.outOfOrder > 0);
+  return { ok: differences.length === 0 && skipped.length === 0, runs: runs.length, skipped, differences, rows };
 }
