@@ -40,6 +40,18 @@ export interface FailoverResult {
 }
 
 const PARTITIONS = 6;
+/** A batch not acknowledged within this long counts as a stopped producer. */
+const SEND_DEADLINE_MS = 120_000;
+
+async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no acknowledgement within ${ms / 1000} s`)), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const BATCH = 5000;
 
 function messages(topic: string, from: number, n: number): WireMessage[] {
@@ -115,7 +127,7 @@ export async function failoverRun(cluster: KafkaCluster, candidate: Candidate, t
         killedAt = performance.now();
         restarts.push(sleep(5000).then(() => cluster.restart(victim)));
       }
-      await producer.send(messages(topic, from, Math.min(BATCH, total - from)));
+      await withDeadline(producer.send(messages(topic, from, Math.min(BATCH, total - from))), SEND_DEADLINE_MS);
       acked = Math.min(total, from + BATCH);
       if (killedAt !== undefined) stallsS.push(Math.round((performance.now() - killedAt) / 100) / 10);
     }
