@@ -42,7 +42,8 @@ try {
       '|---|---|',
       ...Object.entries(figures).map(([k, v]) => `| \`${k}\` | ${v} |`),
       '',
-      ...notes.map((n) => `- ${n}`),
+      // A note may carry a table: its rows and the blank line before it stay as they are.
+      ...notes.map((n) => (n === '' || n.startsWith('|') ? n : `- ${n}`)),
       '',
     ].join('\n');
   }

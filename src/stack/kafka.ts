@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { StackError, spawnService, stopPid, waitUntilReady, type RunningProcess } from './process.ts';
 import { cacheDir } from './paths.ts';
 
@@ -290,4 +290,13 @@ async function brokerRegistered(brokers: string[], id: number): Promise<boolean>
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+/** The node a failover test kills: the active controller if it leads partitions of `topics`, else the node leading most. */
+export async function controllerLeadingMost(admin: Admin, topics: string[]): Promise<number> {
+  const [{ controller }, meta] = await Promise.all([admin.describeCluster(), admin.fetchTopicMetadata({ topics })]);
+  const leads = new Map<number, number>();
+  for (const t of meta.topics) for (const p of t.partitions) leads.set(p.leader, (leads.get(p.leader) ?? 0) + 1);
+  if (controller !== null && (leads.get(controller) ?? 0) > 0) return controller;
+  return [...leads].sort((a, b) => b[1] - a[1])[0]![0];
 }

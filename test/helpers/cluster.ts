@@ -3,7 +3,6 @@
 // single nodes; its ports and data are apart from the regular test stack's.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Admin } from 'kafkajs';
 import { loadConfig } from '../../src/config.ts';
 import { KafkaCluster } from '../../src/stack/kafka.ts';
 import { startStack, type Stack } from '../../src/stack/index.ts';
@@ -48,13 +47,4 @@ export async function startClusterStack(): Promise<ClusterStack> {
       await cluster.stop();
     },
   };
-}
-
-/** The node a failover test kills: the active controller if it leads partitions of `topics`, else the node leading most. */
-export async function controllerLeadingMost(admin: Admin, topics: string[]): Promise<number> {
-  const [{ controller }, meta] = await Promise.all([admin.describeCluster(), admin.fetchTopicMetadata({ topics })]);
-  const leads = new Map<number, number>();
-  for (const t of meta.topics) for (const p of t.partitions) leads.set(p.leader, (leads.get(p.leader) ?? 0) + 1);
-  if (controller !== null && (leads.get(controller) ?? 0) > 0) return controller;
-  return [...leads].sort((a, b) => b[1] - a[1])[0]![0];
 }
