@@ -3,7 +3,7 @@
 // both queues to the owner.
 import type { AppContext } from '../src/context.ts';
 import { childLog } from '../src/log.ts';
-import { rawTables } from '../src/warehouse/tables.ts';
+import { RAW_OFFSETS, rawTables } from '../src/warehouse/tables.ts';
 import { openWarehouse } from '../src/warehouse/index.ts';
 import { WarehouseLockedError, type Warehouse } from '../src/warehouse/warehouse.ts';
 import { MOVIE_SALES, REGISTRATION_METRICS } from '../src/windows/metrics.ts';
@@ -33,6 +33,6 @@ async function open(ctx: AppContext): Promise<Warehouse | null> {
     throw err;
   }
   ctx.onClose(() => w.close());
-  await w.ensureSchema([...rawTables().values(), REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
+  await w.ensureSchema([...rawTables().values(), REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES, RAW_OFFSETS]);
   return w;
 }

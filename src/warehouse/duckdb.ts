@@ -3,9 +3,9 @@
 // it, extracting and casting each column inside DuckDB.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance, StatementType, type DuckDBConnection } from '@duckdb/node-api';
-import type { Column, TableSpec } from './tables.ts';
-import { ReadOnlyQueryError, WarehouseLockedError, type Cell, type Row, type Warehouse } from './warehouse.ts';
+import { DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { RAW_OFFSETS, type Column, type TableSpec } from './tables.ts';
+import { ReadOnlyQueryError, WarehouseLockedError, type Cell, type RawLoad, type RawLoadResult, type RawPosition, type Row, type Warehouse } from './warehouse.ts';
 
 const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 
@@ -91,6 +91,66 @@ export class DuckDBWarehouse implements Warehouse {
     await conn.run(`DROP TABLE ${q(stage)}`);
   }
 
+  async loadRaw(load: RawLoad): Promise<RawLoadResult> {
+    return this.writers.with(async (conn) => {
+      await conn.run('BEGIN TRANSACTION');
+      try {
+        // The guard: a range loads only onto the position it starts from, inside the transaction
+        // that moves the position, so a range is in the warehouse once whatever was replayed.
+        const found = await conn.runAndReadAll(`SELECT next_offset FROM ${q(RAW_OFFSETS.name)} WHERE topic = $1 AND kafka_partition = $2`, [load.topic, load.partition]);
+        const stored = found.currentRowCount > 0 ? Number(found.getRows()[0]![0]) : null;
+        if (stored !== null && stored !== load.from) {
+          await conn.run('ROLLBACK');
+          return { applied: false, position: stored };
+        }
+        const inserted = load.rows.length === 0 ? 0 : await this.appendNew(conn, load.table, load.rows);
+        const duplicates = load.rows.length - inserted;
+        await conn.run(
+          `INSERT INTO ${q(RAW_OFFSETS.name)} VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (topic, kafka_partition) DO UPDATE SET ` +
+            'next_offset = EXCLUDED.next_offset, rows_loaded = rows_loaded + EXCLUDED.rows_loaded, duplicates = duplicates + EXCLUDED.duplicates, ' +
+            'dead_letters = dead_letters + EXCLUDED.dead_letters, loaded_at = EXCLUDED.loaded_at',
+          [load.topic, load.partition, BigInt(load.to), BigInt(inserted), BigInt(duplicates), BigInt(load.deadLetters)],
+        );
+        await load.beforeCommit?.();
+        await conn.run('COMMIT');
+        return { applied: true, inserted, duplicates };
+      } catch (err) {
+        await conn.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /** Typed rows through an appender into a staging table, then those with a new event_id (the first of each). */
+  private async appendNew(conn: DuckDBConnection, table: TableSpec, rows: Row[]): Promise<number> {
+    const stage = `load_${table.name}`;
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${q(stage)} AS SELECT * FROM ${q(table.name)} LIMIT 0`);
+    const appender = await conn.createAppender(stage, 'main', 'temp');
+    const put = table.columns.map((c) => cellAppender(c));
+    for (const row of rows) {
+      for (let i = 0; i < put.length; i++) {
+        const v = row[i];
+        if (v === null || v === undefined) appender.appendNull();
+        else put[i]!(appender, v);
+      }
+      appender.endRow();
+    }
+    appender.closeSync();
+    const keys = table.key.map(q).join(', ');
+    const result = await conn.run(
+      `INSERT OR IGNORE INTO ${q(table.name)} SELECT * FROM ${q(stage)} QUALIFY row_number() OVER (PARTITION BY ${keys} ORDER BY kafka_offset) = 1`,
+    );
+    await conn.run(`DROP TABLE ${q(stage)}`);
+    return result.rowsChanged;
+  }
+
+  async rawPositions(): Promise<Map<string, RawPosition>> {
+    const rows = await this.query<{ topic: string; kafka_partition: number; next_offset: number; rows_loaded: number; duplicates: number; dead_letters: number }>(
+      `SELECT topic, kafka_partition, next_offset, rows_loaded, duplicates, dead_letters FROM ${q(RAW_OFFSETS.name)}`,
+    );
+    return new Map(rows.map((r) => [`${r.topic}:${r.kafka_partition}`, { nextOffset: r.next_offset, rows: r.rows_loaded, duplicates: r.duplicates, deadLetters: r.dead_letters }]));
+  }
+
   async query<T = Record<string, unknown>>(sql: string, binds?: Cell[]): Promise<T[]> {
     const reader = await this.readers.with(async (conn) => {
       const statements = await conn.extractStatements(sql);
@@ -122,6 +182,24 @@ export class DuckDBWarehouse implements Warehouse {
     this.readers.close();
     this.conn.closeSync();
     this.instance.closeSync();
+  }
+}
+
+/** How a column's cells go into an appender; rows carry TIMESTAMP as ISO 8601 text, JSON as text. */
+function cellAppender(c: Column): (a: DuckDBAppender, v: Cell) => void {
+  switch (c.type) {
+    case 'INTEGER':
+      return (a, v) => a.appendInteger(Number(v));
+    case 'BIGINT':
+      return (a, v) => a.appendBigInt(BigInt(v as number));
+    case 'DOUBLE':
+      return (a, v) => a.appendDouble(Number(v));
+    case 'BOOLEAN':
+      return (a, v) => a.appendBoolean(Boolean(v));
+    case 'TIMESTAMP':
+      return (a, v) => a.appendTimestamp(new DuckDBTimestampValue(BigInt(Date.parse(String(v))) * 1000n));
+    default:
+      return (a, v) => a.appendVarchar(String(v));
   }
 }
 

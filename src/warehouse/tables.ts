@@ -55,3 +55,22 @@ export function rawTables(): Map<EventName, TableSpec> {
   }
   return tables;
 }
+
+/**
+ * The raw path's position of record: per topic-partition, the offset after the last message
+ * loaded, and what the loaded range became (rows, duplicates of rows already there, dead
+ * letters). Written in the transaction that loads the rows.
+ */
+export const RAW_OFFSETS: TableSpec = {
+  name: 'segpipe_raw_offsets',
+  key: ['topic', 'kafka_partition'],
+  columns: [
+    { name: 'topic', type: 'VARCHAR', nullable: false },
+    { name: 'kafka_partition', type: 'INTEGER', nullable: false },
+    { name: 'next_offset', type: 'BIGINT', nullable: false },
+    { name: 'rows_loaded', type: 'BIGINT', nullable: false },
+    { name: 'duplicates', type: 'BIGINT', nullable: false },
+    { name: 'dead_letters', type: 'BIGINT', nullable: false },
+    { name: 'loaded_at', type: 'TIMESTAMP', nullable: false },
+  ],
+};

@@ -22,7 +22,41 @@ export interface Warehouse {
    * placeholders bound to `binds`; rows as plain JSON objects.
    */
   query<T = Record<string, unknown>>(sql: string, binds?: Cell[]): Promise<T[]>;
+  /**
+   * Appends a loaded Kafka range's rows (those whose event_id is not there yet) and moves the
+   * partition's position in RAW_OFFSETS, in one transaction, only if the stored position is the
+   * range's first offset. A warehouse without it takes raw rows through merge().
+   */
+  loadRaw?(load: RawLoad): Promise<RawLoadResult>;
+  /** RAW_OFFSETS, by `topic:partition`. */
+  rawPositions?(): Promise<Map<string, RawPosition>>;
   close(): Promise<void>;
+}
+
+export interface RawLoad {
+  table: TableSpec;
+  topic: string;
+  partition: number;
+  /** The range's first offset, and the offset after its last message. */
+  from: number;
+  to: number;
+  rows: Row[];
+  /** Messages of the range that went to the dead-letter topic instead. */
+  deadLetters: number;
+  /** Runs inside the transaction, after the rows and before the commit (the kill test holds there). */
+  beforeCommit?: () => Promise<void>;
+}
+
+export type RawLoadResult =
+  | { applied: true; inserted: number; duplicates: number }
+  /** The stored position is not the range's start: nothing changed; load from `position`. */
+  | { applied: false; position: number | null };
+
+export interface RawPosition {
+  nextOffset: number;
+  rows: number;
+  duplicates: number;
+  deadLetters: number;
 }
 
 export class WarehouseLockedError extends Error {
