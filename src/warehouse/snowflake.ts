@@ -6,8 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import snowflake from 'snowflake-sdk';
 import type { Config } from '../config.ts';
 import { childLog } from '../log.ts';
-import type { Column, TableSpec } from './tables.ts';
-import type { Cell, Row, Warehouse } from './warehouse.ts';
+import { RAW_OFFSETS, type Column, type TableSpec } from './tables.ts';
+import type { Cell, RawLoad, RawLoadResult, RawPosition, Row, Warehouse } from './warehouse.ts';
 
 type SnowflakeConfig = Extract<Config['warehouse'], { kind: 'snowflake' }>;
 
@@ -186,6 +186,92 @@ export class SnowflakeWarehouse implements Warehouse {
     }
     await this.exec(mergeSql(table, stage));
     await this.exec(`DROP TABLE IF EXISTS ${stage}`);
+  }
+
+  /**
+   * The raw path's transaction: staged rows inserted where their event_id is new, and the
+   * partition's position moved, only if the stored position is the range's start. Statements
+   * inside it are never retried one by one (a new session would run the rest outside the
+   * transaction): a failure rolls back, and the whole load runs again, which the guard makes safe.
+   */
+  async loadRaw(load: RawLoad): Promise<RawLoadResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.loadRawOnce(load);
+      } catch (err) {
+        await this.execOnce('ROLLBACK').catch(() => undefined);
+        if (attempt >= RETRIES || !isTransient(err)) throw err;
+        log.warn({ topic: load.topic, partition: load.partition, attempt: attempt + 1, err: (err as Error).message }, 'transient Snowflake error in a raw load; loading the range again');
+        await sleep(250 * 2 ** attempt);
+        if (!this.conn.isUp()) {
+          this.conn = snowflake.createConnection(SnowflakeWarehouse.options(this.cfg));
+          await this.conn.connectAsync();
+          this.session++;
+        }
+      }
+    }
+  }
+
+  private async loadRawOnce(load: RawLoad): Promise<RawLoadResult> {
+    const { table } = load;
+    const stage = q(`LOAD_${table.name}`);
+    // Staged before the transaction: a temporary table of the session, filled in slices.
+    if (load.rows.length > 0) {
+      await this.execOnce(`CREATE OR REPLACE TEMPORARY TABLE ${stage} (${table.columns.map((c) => `${q(c.name)} VARCHAR`).join(', ')})`);
+      const perInsert = Math.max(1, Math.floor(MAX_BINDS / table.columns.length));
+      const placeholders = `(${table.columns.map(() => '?').join(', ')})`;
+      for (let i = 0; i < load.rows.length; i += perInsert) {
+        const slice = load.rows.slice(i, i + perInsert).map((r) => r.map((v) => (v === null ? null : String(v))));
+        await this.execOnce(`INSERT INTO ${stage} VALUES ${placeholders}`, slice as snowflake.Binds);
+      }
+    }
+    await this.execOnce('BEGIN');
+    const found = await this.execOnce<{ next_offset: number }>(`SELECT ${q('next_offset')} FROM ${q(RAW_OFFSETS.name)} WHERE ${q('topic')} = ? AND ${q('kafka_partition')} = ?`, [load.topic, load.partition]);
+    const stored = found.length > 0 ? Number(found[0]!.next_offset) : null;
+    if (stored !== null && stored !== load.from) {
+      await this.execOnce('ROLLBACK');
+      return { applied: false, position: stored };
+    }
+    let inserted = 0;
+    if (load.rows.length > 0) {
+      const cols = table.columns;
+      const key = table.key.map(q);
+      const fresh =
+        `SELECT ${cols.map((c) => `${castFrom(c, `s.${q(c.name)}`)} AS ${q(c.name)}`).join(', ')} FROM ${stage} s ` +
+        `WHERE NOT EXISTS (SELECT 1 FROM ${q(table.name)} t WHERE ${key.map((k) => `t.${k} = s.${k}`).join(' AND ')}) ` +
+        `QUALIFY ROW_NUMBER() OVER (PARTITION BY ${key.map((k) => `s.${k}`).join(', ')} ORDER BY CAST(s.${q('kafka_offset')} AS NUMBER(38,0))) = 1`;
+      const before = await this.execOnce<{ n: number }>(`SELECT COUNT(*) AS n FROM ${q(table.name)}`);
+      await this.execOnce(`INSERT INTO ${q(table.name)} (${cols.map((c) => q(c.name)).join(', ')}) ${fresh}`);
+      const after = await this.execOnce<{ n: number }>(`SELECT COUNT(*) AS n FROM ${q(table.name)}`);
+      inserted = Number(after[0]!.n) - Number(before[0]!.n);
+    }
+    const duplicates = load.rows.length - inserted;
+    // Plain INSERT or UPDATE, not MERGE: the position row is known from the read above.
+    const pos = ['topic', 'kafka_partition'].map((c) => `${q(c)} = ?`).join(' AND ');
+    if (stored === null) {
+      await this.execOnce(
+        `INSERT INTO ${q(RAW_OFFSETS.name)} (${RAW_OFFSETS.columns.map((c) => q(c.name)).join(', ')}) SELECT ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP()`,
+        [load.topic, load.partition, load.to, inserted, duplicates, load.deadLetters],
+      );
+    } else {
+      await this.execOnce(
+        `UPDATE ${q(RAW_OFFSETS.name)} SET ${q('next_offset')} = ?, ${q('rows_loaded')} = ${q('rows_loaded')} + ?, ${q('duplicates')} = ${q('duplicates')} + ?, ` +
+          `${q('dead_letters')} = ${q('dead_letters')} + ?, ${q('loaded_at')} = CURRENT_TIMESTAMP() WHERE ${pos} AND ${q('next_offset')} = ?`,
+        [load.to, inserted, duplicates, load.deadLetters, load.topic, load.partition, load.from],
+      );
+    }
+    await load.beforeCommit?.();
+    await this.execOnce('COMMIT');
+    return { applied: true, inserted, duplicates };
+  }
+
+  async rawPositions(): Promise<Map<string, RawPosition>> {
+    const rows = await this.exec<{ topic: string; kafka_partition: number; next_offset: number; rows_loaded: number; duplicates: number; dead_letters: number }>(
+      `SELECT ${['topic', 'kafka_partition', 'next_offset', 'rows_loaded', 'duplicates', 'dead_letters'].map(q).join(', ')} FROM ${q(RAW_OFFSETS.name)}`,
+    );
+    return new Map(
+      rows.map((r) => [`${r.topic}:${Number(r.kafka_partition)}`, { nextOffset: Number(r.next_offset), rows: Number(r.rows_loaded), duplicates: Number(r.duplicates), deadLetters: Number(r.dead_letters) }]),
+    );
   }
 
   async query<T = Record<string, unknown>>(sql: string, binds?: Cell[]): Promise<T[]> {

@@ -17,7 +17,7 @@ import { startSnowflakeEmulator } from '../../src/stack/snowflake-emulator.ts';
 import { toRow } from '../../src/stream/transform.ts';
 import { openWarehouse } from '../../src/warehouse/index.ts';
 import { MAX_BINDS } from '../../src/warehouse/snowflake.ts';
-import { rawTables, type TableSpec } from '../../src/warehouse/tables.ts';
+import { RAW_OFFSETS, rawTables, type TableSpec } from '../../src/warehouse/tables.ts';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.ts';
 import { MOVIE_SALES, REGISTRATION_METRICS, catalogTitles } from '../../src/windows/metrics.ts';
 import { SESSION_METRICS } from '../../src/windows/sessions.ts';
@@ -163,6 +163,28 @@ describe('Snowflake warehouse through snowflake-sdk against a Snowflake-protocol
     const session = ['2026-11-21T00:00:00.000Z', '2026-11-21T01:00:00.000Z', 12, 3_600_000, 300.5, null, 1, false, '2026-11-21T01:00:01.000Z'];
     await w.merge(SESSION_METRICS, [session]);
     await expectTable(SESSION_METRICS, [session]);
+  });
+
+  it('loads a raw range and its position in one transaction: new event ids once, a replay refused, a failed commit leaves nothing', { timeout: 240_000 }, async () => {
+    await w.ensureSchema([RAW_OFFSETS]);
+    const table = RAW.get('sign_in')!;
+    const before = await count(table.name);
+    const records = [...simulate({ seed: 616, events: 600, start: Date.parse('2026-11-22T00:00:00Z'), userPrefix: 'sfl' }, catalogFromFile())].filter((e) => e.eventName === 'sign_in').map((e) => e.toRecord());
+    const rows = rowsOf('sign_in', records);
+    // Two rows repeated within the range, and one already in the table from the merges above.
+    const range = [...rows, rows[0]!, rows[1]!, expected.get(table.name)![0]!];
+    const load = { table, topic: 'sign_in_topic', partition: 4, from: 0, to: range.length + 2, rows: range, deadLetters: 2 };
+    expect(await w.loadRaw!(load)).toEqual({ applied: true, inserted: rows.length, duplicates: 3 });
+    expect(await count(table.name)).toBe(before + rows.length);
+    expect(await w.loadRaw!(load)).toEqual({ applied: false, position: range.length + 2 });
+    expect(await count(table.name)).toBe(before + rows.length);
+    const failing = { ...load, from: range.length + 2, to: range.length + 3, rows: rowsOf('sign_in', [{ ...records[0]!, event_id: 'sfl-new-one' }]), deadLetters: 0, beforeCommit: async () => { throw new Error('killed before the commit'); } };
+    await expect(w.loadRaw!(failing)).rejects.toThrow('killed before the commit');
+    expect(await count(table.name)).toBe(before + rows.length);
+    expect((await w.rawPositions!()).get('sign_in_topic:4')).toEqual({ nextOffset: range.length + 2, rows: rows.length, duplicates: 3, deadLetters: 2 });
+    expect(await w.loadRaw!({ ...failing, beforeCommit: undefined })).toEqual({ applied: true, inserted: 1, duplicates: 0 });
+    expect((await w.rawPositions!()).get('sign_in_topic:4')!.nextOffset).toBe(range.length + 3);
+    expected.set(table.name, [...expected.get(table.name)!, ...rows, ...failing.rows]);
   });
 
   it('splits a batch bigger than one INSERT slice (MAX_BINDS / columns) and merges it whole', async () => {
