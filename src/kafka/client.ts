@@ -1,4 +1,5 @@
 // kafkajs wiring: one factory for clients, topic creation at start, kafkajs logs routed to pino.
+import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, {
   Kafka,
   logLevel,
@@ -16,10 +17,12 @@ import SnappyCodec from 'kafkajs-snappy';
 import type { Config } from '../config.ts';
 import { childLog } from '../log.ts';
 import { partitionerFor } from './partitioner.ts';
+import { SerialByKey } from './serial.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
 const kafkaLog = childLog('kafkajs');
+const producerLog = childLog('producer');
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
   [logLevel.WARN]: 'warn',
@@ -119,10 +122,15 @@ function configuredPartitioner(config: Config): (topic: string, key: Message['ke
 }
 
 /**
- * Idempotent producer, acks=all by every send, one leader per request (splitByPartition).
- * kafkajs requires unlimited retries for idempotence; the back-off is capped at 1 s, so a
- * partition is written again within a second of its new leader's election. Every send and
- * sendBatch compresses with KAFKA_COMPRESSION unless the call names its own.
+ * Idempotent producer, acks=all by every send, one leader per request (splitByPartition) and one
+ * unresolved request per partition (SerialByKey), so concurrent callers (the stream's batches
+ * sending dead letters) cannot interleave on a partition. kafkajs requires unlimited retries for
+ * idempotence; the back-off is capped at 1 s, so a partition is written again within a second of
+ * its new leader's election. kafkajs gives up with KafkaJSLockTimeout when a request waits more
+ * than 65 s for its broker (one request per broker at a time, each up to the request timeout,
+ * while a broker hangs or too few replicas are in sync): nothing of that request was sent, so it
+ * is sent again, and the producer blocks instead of failing. Every send and sendBatch compresses
+ * with KAFKA_COMPRESSION unless the call names its own.
  */
 export function createIdempotentProducer(kafka: Kafka, config: Config): Producer {
   const producer = kafka.producer({
@@ -133,8 +141,24 @@ export function createIdempotentProducer(kafka: Kafka, config: Config): Producer
   const type = COMPRESSION[config.kafka.compression];
   const partitionOf = configuredPartitioner(config);
   const sendBatch = producer.sendBatch.bind(producer);
+  const serial = new SerialByKey();
+  const sendPartition = async (batch: ProducerBatch): Promise<RecordMetadata[]> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await sendBatch(batch);
+      } catch (err) {
+        if (!(err instanceof kafkajs.KafkaJSLockTimeout)) throw err;
+        producerLog.warn({ topic: batch.topicMessages?.[0]?.topic, attempt, err: err.message }, 'a broker kept a request waiting past the lock timeout; sending it again');
+        await sleep(Math.min(1000, 100 * attempt));
+      }
+    }
+  };
   const split = async ({ topicMessages = [], ...rest }: ProducerBatch): Promise<RecordMetadata[]> =>
-    (await Promise.all(splitByPartition(topicMessages, partitionOf).map((tm) => sendBatch({ compression: type, ...rest, topicMessages: [tm] })))).flat();
+    (
+      await Promise.all(
+        splitByPartition(topicMessages, partitionOf).map((tm) => serial.run(`${tm.messages[0]!.partition}\0${tm.topic}`, () => sendPartition({ compression: type, ...rest, topicMessages: [tm] }))),
+      )
+    ).flat();
   return Object.assign(producer, {
     send: ({ topic, messages, ...rest }: ProducerRecord) => split({ ...rest, topicMessages: [{ topic, messages }] }),
     sendBatch: split,

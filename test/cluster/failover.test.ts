@@ -29,7 +29,7 @@ import { controllerLeadingMost } from '../../src/stack/kafka.ts';
 import { CLUSTER_ENV, startClusterStack, type ClusterStack } from '../helpers/cluster.ts';
 import { unique } from '../helpers/env.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
-import { settle, userRowCounts } from '../helpers/stream.ts';
+import { settle, userRowCounts, waitFor } from '../helpers/stream.ts';
 
 describe('a Kafka broker SIGKILLed while segpipe produces', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-failover-'));
@@ -149,6 +149,47 @@ describe('a Kafka broker SIGKILLed while segpipe produces', () => {
     expect(junkOnTopic).toBe(junkAcked);
     expect(junkIn.size).toBe(junkAcked);
     expect([...junkIn.values()].filter((n) => n > 1)).toEqual([]);
+  });
+
+  it('concurrent sends to one partition through one producer (as the stream sends dead letters) lose none and repeat none while its leader is killed', { timeout: 300_000 }, async () => {
+    const topic = unique('fo-race');
+    const admin = await ctx.admin();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: false });
+    await waitFor('the new topic to have leaders', async () => {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => null);
+      return meta !== null && meta.topics[0]!.partitions.length === 3 && meta.topics[0]!.partitions.every((p) => p.leader >= 0);
+    });
+    const producer = createIdempotentProducer(ctx.kafka, ctx.config);
+    await producer.connect();
+    const acked = new Set<string>();
+    let seq = 0;
+    let sending = true;
+    // Eight callers at once, one message each, all to partition 0.
+    const callers = Array.from({ length: 8 }, async (_, w) => {
+      while (sending) {
+        const id = `${w}-${seq++}`;
+        await producer.send({ topic, acks: -1, messages: [{ key: id, value: id, partition: 0 }] });
+        acked.add(id);
+        await sleep(5);
+      }
+    });
+    for (let kill = 0; kill < 3; kill++) {
+      await sleep(8000);
+      const leader = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
+      process.stderr.write(`[failover] SIGKILL of Kafka node ${leader} (leads ${topic}:0) after ${acked.size} acknowledged\n`);
+      await stack.cluster.kill(leader);
+      await sleep(5000);
+      await stack.cluster.restart(leader);
+    }
+    await sleep(3000);
+    sending = false;
+    await Promise.all(callers);
+    await producer.disconnect();
+    const seen = new Map<string, number>();
+    await scanTopics(ctx, [topic], ({ value }) => void seen.set(value!.toString(), (seen.get(value!.toString()) ?? 0) + 1));
+    expect(acked.size).toBeGreaterThan(1000);
+    expect([...acked].filter((id) => !seen.has(id))).toEqual([]);
+    expect([...seen].filter(([, n]) => n > 1)).toEqual([]);
   });
 
   it('the movies producer loses no acknowledged item and sends none twice', { timeout: 600_000 }, async () => {
