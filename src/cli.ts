@@ -258,14 +258,18 @@ program
   .option('--users <n>', 'users arriving over the simulated day (default events / 25)', (v) => positiveInt('--users')(v))
   .option('--speed <x>', 'simulated seconds per real second (default: as fast as possible)', (v) => positiveNumber('--speed')(v))
   .option('--rate <n>', 'at most this many events per second', (v) => positiveNumber('--rate')(v))
+  .option('--user-prefix <p>', 'user ids are <p>-<n> (default: c<n>, a new prefix per run, so runs never share users or event ids)', (v) => {
+    if (!/^[A-Za-z0-9_.-]{1,40}$/.test(v)) throw new InvalidArgumentError('--user-prefix takes 1 to 40 letters, digits, _ . or -');
+    return v;
+  })
   .option('--start <iso>', 'simulated start time (default: now, or where the last run ended if that is later)', (v) => {
     const t = Date.parse(v);
     if (Number.isNaN(t)) throw new InvalidArgumentError(`--start must be an ISO 8601 time, got "${v}"`);
     return t;
   })
-  .action(async (opts: { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: number }) => {
+  .action(async (opts: { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: number; userPrefix?: string }) => {
     const { SingleBar, Presets } = await import('cli-progress');
-    const { runSimulation } = await import('./simulator/run.ts');
+    const { runSimulation, nextCliPrefix } = await import('./simulator/run.ts');
     const cfg = config();
     const ctx = new AppContext(cfg);
     try {
@@ -273,7 +277,8 @@ program
       const bar = new SingleBar({ format: 'simulate |{bar}| {value}/{total} events · {rate} events/s · {eta}s left', hideCursor: true }, Presets.shades_classic);
       const t0 = performance.now();
       bar.start(opts.events, 0, { rate: 0 });
-      const result = await runSimulation(ctx, { ...opts, seed: opts.seed ?? cfg.simulator.seed }, (sent) =>
+      const userPrefix = opts.userPrefix ?? (await nextCliPrefix(ctx));
+      const result = await runSimulation(ctx, { ...opts, seed: opts.seed ?? cfg.simulator.seed, userPrefix }, (sent) =>
         bar.update(sent, { rate: Math.round(sent / ((performance.now() - t0) / 1000)) }),
       );
       bar.stop();

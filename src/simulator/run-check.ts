@@ -63,8 +63,13 @@ export async function checkRuns(ctx: AppContext): Promise<RunCheckReport> {
   };
   const partitionOf = partitionerFor(config.kafka.partitions);
   const checked = new Set<string>();
+  // One seed and one prefix give the same event ids: such runs cannot be told apart in Kafka.
+  const sameIds = new Map<string, number>();
+  for (const run of runs) sameIds.set(`${run.seed}\0${run.userPrefix}`, (sameIds.get(`${run.seed}\0${run.userPrefix}`) ?? 0) + 1);
   for (const run of runs) {
-    if (run.catalog !== catalog) skipped.push({ userPrefix: run.userPrefix, reason: 'the catalog changed since the run (its journeys depend on it)' });
+    const twins = sameIds.get(`${run.seed}\0${run.userPrefix}`)!;
+    if (twins > 1) skipped.push({ userPrefix: run.userPrefix, reason: `${twins} runs with seed ${run.seed} and this user prefix share their event ids; give each run a prefix of its own` });
+    else if (run.catalog !== catalog) skipped.push({ userPrefix: run.userPrefix, reason: 'the catalog changed since the run (its journeys depend on it)' });
     else if (run.partitions !== config.kafka.partitions) skipped.push({ userPrefix: run.userPrefix, reason: `the run saw ${run.partitions} partitions, the topics have ${config.kafka.partitions}` });
     else {
       checked.add(run.userPrefix);

@@ -84,6 +84,11 @@ function simulatorPools(ctx: AppContext): Pools {
 const WORLD_CLOCK = 'segpipe:simulator:clock';
 const ADVANCE_CLOCK = "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end";
 
+/** A user prefix no earlier CLI run had: `c<n>`. With the same seed, one prefix gives the same event ids. */
+export async function nextCliPrefix(ctx: AppContext): Promise<string> {
+  return `c${await ctx.redis.incr('segpipe:simulator:cli-runs')}`;
+}
+
 /** Where a run without an explicit start begins: now, or later if earlier runs got ahead. */
 export async function worldClock(ctx: AppContext): Promise<number> {
   return Math.max(Date.now(), Number((await ctx.redis.get(WORLD_CLOCK)) ?? 0));

@@ -62,4 +62,17 @@ describe('verify --runs', () => {
     expect(total(bad, 'outOfOrder')).toBeGreaterThan(0);
     expect(total(report.rows, 'found')).toBe(3000 + 2000 - 3 + 2);
   });
+
+  it('does not check runs it cannot tell apart: one seed and one user prefix twice', async () => {
+    const { items } = await loadCatalog(ctx.redis);
+    const run = { seed: 8, events: 10, start: Date.parse('2026-08-03T00:00:00Z'), userPrefix: unique('vr-twice'), catalog: catalogFingerprint(items), partitions: ctx.config.kafka.partitions };
+    await recordRun(ctx.redis, { ...run, finishedAt: Date.now() });
+    await recordRun(ctx.redis, { ...run, start: run.start + 60_000, finishedAt: Date.now() + 1 });
+    const report = await checkRuns(ctx);
+    expect(report.skipped.filter((s) => s.userPrefix === run.userPrefix)).toEqual([
+      { userPrefix: run.userPrefix, reason: expect.stringMatching(/2 runs with seed 8 and this user prefix share their event ids/) },
+      { userPrefix: run.userPrefix, reason: expect.stringMatching(/share their event ids/) },
+    ]);
+    expect(report.ok).toBe(false);
+  });
 });

@@ -15,6 +15,7 @@ describe('CLI usage errors', () => {
       [['simulate', '--events', '10', '--rate', '-5'], '--rate'],
       [['simulate', '--events', '10', '--users', '0'], '--users'],
       [['simulate', '--events', '10', '--start', 'yesterday'], '--start'],
+      [['simulate', '--events', '10', '--user-prefix', 'a b'], '--user-prefix'],
     ] as const) {
       const r = cli(...args);
       expect(r.status, args.join(' ')).not.toBe(0);
