@@ -9,6 +9,7 @@ import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage, Producer } fro
 import { EVENT_NAMES, type EventName } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { createIdempotentProducer, topicOffsets } from '../kafka/client.ts';
+import { SerialByKey } from '../kafka/serial.ts';
 import { childLog } from '../log.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
 import { InvalidEventError, toRow } from '../stream/transform.ts';
@@ -62,7 +63,7 @@ export class RawLoader {
   /** Next offset to load per `topic:partition`, as the warehouse has it. */
   private positions?: Map<string, number>;
   private readonly pending = new Map<string, Pending>();
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly perPartition = new SerialByKey();
   private readonly paused = new Set<string>();
   private timer?: NodeJS.Timeout;
   readonly stats: RawLoaderStats = { loads: 0, rows: 0, duplicates: 0, deadLetters: 0, refused: 0 };
@@ -124,12 +125,7 @@ export class RawLoader {
 
   /** One task at a time per partition: a batch, a load, a retry. */
   private serial(tp: string, fn: () => Promise<void>): Promise<void> {
-    const next = (this.chains.get(tp) ?? Promise.resolve()).then(fn);
-    this.chains.set(
-      tp,
-      next.catch(() => undefined),
-    );
-    return next;
+    return this.perPartition.run(tp, fn);
   }
 
   private async take({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
