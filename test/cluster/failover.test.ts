@@ -187,7 +187,7 @@ describe('a Kafka broker SIGKILLed while segpipe produces', () => {
     await producer.disconnect();
     const seen = new Map<string, number>();
     await scanTopics(ctx, [topic], ({ value }) => void seen.set(value!.toString(), (seen.get(value!.toString()) ?? 0) + 1));
-    expect(acked.size).toBeGreaterThan(1000);
+    expect(acked.size).toBeGreaterThan(200);
     expect([...acked].filter((id) => !seen.has(id))).toEqual([]);
     expect([...seen].filter(([, n]) => n > 1)).toEqual([]);
   });
