@@ -194,3 +194,17 @@ export class LazyProducer {
 export async function topicOffsets(admin: Admin, topic: string): Promise<Map<number, { low: number; high: number }>> {
   return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
 }
+
+/** The broker's default max.message.bytes, when a topic's cannot be read. */
+const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+
+/** A topic's max.message.bytes: the largest record batch the broker takes for it. */
+export async function maxMessageBytes(admin: Admin, topic: string): Promise<number> {
+  try {
+    const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
+    const value = Number(resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+    return Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_MESSAGE_BYTES;
+  } catch {
+    return DEFAULT_MAX_MESSAGE_BYTES;
+  }
+}

@@ -5,10 +5,11 @@
 // position is where the range starts. The warehouse is the position of record: Kafka offsets are
 // committed after each load only so a restart does not re-read from the start, and a replay or
 // a stale fetch is refused by the guard inside that transaction, then re-read from the position.
-import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import { EVENT_NAMES, type EventName } from '../config.ts';
 import type { AppContext } from '../context.ts';
-import { createIdempotentProducer, topicOffsets } from '../kafka/client.ts';
+import { createIdempotentProducer, maxMessageBytes, topicOffsets } from '../kafka/client.ts';
+import { sendDeadLetters, type DeadLetter } from '../kafka/dead-letters.ts';
 import { SerialByKey } from '../kafka/serial.ts';
 import { childLog } from '../log.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
@@ -41,7 +42,7 @@ interface Pending {
   to: number;
   rows: Row[];
   /** Dead letters of the range not sent yet, and all of the range's. */
-  unsent: { m: KafkaMessage; reason: string; error: string }[];
+  unsent: DeadLetter[];
   deadLetters: number;
   since: number;
 }
@@ -66,6 +67,8 @@ export class RawLoader {
   private readonly perPartition = new SerialByKey();
   private readonly paused = new Set<string>();
   private timer?: NodeJS.Timeout;
+  /** Dead letters per request at most: half the dead-letter topic's max.message.bytes. */
+  private dlqRequestBytes = 0;
   readonly stats: RawLoaderStats = { loads: 0, rows: 0, duplicates: 0, deadLetters: 0, refused: 0 };
 
   constructor(
@@ -96,6 +99,7 @@ export class RawLoader {
     }
     this.dlq = createIdempotentProducer(ctx.kafka, ctx.config);
     await this.dlq.connect();
+    this.dlqRequestBytes = Math.floor((await maxMessageBytes(admin, ctx.config.topics.dlq)) / 2);
     this.consumer = ctx.kafka.consumer({ groupId: this.opts.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 30_000 });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.eventByTopic.keys()], fromBeginning: true });
@@ -163,7 +167,7 @@ export class RawLoader {
         pend.rows.push(toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt }));
       } catch (err) {
         if (!(err instanceof MessageDecodeError || err instanceof InvalidEventError)) throw err;
-        pend.unsent.push({ m, reason: err.reason, error: err.message });
+        pend.unsent.push({ offset: m.offset, key: m.key, value: m.value, reason: err.reason, error: err.message });
         pend.deadLetters++;
       }
       pend.to = Number(m.offset) + 1;
@@ -184,7 +188,7 @@ export class RawLoader {
     try {
       // Sent before the transaction: a crash in between sends them again when the range reloads.
       if (pend.unsent.length > 0) {
-        await this.sendDeadLetters(topic, p, pend.unsent);
+        await sendDeadLetters(this.dlq!, this.ctx.config.topics.dlq, { topic, partition: p }, pend.unsent, this.dlqRequestBytes);
         pend.unsent = [];
       }
       result = await this.target.loadRaw({ table, topic, partition: p, from: pend.from, to: pend.to, rows: pend.rows, deadLetters: pend.deadLetters, beforeCommit: this.opts.beforeCommit });
@@ -214,15 +218,5 @@ export class RawLoader {
     await this.consumer?.commitOffsets([{ topic, partition: p, offset: String(pend.to) }]).catch(() => undefined);
   }
 
-  private async sendDeadLetters(topic: string, partition: number, dead: Pending['unsent']): Promise<void> {
-    await this.dlq!.send({
-      topic: this.ctx.config.topics.dlq,
-      acks: -1,
-      messages: dead.map(({ m, reason, error }) => ({
-        key: m.key,
-        value: m.value,
-        headers: { source_topic: topic, source_partition: String(partition), source_offset: m.offset, reason, error: error.slice(0, 1000) } satisfies IHeaders,
-      })),
-    });
-  }
+
 }

@@ -5,10 +5,11 @@
 //      stores the batch's last offset, atomically;
 //   3. only then is the Kafka offset committed.
 // A crash anywhere replays from the last committed offset; the guard makes the replay a no-op.
-import type { Consumer, EachBatchPayload, IHeaders, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import { EVENT_NAMES, type EventName } from '../config.ts';
 import type { AppContext } from '../context.ts';
-import { createIdempotentProducer } from '../kafka/client.ts';
+import { createIdempotentProducer, maxMessageBytes } from '../kafka/client.ts';
+import { sendDeadLetters, type DeadLetter } from '../kafka/dead-letters.ts';
 import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
@@ -19,13 +20,6 @@ import { InvalidEventError, parseEventTime, toRow } from './transform.ts';
 
 const log = childLog('stream');
 
-export interface DeadLetter {
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  reason: string;
-  error: string;
-}
 
 /** The state change an event makes besides its raw row (see applyBatch-9.lua). */
 export function stateOp(event: EventName, value: Record<string, unknown>, t: number): string {
@@ -42,6 +36,8 @@ export class StreamConsumer {
   private readonly tables = rawTables();
   private readonly eventByTopic: Map<string, EventName>;
   private readonly paused = new Map<string, NodeJS.Timeout>();
+  /** Dead letters per request at most: half the dead-letter topic's max.message.bytes. */
+  private dlqRequestBytes = 0;
 
   constructor(
     private readonly ctx: AppContext,
@@ -58,6 +54,7 @@ export class StreamConsumer {
     const { ctx } = this;
     this.dlqProducer = createIdempotentProducer(ctx.kafka, ctx.config);
     await this.dlqProducer.connect();
+    this.dlqRequestBytes = Math.floor((await maxMessageBytes(await ctx.admin(), ctx.config.topics.dlq)) / 2);
     this.consumer = ctx.kafka.consumer({
       groupId: this.opts.groupId,
       maxBytesPerPartition: 1024 * 1024,
@@ -166,21 +163,7 @@ export class StreamConsumer {
   }
 
   private async sendDeadLetters(topic: string, partition: number, dead: DeadLetter[]): Promise<void> {
-    await this.dlqProducer!.send({
-      topic: this.ctx.config.topics.dlq,
-      acks: -1,
-      messages: dead.map((d) => ({
-        key: d.key,
-        value: d.value,
-        headers: {
-          source_topic: topic,
-          source_partition: String(partition),
-          source_offset: d.offset,
-          reason: d.reason,
-          error: d.error.slice(0, 1000),
-        } satisfies IHeaders,
-      })),
-    });
+    await sendDeadLetters(this.dlqProducer!, this.ctx.config.topics.dlq, { topic, partition }, dead, this.dlqRequestBytes);
     const byReason = new Map<string, number>();
     for (const d of dead) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
     await Promise.all([...byReason].map(([reason, n]) => bumpShared(this.ctx.redis, SHARED_COUNTERS.deadLetters, { reason }, n)));
