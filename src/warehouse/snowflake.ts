@@ -177,15 +177,20 @@ export class SnowflakeWarehouse implements Warehouse {
 
   private async mergeOnce(table: TableSpec, rows: Row[]): Promise<void> {
     const stage = q(`STAGE_${table.name}`);
-    await this.exec(`CREATE OR REPLACE TEMPORARY TABLE ${stage} (${table.columns.map((c) => `${q(c.name)} VARCHAR`).join(', ')})`);
+    await this.stageRows(stage, table, rows, (sql, binds) => this.exec(sql, binds));
+    await this.exec(mergeSql(table, stage));
+    await this.exec(`DROP TABLE IF EXISTS ${stage}`);
+  }
+
+  /** A temporary all-VARCHAR table of the session holding `rows`, filled with array binds in slices under MAX_BINDS. */
+  private async stageRows(stage: string, table: TableSpec, rows: Row[], run: (sql: string, binds?: snowflake.Binds) => Promise<unknown>): Promise<void> {
+    await run(`CREATE OR REPLACE TEMPORARY TABLE ${stage} (${table.columns.map((c) => `${q(c.name)} VARCHAR`).join(', ')})`);
     const perInsert = Math.max(1, Math.floor(MAX_BINDS / table.columns.length));
     const placeholders = `(${table.columns.map(() => '?').join(', ')})`;
     for (let i = 0; i < rows.length; i += perInsert) {
       const slice = rows.slice(i, i + perInsert).map((r) => r.map((v) => (v === null ? null : String(v))));
-      await this.exec(`INSERT INTO ${stage} VALUES ${placeholders}`, slice as snowflake.Binds);
+      await run(`INSERT INTO ${stage} VALUES ${placeholders}`, slice as snowflake.Binds);
     }
-    await this.exec(mergeSql(table, stage));
-    await this.exec(`DROP TABLE IF EXISTS ${stage}`);
   }
 
   /**
@@ -215,16 +220,8 @@ export class SnowflakeWarehouse implements Warehouse {
   private async loadRawOnce(load: RawLoad): Promise<RawLoadResult> {
     const { table } = load;
     const stage = q(`LOAD_${table.name}`);
-    // Staged before the transaction: a temporary table of the session, filled in slices.
-    if (load.rows.length > 0) {
-      await this.execOnce(`CREATE OR REPLACE TEMPORARY TABLE ${stage} (${table.columns.map((c) => `${q(c.name)} VARCHAR`).join(', ')})`);
-      const perInsert = Math.max(1, Math.floor(MAX_BINDS / table.columns.length));
-      const placeholders = `(${table.columns.map(() => '?').join(', ')})`;
-      for (let i = 0; i < load.rows.length; i += perInsert) {
-        const slice = load.rows.slice(i, i + perInsert).map((r) => r.map((v) => (v === null ? null : String(v))));
-        await this.execOnce(`INSERT INTO ${stage} VALUES ${placeholders}`, slice as snowflake.Binds);
-      }
-    }
+    // Staged before the transaction (DDL would commit it), statement by statement without retries.
+    if (load.rows.length > 0) await this.stageRows(stage, table, load.rows, (sql, binds) => this.execOnce(sql, binds));
     await this.execOnce('BEGIN');
     const found = await this.execOnce<{ next_offset: number }>(`SELECT ${q('next_offset')} FROM ${q(RAW_OFFSETS.name)} WHERE ${q('topic')} = ? AND ${q('kafka_partition')} = ?`, [load.topic, load.partition]);
     const stored = found.length > 0 ? Number(found[0]!.next_offset) : null;
@@ -262,6 +259,7 @@ export class SnowflakeWarehouse implements Warehouse {
     }
     await load.beforeCommit?.();
     await this.execOnce('COMMIT');
+    if (load.rows.length > 0) await this.execOnce(`DROP TABLE IF EXISTS ${stage}`).catch(() => undefined);
     return { applied: true, inserted, duplicates };
   }
 
