@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
+import { createTopicsWithLeaders } from '../src/kafka/client.ts';
 import { KafkaCluster, controllerLeadingMost } from '../src/stack/kafka.ts';
 import { progress } from './env.ts';
 
@@ -100,14 +101,7 @@ export async function failoverRun(cluster: KafkaCluster, candidate: Candidate, t
   const topic = `failover-${candidate.name.replace(/[^a-z0-9]+/gi, '-')}-${Date.now().toString(36)}`;
   const admin = new Kafka({ brokers, clientId: 'failover-admin', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
-  // Right after a restart a node may not know the new topic yet: wait for every leader ourselves.
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: false });
-  for (let tries = 0; ; tries++) {
-    const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => null);
-    if (meta && meta.topics[0]!.partitions.length === PARTITIONS && meta.topics[0]!.partitions.every((p) => p.leader >= 0)) break;
-    if (tries > 120) throw new Error(`${topic} has no leader for every partition after 60 s`);
-    await sleep(500);
-  }
+  await createTopicsWithLeaders(admin, [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }]);
   const producer = await candidate.connect(brokers);
   const killAt = kills.map((f) => Math.floor((f * total) / BATCH) * BATCH);
   const stallsS: number[] = [];

@@ -60,11 +60,28 @@ export function topicSpecs(config: Config): ITopicConfig[] {
   ];
 }
 
+/**
+ * Creates topics and waits until every partition has a leader. kafkajs's own wait
+ * (waitForLeaders) fails at once when the broker it asks does not know the topic yet, which a
+ * node of a cluster answers for a moment after the creation (or after its restart).
+ */
+export async function createTopicsWithLeaders(admin: Admin, topics: ITopicConfig[], timeoutMs = 60_000): Promise<void> {
+  await admin.createTopics({ topics, waitForLeaders: false });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const meta = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) }).catch(() => null);
+    const led = meta?.topics.every((t) => t.partitions.length === (topics.find((x) => x.topic === t.name)?.numPartitions ?? t.partitions.length) && t.partitions.every((p) => p.leader >= 0));
+    if (led) return;
+    if (Date.now() > deadline) throw new Error(`${topics.map((t) => t.topic).join(', ')}: not every partition has a leader ${timeoutMs / 1000} s after creation; check the brokers' logs`);
+    await sleep(250);
+  }
+}
+
 /** Creates missing topics; existing ones are left as they are (their partition count is checked). */
 export async function ensureTopics(admin: Admin, specs: ITopicConfig[]): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.topic));
-  if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+  if (missing.length > 0) await createTopicsWithLeaders(admin, missing);
   const present = specs.filter((s) => existing.has(s.topic));
   if (present.length === 0) return;
   const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) });

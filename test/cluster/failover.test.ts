@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USER_EVENT_NAMES, loadConfig } from '../../src/config.ts';
 import { AppContext } from '../../src/context.ts';
-import { createIdempotentProducer } from '../../src/kafka/client.ts';
+import { createIdempotentProducer, createTopicsWithLeaders } from '../../src/kafka/client.ts';
 import { scanTopics } from '../../src/kafka/scan.ts';
 import { generateMovies } from '../../src/movies/generate.ts';
 import { MovieIngestor } from '../../src/movies/ingest.ts';
@@ -29,7 +29,7 @@ import { controllerLeadingMost } from '../../src/stack/kafka.ts';
 import { CLUSTER_ENV, startClusterStack, type ClusterStack } from '../helpers/cluster.ts';
 import { unique } from '../helpers/env.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
-import { settle, userRowCounts, waitFor } from '../helpers/stream.ts';
+import { settle, userRowCounts } from '../helpers/stream.ts';
 
 describe('a Kafka broker SIGKILLed while segpipe produces', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-failover-'));
@@ -154,11 +154,7 @@ describe('a Kafka broker SIGKILLed while segpipe produces', () => {
   it('concurrent sends to one partition through one producer (as the stream sends dead letters) lose none and repeat none while its leader is killed', { timeout: 300_000 }, async () => {
     const topic = unique('fo-race');
     const admin = await ctx.admin();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: false });
-    await waitFor('the new topic to have leaders', async () => {
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => null);
-      return meta !== null && meta.topics[0]!.partitions.length === 3 && meta.topics[0]!.partitions.every((p) => p.leader >= 0);
-    });
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions: 3, replicationFactor: 3 }]);
     const producer = createIdempotentProducer(ctx.kafka, ctx.config);
     await producer.connect();
     const acked = new Set<string>();
