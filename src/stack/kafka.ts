@@ -251,45 +251,32 @@ export async function startKafka(opts: KafkaStartOptions, onProgress: (msg: stri
   return new KafkaCluster(opts).start(onProgress);
 }
 
-async function groupCoordinatorReady(brokers: string[]): Promise<boolean> {
-  // With retries the first FindCoordinator makes the broker create the offsets topic.
-  const admin = new Kafka({ brokers, clientId: 'segpipe-stack-probe', logLevel: logLevel.NOTHING, retry: { retries: 5 } }).admin();
+/** A short-lived admin client of the stack's own probes, disconnected after `fn`. */
+async function withProbe<T>(brokers: string[], retries: number, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Kafka({ brokers, clientId: 'segpipe-stack-probe', logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries } }).admin();
   try {
     await admin.connect();
-    const { groups } = await admin.describeGroups(['segpipe-stack-probe']);
-    return groups.length === 1;
+    return await fn(admin);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+async function groupCoordinatorReady(brokers: string[]): Promise<boolean> {
+  // With retries the first FindCoordinator makes the broker create the offsets topic.
+  return withProbe(brokers, 5, async (admin) => (await admin.describeGroups(['segpipe-stack-probe'])).groups.length === 1);
 }
 
 /** True when the broker answers metadata, sees `brokers` brokers and an active controller. */
 export async function kafkaReady(broker: string, brokers = 1): Promise<boolean> {
-  const admin = new Kafka({
-    brokers: [broker],
-    clientId: 'segpipe-stack-probe',
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1000,
-    retry: { retries: 0 },
-  }).admin();
-  try {
-    await admin.connect();
+  return withProbe([broker], 0, async (admin) => {
     const cluster = await admin.describeCluster();
     return cluster.brokers.length >= brokers && cluster.controller !== null;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  });
 }
 
 async function brokerRegistered(brokers: string[], id: number): Promise<boolean> {
-  const admin = new Kafka({ brokers, clientId: 'segpipe-stack-probe', logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } }).admin();
-  try {
-    await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.some((b) => b.nodeId === id);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  return withProbe(brokers, 0, async (admin) => (await admin.describeCluster()).brokers.some((b) => b.nodeId === id));
 }
 
 /** The node a failover test kills: the active controller if it leads partitions of `topics`, else the node leading most. */
