@@ -64,6 +64,7 @@ export class RawLoader {
   /** Next offset to load per `topic:partition`, as the warehouse has it. */
   private positions?: Map<string, number>;
   private readonly pending = new Map<string, Pending>();
+  /** One task at a time per partition: a batch, a load, a retry. */
   private readonly perPartition = new SerialByKey();
   private readonly paused = new Set<string>();
   private timer?: NodeJS.Timeout;
@@ -107,17 +108,17 @@ export class RawLoader {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 4,
-      eachBatch: (payload) => this.serial(`${payload.batch.topic}:${payload.batch.partition}`, () => this.take(payload)),
+      eachBatch: (payload) => this.perPartition.run(`${payload.batch.topic}:${payload.batch.partition}`, () => this.take(payload)),
     });
     const tick = Math.min(1000, this.maxWaitMs);
     this.timer = setInterval(() => {
-      for (const [tp, p] of this.pending) if (Date.now() - p.since >= this.maxWaitMs || this.paused.has(tp)) void this.serial(tp, () => this.load(tp)).catch(() => undefined);
+      for (const [tp, p] of this.pending) if (Date.now() - p.since >= this.maxWaitMs || this.paused.has(tp)) void this.perPartition.run(tp, () => this.load(tp)).catch(() => undefined);
     }, tick);
   }
 
   /** Loads everything buffered now (a flush before a check or a stop). */
   async drain(): Promise<void> {
-    await Promise.all([...this.pending.keys()].map((tp) => this.serial(tp, () => this.load(tp))));
+    await Promise.all([...this.pending.keys()].map((tp) => this.perPartition.run(tp, () => this.load(tp))));
   }
 
   async stop(): Promise<void> {
@@ -125,11 +126,6 @@ export class RawLoader {
     await this.consumer?.disconnect();
     await this.drain().catch((err) => log.warn({ err: (err as Error).message }, 'buffered ranges not loaded at stop; they are read again at the next start'));
     await this.dlq?.disconnect();
-  }
-
-  /** One task at a time per partition: a batch, a load, a retry. */
-  private serial(tp: string, fn: () => Promise<void>): Promise<void> {
-    return this.perPartition.run(tp, fn);
   }
 
   private async take({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -217,6 +213,4 @@ export class RawLoader {
     // A hint for the next start only; the position of record is the warehouse's.
     await this.consumer?.commitOffsets([{ topic, partition: p, offset: String(pend.to) }]).catch(() => undefined);
   }
-
-
 }

@@ -20,7 +20,6 @@ import { InvalidEventError, parseEventTime, toRow } from './transform.ts';
 
 const log = childLog('stream');
 
-
 /** The state change an event makes besides its raw row (see applyBatch-9.lua). */
 export function stateOp(event: EventName, value: Record<string, unknown>, t: number): string {
   if (event === 'consumer_registration') return `R ${String(value.user_id).trim()} ${t}`;
