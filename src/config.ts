@@ -20,6 +20,9 @@ export type EventName = (typeof EVENT_NAMES)[number];
 /** What simulated users do: every event but the catalog's. */
 export type UserEventName = Exclude<EventName, 'movies_catalog_enriched'>;
 export const USER_EVENT_NAMES = EVENT_NAMES.filter((n): n is UserEventName => n !== 'movies_catalog_enriched');
+/** The events that carry state (windows, sessions, sales): the stream role's topics. */
+export const STATE_EVENT_NAMES = ['consumer_registration', 'sign_in', 'sign_out', 'checkout'] as const satisfies readonly UserEventName[];
+export type StateEventName = (typeof STATE_EVENT_NAMES)[number];
 
 const DEFAULT_TOPICS: Record<EventName, string> = {
   consumer_registration: 'consumer_registration_topic',
@@ -111,9 +114,10 @@ const envSchema = z
     SIMULATOR_MAX_RUN_S: int(1, 7 * 86_400).default(3600),
 
     FLUSH_EVERY_MS: int(100, 3_600_000).default(5000),
-    OUTBOX_MAX: int(1000, 100_000_000).default(500_000),
     STREAM_GROUP_ID: z.string().min(1).default('segpipe-stream'),
+    LOADER_GROUP_ID: z.string().min(1).default('segpipe-loader'),
     ALLOWED_LATENESS_MS: int(0, 365 * 86_400_000).default(600_000),
+    DEDUP_HORIZON_MS: int(0, 365 * 86_400_000).default(3_600_000),
 
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: int(0, 65535).default(3000),
@@ -129,6 +133,7 @@ const envSchema = z
     ...Object.fromEntries(EVENT_NAMES.map((n) => [topicEnv(n), z.string().min(1).default(DEFAULT_TOPICS[n])])),
   })
   .superRefine((env, ctx) => {
+    if (env.DEDUP_HORIZON_MS < env.ALLOWED_LATENESS_MS) ctx.addIssue({ code: 'custom', path: ['DEDUP_HORIZON_MS'], message: 'must be at least ALLOWED_LATENESS_MS (an event inside the lateness must still be told from a re-sent one)' });
     if (env.SIMULATOR_BURST_EVENTS > env.SIMULATOR_MAX_EVENTS) ctx.addIssue({ code: 'custom', path: ['SIMULATOR_BURST_EVENTS'], message: 'must be at most SIMULATOR_MAX_EVENTS' });
     if (env.WAREHOUSE !== 'snowflake') return;
     const need = (key: keyof typeof env) => {
@@ -184,11 +189,13 @@ export interface Config {
   };
   stream: {
     groupId: string;
-    /** Outbox entries per table and shard before its partitions pause. */
-    outboxMax: number;
+    /** The raw loader's consumer group (its committed offsets are only a hint: the warehouse holds the position). */
+    loaderGroupId: string;
     flushEveryMs: number;
     /** How far behind the newest event time an event may arrive before its window is final. */
     latenessMs: number;
+    /** Event time behind a partition's newest within which a re-sent event_id is recognised; older events are refused from state. */
+    dedupHorizonMs: number;
   };
   simulator: {
     /** Events per `simulate:burst`; 0 turns the repeatable burst off. */
@@ -281,7 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginAttemptsPerMinute: e.LOGIN_ATTEMPTS_PER_MIN,
       trustProxy: e.TRUST_PROXY,
     },
-    stream: { groupId: e.STREAM_GROUP_ID, outboxMax: e.OUTBOX_MAX, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS },
+    stream: { groupId: e.STREAM_GROUP_ID, loaderGroupId: e.LOADER_GROUP_ID, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS, dedupHorizonMs: e.DEDUP_HORIZON_MS },
     simulator: {
       burstEvents: e.SIMULATOR_BURST_EVENTS,
       burstEverySeconds: e.SIMULATOR_BURST_EVERY_S,

@@ -21,7 +21,8 @@ export const SHARED_COUNTERS = {
   moviesItems: { name: 'segpipe_movies_items_total', help: 'Catalog items parsed, by outcome (produced or unchanged)', labelNames: ['outcome'] },
   moviesBytes: { name: 'segpipe_movies_bytes_total', help: 'Movies.txt bytes parsed', labelNames: [] },
   deadLetters: { name: 'segpipe_dead_letters_total', help: 'Messages sent to the dead-letter topic, by reason', labelNames: ['reason'] },
-  warehouseRows: { name: 'segpipe_warehouse_rows_merged_total', help: 'Rows merged into the warehouse, by table', labelNames: ['table'] },
+  warehouseRows: { name: 'segpipe_warehouse_rows_merged_total', help: 'Rows loaded or merged into the warehouse, by table', labelNames: ['table'] },
+  streamOffsetsLost: { name: 'segpipe_stream_offsets_lost_total', help: 'Offsets Kafka deleted before the stream applied them (their state is missing), by topic', labelNames: ['topic'] },
   moviesRuns: { name: 'segpipe_movies_runs_total', help: 'Movie file ingestion runs, by status', labelNames: ['status'] },
 } satisfies Record<string, SharedCounterSpec>;
 

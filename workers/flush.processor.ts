@@ -1,13 +1,14 @@
-// BullMQ processor for the flush queue, in the one process that owns the warehouse (see
-// warehouse-owner.ts). One job at a time: raw merges and metric finalisation never overlap.
+// BullMQ processor for the flush queue, in the process that owns the warehouse (see
+// warehouse-owner.ts), which also runs the raw loader: raw rows go from Kafka to the warehouse
+// there continuously, and `flush:raw` waits until they are loaded up to where Kafka was when it
+// began. One flush job at a time: metric finalisations never overlap.
 import fs from 'node:fs';
 import type { Job } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { topicOffsets } from '../src/kafka/client.ts';
+import { RawLoader, loadedThrough } from '../src/loader/raw-loader.ts';
 import { childLog } from '../src/log.ts';
-import { flushOutboxes } from '../src/stream/flush.ts';
 import { shardCount } from '../src/state/scripts.ts';
-import { rawTables } from '../src/warehouse/tables.ts';
 import { FLUSH_METRICS, FLUSH_RAW } from '../queues/flush.ts';
 import { flushMetrics } from '../src/windows/metrics.ts';
 import { QUEUES } from '../queues/names.ts';
@@ -17,28 +18,33 @@ import { ownedWarehouse } from './warehouse-owner.ts';
 const log = childLog('flush');
 
 /**
- * Fault injection for the kill test: with SEGPIPE_FAULT_HOLD_AFTER_MERGE=<file>, the first raw
- * merge writes this process's pid to <file> and then holds before its trim, so the test can
- * SIGKILL the worker exactly between MERGE and trim. Never set outside that test.
+ * Fault injection for the kill test: with SEGPIPE_FAULT_HOLD_IN_LOAD=<file>, the first raw load
+ * writes this process's pid to <file> inside its transaction, after the rows and the new
+ * position and before the commit, and holds there, so the test can SIGKILL the worker exactly
+ * there. Never set outside that test.
  */
-function holdAfterMerge(): (() => Promise<void>) | undefined {
-  const file = process.env.SEGPIPE_FAULT_HOLD_AFTER_MERGE;
+function holdInLoad(): (() => Promise<void>) | undefined {
+  const file = process.env.SEGPIPE_FAULT_HOLD_IN_LOAD;
   if (!file) return undefined;
   return async () => {
     fs.writeFileSync(file, String(process.pid));
-    log.warn({ file }, 'fault injection: holding between MERGE and trim until killed');
+    log.warn({ file }, 'fault injection: holding inside a load transaction until killed');
     await new Promise(() => undefined);
   };
 }
 
+/** How long one flush:raw waits for the loader to reach Kafka's end. */
+const FLUSH_RAW_MAX_MS = 30_000;
+
 export async function createFlushProcessor(ctx: AppContext) {
   const w = await ownedWarehouse(ctx);
   if (!w) return null;
-  const tables = [...rawTables().values()];
-  const hold = holdAfterMerge();
+  const loader = new RawLoader(ctx, w, { groupId: ctx.config.stream.loaderGroupId, beforeCommit: holdInLoad() });
+  await loader.start();
+  ctx.onClose(() => loader.stop());
 
   return async (job: Job): Promise<unknown> => {
-    if (job.name === FLUSH_RAW) return flushOutboxes(ctx.redis, w, tables, { shards: shardCount(ctx.config), afterMerge: hold });
+    if (job.name === FLUSH_RAW) return loadedThrough(ctx, w, loader, FLUSH_RAW_MAX_MS);
     if (job.name === FLUSH_METRICS) {
       const { topics } = ctx.config;
       return flushMetrics(ctx.redis, w, {

@@ -5,6 +5,8 @@
 // its first bytes with the reason `too_large` and its original reason and size, still at its
 // source offset.
 import type { IHeaders, Message, Producer } from 'kafkajs';
+import type { AppContext } from '../context.ts';
+import { scanTopics } from './scan.ts';
 
 export interface DeadLetter {
   offset: string;
@@ -70,4 +72,25 @@ export async function sendDeadLetters(producer: Producer, dlqTopic: string, sour
   for (const messages of requestsUnder(deadLetterMessages(source, dead, limit), limit)) {
     await producer.send({ topic: dlqTopic, acks: -1, messages });
   }
+}
+
+/** A source message by where it was in Kafka. */
+export interface SourceOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/**
+ * The events the stream left out of its state as late (their raw rows are loaded): read from the
+ * dead-letter topic, for the oracle to leave out too. Repeats (a dead letter sent again after a
+ * crash) come once.
+ */
+export async function lateDeadLetters(ctx: AppContext): Promise<SourceOffset[]> {
+  const seen = new Map<string, SourceOffset>();
+  await scanTopics(ctx, [ctx.config.topics.dlq], ({ headers: h }) => {
+    if (h.reason !== 'late' && h.original_reason !== 'late') return;
+    seen.set(`${h.source_topic}:${h.source_partition}:${h.source_offset}`, { topic: String(h.source_topic), partition: Number(h.source_partition), offset: Number(h.source_offset) });
+  });
+  return [...seen.values()];
 }

@@ -12,12 +12,16 @@ import { createIdempotentProducer, maxMessageBytes, topicOffsets } from '../kafk
 import { sendDeadLetters, type DeadLetter } from '../kafka/dead-letters.ts';
 import { SerialByKey } from '../kafka/serial.ts';
 import { childLog } from '../log.ts';
+import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
 import { InvalidEventError, toRow } from '../stream/transform.ts';
 import { rawTables, type TableSpec } from '../warehouse/tables.ts';
 import type { RawLoad, RawLoadResult, RawPosition, Row } from '../warehouse/warehouse.ts';
 
 const log = childLog('loader');
+
+/** Per raw table: `<table>:last_flush` (ISO time of the last load) and `<table>:rows` (rows loaded), for /api/status. */
+export const LOAD_STATS_KEY = 'segpipe:flush:stats';
 
 /** What the loader needs of a warehouse. */
 export interface RawTarget {
@@ -35,6 +39,8 @@ export interface RawLoaderOptions {
   events?: readonly EventName[];
   /** Passed to every load (RawLoad.beforeCommit): the kill test's hold. */
   beforeCommit?: () => Promise<void>;
+  /** Called with a range's rows after its commit (the benchmark's latency clock). */
+  afterCommit?: (table: string, rows: Row[]) => void;
 }
 
 interface Pending {
@@ -44,6 +50,8 @@ interface Pending {
   /** Dead letters of the range not sent yet, and all of the range's. */
   unsent: DeadLetter[];
   deadLetters: number;
+  /** Dead letters of the range by reason. */
+  reasons: Map<string, number>;
   since: number;
 }
 
@@ -153,7 +161,7 @@ export class RawLoader {
       // so its counts fall short of its length and verify reports the partition.
       log.error({ topic, partition, position: expected, firstInKafka: low }, 'messages deleted by retention before they were loaded');
     }
-    if (!pend) this.pending.set(tp, (pend = { from: expected, to: expected, rows: [], unsent: [], deadLetters: 0, since: Date.now() }));
+    if (!pend) this.pending.set(tp, (pend = { from: expected, to: expected, rows: [], unsent: [], deadLetters: 0, reasons: new Map(), since: Date.now() }));
     const ingestedAt = new Date().toISOString();
     const serde = this.ctx.serde;
     for (const m of messages) {
@@ -165,6 +173,7 @@ export class RawLoader {
         if (!(err instanceof MessageDecodeError || err instanceof InvalidEventError)) throw err;
         pend.unsent.push({ offset: m.offset, key: m.key, value: m.value, reason: err.reason, error: err.message });
         pend.deadLetters++;
+        pend.reasons.set(err.reason, (pend.reasons.get(err.reason) ?? 0) + 1);
       }
       pend.to = Number(m.offset) + 1;
     }
@@ -210,7 +219,46 @@ export class RawLoader {
     this.stats.duplicates += result.duplicates;
     this.stats.deadLetters += pend.deadLetters;
     this.positions!.set(tp, pend.to);
+    this.opts.afterCommit?.(table.name, pend.rows);
     // A hint for the next start only; the position of record is the warehouse's.
     await this.consumer?.commitOffsets([{ topic, partition: p, offset: String(pend.to) }]).catch(() => undefined);
+    // Statistics for /api/status and /metrics, after the commit (a crash before it loads again).
+    const stats = this.ctx.redis.multi();
+    stats.hset(LOAD_STATS_KEY, `${table.name}:last_flush`, new Date().toISOString());
+    stats.hincrby(LOAD_STATS_KEY, `${table.name}:rows`, result.inserted);
+    bumpShared(stats, SHARED_COUNTERS.warehouseRows, { table: table.name }, result.inserted);
+    for (const [reason, n] of pend.reasons) bumpShared(stats, SHARED_COUNTERS.deadLetters, { reason }, n);
+    await stats.exec().catch((err) => log.warn({ err: (err as Error).message }, 'load statistics not recorded'));
+  }
+}
+
+export interface LoadedThrough {
+  /** Messages that were in Kafka when the wait began and are not loaded yet, per topic. */
+  pending: Record<string, number>;
+}
+
+/**
+ * Waits until the warehouse has loaded every raw topic up to the end Kafka had when the wait
+ * began (the flush:raw barrier), draining this process's loader meanwhile. Loaders of other
+ * processes load within their maxWaitMs. Returns what is still pending after `maxMs`.
+ */
+export async function loadedThrough(ctx: AppContext, target: RawTarget, loader: RawLoader | undefined, maxMs: number): Promise<LoadedThrough> {
+  const admin = await ctx.admin();
+  const topics = EVENT_NAMES.filter((e) => e !== 'movies_catalog_enriched').map((e) => ctx.config.topics[e]);
+  const ends = new Map(await Promise.all(topics.map(async (t) => [t, await topicOffsets(admin, t)] as const)));
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    await loader?.drain();
+    const positions = await target.rawPositions();
+    const pending: Record<string, number> = {};
+    let total = 0;
+    for (const [topic, partitions] of ends) {
+      let n = 0;
+      for (const [p, { low, high }] of partitions) n += Math.max(0, high - (positions.get(`${topic}:${p}`)?.nextOffset ?? low));
+      pending[topic] = n;
+      total += n;
+    }
+    if (total === 0 || Date.now() >= deadline) return { pending };
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

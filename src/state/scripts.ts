@@ -8,7 +8,7 @@ import type { Config } from '../config.ts';
 const LUA_DIR = path.join(import.meta.dirname, 'lua');
 
 export interface StateCommands {
-  applyBatch(...keysThenArgs: Array<string | number>): Promise<[number, number, number]>;
+  applyBatch(...keysThenArgs: Array<string | number>): Promise<[number, number, number, number]>;
 }
 
 const registered = new WeakSet<Redis>();
@@ -31,7 +31,6 @@ export const shardCount = (config: Config): number => Math.max(config.kafka.part
 /** State keys of a shard share a hash tag, so a script touches one Redis Cluster slot. */
 export const shardKeys = (partition: number) => ({
   offsets: `{p${partition}}:offsets`,
-  dead: `{p${partition}}:dead`,
   registrations: `{p${partition}}:reg`,
   sales: `{p${partition}}:sales`,
   maxTime: `{p${partition}}:maxtime`,
@@ -41,30 +40,43 @@ export const shardKeys = (partition: number) => ({
   /** Sessions paired so far: open sessions (user → sign-in time) and the pairing boundary. */
   openSessions: `{p${partition}}:sess:open`,
   sessionTotals: `{p${partition}}:sess:acc`,
-  outbox: (table: string) => `{p${partition}}:outbox:${table}`,
+  /** Event ids of a topic applied within the dedup horizon. */
+  seen: (topic: string) => `{p${partition}}:seen:${topic}`,
 });
 
 export interface BatchApply {
   topic: string;
+  /** The stored offset the batch was decided from (null: none yet); a moved one applies nothing. */
+  readFrom: number | null;
   lastOffset: string;
-  /** Max event time among applied rows, or -1. */
+  /** Max event time among applied events, or -1. */
   maxEventTime: number;
-  deadOffsets: string[];
+  dedupHorizonMs: number;
   late: Array<{ offset: string; windowKey: string }>;
-  rows: Array<{ offset: string; row: string; op: string }>;
+  events: Array<{ offset: string; eventId: string; time: number; op: string }>;
 }
 
-/** Runs applyBatch for one batch of `partition` whose rows go to `table`. */
-export function applyBatch(redis: Redis, partition: number, table: string, b: BatchApply): Promise<[number, number, number]> {
+export interface BatchApplied {
+  applied: number;
+  duplicates: number;
+  /** Events beyond the dedup horizon (the caller dead-letters the same ones). */
+  refused: number;
+  /** The stored offset was not `readFrom`: nothing applied, read again. */
+  moved: boolean;
+}
+
+/** Runs applyBatch-8.lua for one batch of one topic-partition. */
+export async function applyBatch(redis: Redis, partition: number, b: BatchApply): Promise<BatchApplied> {
   const k = shardKeys(partition);
-  const args: Array<string | number> = [k.offsets, k.outbox(table), k.dead, k.registrations, k.sales, k.maxTime, k.late, k.signIns, k.signOuts];
-  args.push(b.topic, b.lastOffset, b.maxEventTime, b.deadOffsets.length, ...b.deadOffsets, b.late.length);
+  const args: Array<string | number> = [k.offsets, k.maxTime, k.late, k.registrations, k.sales, k.signIns, k.signOuts, k.seen(b.topic)];
+  args.push(b.topic, b.readFrom === null ? '' : b.readFrom, b.lastOffset, b.maxEventTime, b.dedupHorizonMs, b.late.length);
   for (const l of b.late) args.push(l.offset, l.windowKey);
-  for (const r of b.rows) args.push(r.offset, r.row, r.op);
-  return withStateCommands(redis).applyBatch(...args);
+  for (const e of b.events) args.push(e.offset, e.eventId, e.time, e.op);
+  const [applied, duplicates, refused, moved] = await withStateCommands(redis).applyBatch(...args);
+  return { applied, duplicates, refused, moved: moved === 1 };
 }
 
-/** Deletes every shard's stream state (offset guards, outboxes, window sets, sessions); clearMetricsState forgets finalised windows. */
+/** Deletes every shard's stream state (offset guards, applied ids, window sets, sessions); clearMetricsState forgets finalised windows. */
 export async function clearShardState(redis: Redis): Promise<void> {
   let cursor = '0';
   do {

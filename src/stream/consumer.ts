@@ -1,14 +1,15 @@
-// The stream role: a consumer group over every event topic, one batch of one partition at a
-// time. Per batch (DESIGN.md, the exactly-once rule):
-//   1. decode and validate every message; what fails goes to the dead-letter topic;
-//   2. one Lua call applies the offset guard, appends rows to the table's outbox stream and
-//      stores the batch's last offset, atomically;
-//   3. only then is the Kafka offset committed.
-// A crash anywhere replays from the last committed offset; the guard makes the replay a no-op.
-import type { Consumer, EachBatchPayload, Producer } from 'kafkajs';
-import { EVENT_NAMES, type EventName } from '../config.ts';
+// The stream role, the state path (DESIGN.md, exactly-once: two paths): a consumer group over the
+// topics that carry state, one batch of one partition at a time:
+//   1. decode and validate every message (what fails is the raw loader's dead letter, skipped here);
+//   2. dead-letter the events too late for their windows (their raw rows are still loaded);
+//   3. one Lua call applies the guards and the state changes and stores the batch's last offset;
+//   4. only then is the Kafka offset committed.
+// Redis is the position of record: a batch that starts past the offset after the stored one (Redis
+// lost its last writes, Kafka's commit is ahead) is not applied; the consumer seeks back to it.
+import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
+import { STATE_EVENT_NAMES, type StateEventName } from '../config.ts';
 import type { AppContext } from '../context.ts';
-import { createIdempotentProducer, maxMessageBytes } from '../kafka/client.ts';
+import { createIdempotentProducer, maxMessageBytes, topicOffsets } from '../kafka/client.ts';
 import { sendDeadLetters, type DeadLetter } from '../kafka/dead-letters.ts';
 import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
@@ -20,29 +21,45 @@ import { InvalidEventError, parseEventTime, toRow } from './transform.ts';
 
 const log = childLog('stream');
 
-/** The state change an event makes besides its raw row (see applyBatch-9.lua). */
-export function stateOp(event: EventName, value: Record<string, unknown>, t: number): string {
+/** The state change an event makes (see applyBatch-8.lua). */
+export function stateOp(event: StateEventName, value: Record<string, unknown>, t: number): string {
   if (event === 'consumer_registration') return `R ${String(value.user_id).trim()} ${t}`;
   if (event === 'sign_in') return `I ${String(value.user_id).trim()} ${t}`;
   if (event === 'sign_out') return `O ${String(value.user_id).trim()} ${t}`;
-  if (event === 'checkout') return `S ${String(value.item_id).trim()}|${String(value.currency ?? 'USD').trim()} ${Number(value.purchase_amount)}`;
-  return '';
+  return `S ${String(value.item_id).trim()}|${String(value.currency ?? 'USD').trim()} ${Number(value.purchase_amount)}`;
 }
+
+/** Offsets Redis had not applied that Kafka no longer holds: they can never be applied. */
+export class OffsetsLostError extends Error {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly from: number,
+    readonly to: number,
+  ) {
+    super(`${topic}[${partition}] offsets ${from}..${to - 1} were deleted by Kafka's retention before the stream applied them; their state is missing (restore Redis, or accept the gap)`);
+    this.name = 'OffsetsLostError';
+  }
+}
+
+/** How many times a batch is decided again when another consumer moved its partition meanwhile. */
+const MAX_REDECIDE = 3;
 
 export class StreamConsumer {
   private consumer?: Consumer;
   private dlqProducer?: Producer;
   private readonly tables = rawTables();
-  private readonly eventByTopic: Map<string, EventName>;
-  private readonly paused = new Map<string, NodeJS.Timeout>();
+  private readonly eventByTopic: Map<string, StateEventName>;
   /** Dead letters per request at most: half the dead-letter topic's max.message.bytes. */
   private dlqRequestBytes = 0;
+  /** Lost ranges already reported, by `topic:partition:from`. */
+  private readonly reportedGaps = new Set<string>();
 
   constructor(
     private readonly ctx: AppContext,
-    private readonly opts: { groupId: string; maxOutbox: number; backpressureCheckMs?: number },
+    private readonly opts: { groupId: string },
   ) {
-    this.eventByTopic = new Map(EVENT_NAMES.map((e) => [ctx.config.topics[e], e]));
+    this.eventByTopic = new Map(STATE_EVENT_NAMES.map((e) => [ctx.config.topics[e], e]));
   }
 
   get topics(): string[] {
@@ -64,8 +81,8 @@ export class StreamConsumer {
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
     await this.consumer.run({
       // kafkajs commits only resolved offsets, and an offset is resolved only after the Lua
-      // step returned, so Kafka never runs ahead of Redis. Committing on an interval instead
-      // of per batch saves a round trip per batch; a replay of the gap is a no-op for the guard.
+      // step returned; committing on an interval saves a round trip per batch. Kafka's commit is
+      // only where a restart starts reading: the batch check below goes back to Redis's position.
       autoCommit: true,
       autoCommitInterval: 1000,
       eachBatchAutoResolve: false,
@@ -75,8 +92,6 @@ export class StreamConsumer {
   }
 
   async stop(): Promise<void> {
-    for (const t of this.paused.values()) clearInterval(t);
-    this.paused.clear();
     await this.consumer?.disconnect();
     await this.dlqProducer?.disconnect();
   }
@@ -86,103 +101,110 @@ export class StreamConsumer {
     const { topic, partition } = batch;
     const event = this.eventByTopic.get(topic);
     if (!event) return;
-    const table = this.tables.get(event)!;
     const keys = shardKeys(partition);
     const redis = this.ctx.redis;
+    const last = batch.messages[batch.messages.length - 1]!.offset;
 
-    // Backpressure: the outbox takes at most OUTBOX_MAX rows; what does not fit stays in Kafka
-    // and the partition pauses until flushes drain it. Nothing is dropped.
-    const outbox = keys.outbox(table.name);
-    // One round trip for what the batch needs to know: outbox depth, offset guard, event-time mark,
-    // and how far flush:metrics has paired this shard's sessions.
-    const replies = (await redis.multi().xlen(outbox).hget(keys.offsets, topic).hget(keys.maxTime, topic).hget(keys.sessionTotals, 'done').exec()) ?? [];
-    for (const [err] of replies) if (err) throw err;
-    const [depth, storedText, markText, pairedText] = replies.map(([, v]) => v) as [number, string | null, string | null, string | null];
-    const room = this.opts.maxOutbox - depth;
-    if (room <= 0) {
-      this.pauseUntilDrained(topic, partition, outbox);
-      return;
-    }
-    const messages = batch.messages.length > room ? batch.messages.slice(0, room) : batch.messages;
-
-    const ingestedAt = new Date().toISOString();
-    const rows: BatchApply['rows'] = [];
-    const dead: DeadLetter[] = [];
-    const late: BatchApply['late'] = [];
-    // Event-time mark of this topic-partition: what was applied before, then this batch in order.
-    // Replays see the same marks (the stored one moves atomically with the offset guard).
-    const stored = Number(storedText ?? -1);
-    let mark = Number(markText ?? -1);
-    const pairedThrough = pairedText === null ? null : Number(pairedText);
-    let maxApplied = -1;
-    const lateness = this.ctx.config.stream.latenessMs;
-    const serde = this.ctx.serde;
-    for (const m of messages) {
-      try {
-        const origin = { topic, partition, offset: m.offset };
-        const { value } = serde.decodeLoaded<Record<string, unknown>>(m.value, origin) ?? (await serde.decode<Record<string, unknown>>(m.value, origin));
-        const t = parseEventTime(value.timestamp);
-        const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt }, t);
-        if (event === 'consumer_registration' && mark >= 0) {
-          const wm = watermark(mark, lateness);
-          const closed = finalWindowKeys(REGISTRATION_WINDOWS, t, wm);
-          if (closed.length > 0) {
-            for (const windowKey of closed) late.push({ offset: m.offset, windowKey });
-            dead.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error: `event time ${new Date(t).toISOString()} is behind the watermark ${new Date(wm).toISOString()}: its window is final` });
-            continue;
-          }
-        }
-        // Sessions are paired in event-time order up to a boundary; one behind it would be paired
-        // out of order into hours already final.
-        if ((event === 'sign_in' || event === 'sign_out') && pairedThrough !== null && t <= pairedThrough) {
-          dead.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error: `event time ${new Date(t).toISOString()} is not after ${new Date(pairedThrough).toISOString()}, where this shard's sessions are paired: its hour is final` });
-          continue;
-        }
-        if (Number(m.offset) > stored) {
-          mark = Math.max(mark, t);
-          maxApplied = Math.max(maxApplied, t);
-        }
-        rows.push({ offset: m.offset, row: JSON.stringify(row), op: stateOp(event, value, t) });
-      } catch (err) {
-        if (!(err instanceof MessageDecodeError || err instanceof InvalidEventError)) throw err;
-        dead.push({ offset: m.offset, key: m.key, value: m.value, reason: err.reason, error: err.message });
+    for (let attempt = 1; ; attempt++) {
+      // One round trip for what the batch is decided from: the position, the event-time mark, and
+      // how far flush:metrics has paired this shard's sessions.
+      const replies = (await redis.multi().hget(keys.offsets, topic).hget(keys.maxTime, topic).hget(keys.sessionTotals, 'done').exec()) ?? [];
+      for (const [err] of replies) if (err) throw err;
+      const [storedText, markText, pairedText] = replies.map(([, v]) => v) as [string | null, string | null, string | null];
+      const stored = storedText === null ? null : Number(storedText);
+      if (stored !== null && !(await this.startsAtPosition(topic, partition, stored + 1, Number(batch.messages[0]!.offset)))) return;
+      const fresh = stored === null ? batch.messages : batch.messages.filter((m) => Number(m.offset) > stored);
+      const decided = await this.decide(event, topic, partition, fresh, Number(markText ?? -1), pairedText === null ? null : Number(pairedText));
+      if (decided.late.length > 0) await this.sendDeadLetters(topic, partition, decided.late);
+      const result = await applyBatch(redis, partition, { topic, readFrom: stored, lastOffset: last, dedupHorizonMs: this.ctx.config.stream.dedupHorizonMs, ...decided.apply });
+      if (result.moved) {
+        if (attempt >= MAX_REDECIDE) throw new Error(`${topic}[${partition}]: its stored offset moved under this batch ${attempt} times; another consumer is applying the same partition`);
+        continue;
       }
+      if (result.refused > 0) log.error({ topic, partition, refused: result.refused }, 'events beyond the dedup horizon refused inside the state step but not dead-lettered');
+      break;
     }
-    const last = messages[messages.length - 1]!.offset;
-
-    // Dead letters already counted by an earlier run of this batch are not sent again.
-    const fresh = dead.filter((d) => Number(d.offset) > stored);
-    if (fresh.length > 0) await this.sendDeadLetters(topic, partition, fresh);
-    await applyBatch(redis, partition, table.name, { topic, lastOffset: last, maxEventTime: maxApplied, deadOffsets: dead.map((d) => d.offset), late, rows });
     resolveOffset(last);
     await commitOffsetsIfNecessary();
     await heartbeat();
-    // The rest of the batch did not fit: it is fetched again after the partition resumes.
-    if (messages.length < batch.messages.length) this.pauseUntilDrained(topic, partition, outbox);
+  }
+
+  /**
+   * Whether a batch starting at `first` may be applied onto a position of `next`. One starting
+   * past it is refused and the consumer seeks back, unless Kafka no longer has the gap: then the
+   * gap is reported (once, loudly, and in /metrics) and the batch applies.
+   */
+  private async startsAtPosition(topic: string, partition: number, next: number, first: number): Promise<boolean> {
+    if (first <= next) return true;
+    const low = (await topicOffsets(await this.ctx.admin(), topic)).get(partition)?.low ?? 0;
+    if (low <= next) {
+      log.warn({ topic, partition, position: next, fetched: first }, "Kafka's committed offset is ahead of Redis's position: reading again from Redis's position");
+      this.consumer!.seek({ topic, partition, offset: String(next) });
+      return false;
+    }
+    const gap = `${topic}:${partition}:${next}`;
+    if (!this.reportedGaps.has(gap)) {
+      this.reportedGaps.add(gap);
+      const err = new OffsetsLostError(topic, partition, next, low);
+      log.error({ err: err.name, topic, partition, from: next, to: low }, err.message);
+      await bumpShared(this.ctx.redis, SHARED_COUNTERS.streamOffsetsLost, { topic }, low - next);
+    }
+    return true;
+  }
+
+  /** What the batch changes, from the position and marks read: events, late entries, dead letters. */
+  private async decide(event: StateEventName, topic: string, partition: number, messages: KafkaMessage[], markAtStart: number, pairedThrough: number | null) {
+    const table = this.tables.get(event)!;
+    const apply: Pick<BatchApply, 'maxEventTime' | 'late' | 'events'> = { maxEventTime: -1, late: [], events: [] };
+    const late: DeadLetter[] = [];
+    const { latenessMs, dedupHorizonMs } = this.ctx.config.stream;
+    const horizonFloor = markAtStart >= 0 ? markAtStart - dedupHorizonMs : Number.NEGATIVE_INFINITY;
+    const ingestedAt = new Date().toISOString();
+    const serde = this.ctx.serde;
+    let mark = markAtStart;
+    for (const m of messages) {
+      let value: Record<string, unknown>;
+      let t: number;
+      try {
+        const origin = { topic, partition, offset: m.offset };
+        value = (serde.decodeLoaded<Record<string, unknown>>(m.value, origin) ?? (await serde.decode<Record<string, unknown>>(m.value, origin))).value;
+        t = parseEventTime(value.timestamp);
+        // The raw loader's rules, so both paths take the same events (it dead-letters the rest).
+        toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt }, t);
+      } catch (err) {
+        if (err instanceof MessageDecodeError || err instanceof InvalidEventError) continue;
+        throw err;
+      }
+      const tooLate = (error: string) => late.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error });
+      if (t < horizonFloor) {
+        tooLate(`event time ${new Date(t).toISOString()} is more than the dedup horizon behind ${new Date(markAtStart).toISOString()}: it could not be told from a re-sent event`);
+        continue;
+      }
+      if (event === 'consumer_registration' && mark >= 0) {
+        const wm = watermark(mark, latenessMs);
+        const closed = finalWindowKeys(REGISTRATION_WINDOWS, t, wm);
+        if (closed.length > 0) {
+          for (const windowKey of closed) apply.late.push({ offset: m.offset, windowKey });
+          tooLate(`event time ${new Date(t).toISOString()} is behind the watermark ${new Date(wm).toISOString()}: its window is final`);
+          continue;
+        }
+      }
+      // Sessions are paired in event-time order up to a boundary; one behind it would be paired
+      // out of order into hours already final.
+      if ((event === 'sign_in' || event === 'sign_out') && pairedThrough !== null && t <= pairedThrough) {
+        tooLate(`event time ${new Date(t).toISOString()} is not after ${new Date(pairedThrough).toISOString()}, where this shard's sessions are paired: its hour is final`);
+        continue;
+      }
+      mark = Math.max(mark, t);
+      apply.maxEventTime = Math.max(apply.maxEventTime, t);
+      apply.events.push({ offset: m.offset, eventId: String(value.event_id).trim(), time: t, op: stateOp(event, value, t) });
+    }
+    return { apply, late };
   }
 
   private async sendDeadLetters(topic: string, partition: number, dead: DeadLetter[]): Promise<void> {
     await sendDeadLetters(this.dlqProducer!, this.ctx.config.topics.dlq, { topic, partition }, dead, this.dlqRequestBytes);
-    const byReason = new Map<string, number>();
-    for (const d of dead) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
-    await Promise.all([...byReason].map(([reason, n]) => bumpShared(this.ctx.redis, SHARED_COUNTERS.deadLetters, { reason }, n)));
-    log.warn({ topic, partition, count: dead.length, reasons: Object.fromEntries(byReason) }, 'messages sent to the dead-letter topic');
-  }
-
-  private pauseUntilDrained(topic: string, partition: number, outbox: string): void {
-    const id = `${topic}:${partition}`;
-    if (this.paused.has(id)) return;
-    this.consumer!.pause([{ topic, partitions: [partition] }]);
-    log.warn({ topic, partition, outbox }, 'outbox full: partition paused until flushes catch up');
-    const timer = setInterval(async () => {
-      const len = await this.ctx.redis.xlen(outbox).catch(() => Number.POSITIVE_INFINITY);
-      if (len < this.opts.maxOutbox * 0.8) {
-        clearInterval(timer);
-        this.paused.delete(id);
-        this.consumer!.resume([{ topic, partitions: [partition] }]);
-        log.info({ topic, partition }, 'outbox drained: partition resumed');
-      }
-    }, this.opts.backpressureCheckMs ?? 500);
-    this.paused.set(id, timer);
+    await bumpShared(this.ctx.redis, SHARED_COUNTERS.deadLetters, { reason: 'late' }, dead.length);
+    log.warn({ topic, partition, count: dead.length }, 'late events sent to the dead-letter topic (their raw rows are loaded)');
   }
 }

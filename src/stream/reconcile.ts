@@ -1,24 +1,29 @@
-// Reconciliation: per topic and partition, every offset the stream consumed must be a warehouse
-// row, a dead letter, or a row still waiting in the outbox. Any difference is reported.
-import type { EventName } from '../config.ts';
-import { EVENT_NAMES } from '../config.ts';
+// Reconciliation, per topic and partition, on each path's position of record:
+//   raw path: every offset the loader passed (the warehouse's position) is a raw row, a
+//   duplicate of one, or a dead letter; the rest of the partition is the loader's pending range;
+//   state path: how far the stream's position in Redis is behind Kafka.
+import { STATE_EVENT_NAMES, USER_EVENT_NAMES } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { topicOffsets } from '../kafka/client.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
 import { shardKeys } from '../state/scripts.ts';
-import { rawTableName } from '../warehouse/tables.ts';
 
 export interface PartitionReport {
   topic: string;
   partition: number;
-  /** Offsets consumed and applied (the offset guard), from the partition's first offset. */
-  consumed: number;
+  /** Offsets the loader passed, from the partition's first offset to the warehouse's position. */
+  loaded: number;
+  /** Rows the raw table holds from the partition. */
   warehouse: number;
+  /** Re-sent events whose event_id was already a row. */
+  duplicates: number;
   deadLetters: number;
+  /** Offsets in Kafka past the warehouse's position: the loader's pending range. */
   pending: number;
+  /** loaded − warehouse − duplicates − dead letters: 0 unless rows are missing or extra. */
   difference: number;
-  /** Messages in Kafka not consumed yet. */
-  lag: number;
+  /** Offsets in Kafka past the stream's position in Redis (state topics only, else null). */
+  streamLag: number | null;
 }
 
 export interface ReconcileReport {
@@ -28,33 +33,24 @@ export interface ReconcileReport {
 
 export async function reconcile(ctx: AppContext): Promise<ReconcileReport> {
   const admin = await ctx.admin();
+  const stateTopics = new Set<string>(STATE_EVENT_NAMES.map((e) => ctx.config.topics[e]));
   const partitions: PartitionReport[] = [];
-  for (const event of EVENT_NAMES as readonly EventName[]) {
+  for (const event of USER_EVENT_NAMES) {
     const topic = ctx.config.topics[event];
-    const table = rawTableName(event);
-    const rows = await warehouseQuery(ctx, 'rawOffsetCounts', { event, topic });
-    const inWarehouse = new Map(rows.map((r) => [Number(r.p), Number(r.n)]));
-    for (const [partition, { low, high }] of await topicOffsets(admin, topic)) {
-      const keys = shardKeys(partition);
-      const [stored, dead, pending] = await Promise.all([
-        ctx.redis.hget(keys.offsets, topic),
-        ctx.redis.hget(keys.dead, topic),
-        ctx.redis.xlen(keys.outbox(table)),
-      ]);
-      const applied = stored === null ? -1 : Number(stored);
-      const consumed = Math.max(0, applied + 1 - low);
-      const warehouse = inWarehouse.get(partition) ?? 0;
-      const deadLetters = Number(dead ?? 0);
-      partitions.push({
-        topic,
-        partition,
-        consumed,
-        warehouse,
-        deadLetters,
-        pending,
-        difference: consumed - warehouse - deadLetters - pending,
-        lag: Math.max(0, high - (applied + 1)),
-      });
+    const accounts = new Map((await warehouseQuery(ctx, 'rawAccounts', { event, topic })).map((r) => [Number(r.p), r]));
+    for (const [partition, { low, high }] of [...(await topicOffsets(admin, topic))].sort(([a], [b]) => a - b)) {
+      const a = accounts.get(partition);
+      const next = a ? Number(a.next) : low;
+      const loaded = Math.max(0, next - low);
+      const warehouse = a ? Number(a.n) : 0;
+      const duplicates = a ? Number(a.duplicates) : 0;
+      const deadLetters = a ? Number(a.dead) : 0;
+      let streamLag: number | null = null;
+      if (stateTopics.has(topic)) {
+        const stored = await ctx.redis.hget(shardKeys(partition).offsets, topic);
+        streamLag = Math.max(0, high - (stored === null ? low : Number(stored) + 1));
+      }
+      partitions.push({ topic, partition, loaded, warehouse, duplicates, deadLetters, pending: Math.max(0, high - next), difference: loaded - warehouse - duplicates - deadLetters, streamLag });
     }
   }
   return { ok: partitions.every((p) => p.difference === 0), partitions };

@@ -170,7 +170,7 @@ export class SnowflakeWarehouse implements Warehouse {
     }
   }
 
-  /** Binds need cells, so outbox rows are parsed here. */
+  /** Binds need cells, so JSON rows are parsed here. */
   mergeJson(table: TableSpec, rows: string[]): Promise<number> {
     return this.merge(table, rows.map((r) => JSON.parse(r) as Row));
   }

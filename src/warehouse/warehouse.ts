@@ -12,10 +12,7 @@ export interface Warehouse {
   ensureSchema(tables: TableSpec[]): Promise<void>;
   /** Upserts rows on the table's key; merging the same rows again changes nothing. Returns rows given. */
   merge(table: TableSpec, rows: Row[]): Promise<number>;
-  /**
-   * merge() for rows still in their outbox form, JSON arrays in column order, so a warehouse
-   * that can read JSON itself saves parsing them.
-   */
+  /** merge() for rows as JSON arrays in column order, so a warehouse that can read JSON itself saves parsing them. */
   mergeJson(table: TableSpec, rows: string[]): Promise<number>;
   /**
    * One read-only statement of segpipe's own (see queries.ts; never a caller's text), `?`
@@ -25,11 +22,11 @@ export interface Warehouse {
   /**
    * Appends a loaded Kafka range's rows (those whose event_id is not there yet) and moves the
    * partition's position in RAW_OFFSETS, in one transaction, only if the stored position is the
-   * range's first offset. A warehouse without it takes raw rows through merge().
+   * range's first offset.
    */
-  loadRaw?(load: RawLoad): Promise<RawLoadResult>;
+  loadRaw(load: RawLoad): Promise<RawLoadResult>;
   /** RAW_OFFSETS, by `topic:partition`. */
-  rawPositions?(): Promise<Map<string, RawPosition>>;
+  rawPositions(): Promise<Map<string, RawPosition>>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 // The oracle: every metric recomputed in SQL from the raw warehouse tables alone, independent of
 // the streaming state, and diffed with what the stream wrote. Only final windows are compared
 // (open ones may still grow); sales are compared in full.
+import type { SourceOffset } from '../kafka/dead-letters.ts';
 import { REGISTRATION_WINDOWS, type WindowSpec } from './window.ts';
 
 export interface MetricDiff {
@@ -12,11 +13,30 @@ export interface MetricDiff {
 
 type Query = <T = Record<string, unknown>>(sql: string) => Promise<T[]>;
 
+/** Offsets per partition never reach 10^12, so partition and offset make one number. */
+const OFFSET_SPAN = 1_000_000_000_000;
+
+/**
+ * A raw table as the stream's state saw it: without the events it left out as late (dead
+ * letters of reason `late`, whose raw rows the loader still loaded). Topic names are Kafka's
+ * ([A-Za-z0-9._-]) and positions integers, checked here before they become SQL text.
+ */
+export function stateView(table: string, excluded: SourceOffset[] = []): string {
+  if (excluded.length === 0) return table;
+  const byTopic = new Map<string, number[]>();
+  for (const e of excluded) {
+    if (!/^[A-Za-z0-9._-]+$/.test(e.topic) || !Number.isSafeInteger(e.partition) || !Number.isSafeInteger(e.offset)) throw new Error(`not a Kafka position: ${JSON.stringify(e)}`);
+    byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), e.partition * OFFSET_SPAN + e.offset]);
+  }
+  const out = [...byTopic].map(([topic, keys]) => `(kafka_topic = '${topic}' AND CAST(kafka_partition AS BIGINT) * ${OFFSET_SPAN} + kafka_offset IN (${keys.join(', ')}))`);
+  return `(SELECT * FROM ${table} WHERE NOT (${out.join(' OR ')}))`;
+}
+
 /** Registrations per window, from each user's first registration (distinct users). */
-export function registrationOracleSql(spec: WindowSpec): string {
+export function registrationOracleSql(spec: WindowSpec, excluded: SourceOffset[] = []): string {
   const steps = spec.sizeMs / spec.advanceMs;
   return `
-    WITH firsts AS (SELECT user_id, min(event_time) AS t FROM raw_consumer_registration GROUP BY user_id),
+    WITH firsts AS (SELECT user_id, min(event_time) AS t FROM ${stateView('raw_consumer_registration', excluded)} GROUP BY user_id),
     assigned AS (
       SELECT user_id, to_timestamp(floor(epoch_ms(t) / ${spec.advanceMs}) * ${spec.advanceMs / 1000} - k * ${spec.advanceMs / 1000}) AS window_start
       FROM firsts, range(${steps}) AS r(k)
@@ -25,7 +45,8 @@ export function registrationOracleSql(spec: WindowSpec): string {
     FROM assigned GROUP BY 1`;
 }
 
-export async function diffWithOracle(query: Query): Promise<{ diffs: MetricDiff[]; finalWindows: number; salesItems: number }> {
+/** `excluded`: the events the stream left out as late (see lateDeadLetters). */
+export async function diffWithOracle(query: Query, excluded: SourceOffset[] = []): Promise<{ diffs: MetricDiff[]; finalWindows: number; salesItems: number }> {
   const diffs: MetricDiff[] = [];
   let finalWindows = 0;
   for (const spec of REGISTRATION_WINDOWS) {
@@ -37,7 +58,7 @@ export async function diffWithOracle(query: Query): Promise<{ diffs: MetricDiff[
     finalWindows += finals.length;
     if (finals.length === 0) continue;
     const finalThrough = Math.max(...finals.map((r) => Date.parse(r.window_end)));
-    const oracle = new Map((await query<{ window_start: string; n: number }>(registrationOracleSql(spec))).map((r) => [r.window_start, Number(r.n)]));
+    const oracle = new Map((await query<{ window_start: string; n: number }>(registrationOracleSql(spec, excluded))).map((r) => [r.window_start, Number(r.n)]));
     const streamed = new Map(stream.map((r) => [r.window_start, r]));
     for (const r of finals) {
       const o = oracle.get(r.window_start) ?? 0;
@@ -61,7 +82,7 @@ export async function diffWithOracle(query: Query): Promise<{ diffs: MetricDiff[
   finalWindows += sessionFinals.length;
   if (sessionFinals.length > 0) {
     const through = Math.max(...sessionFinals.map((r) => Date.parse(r.we)));
-    const ev = `WITH ev AS (SELECT user_id, event_time AS t, 1 AS kind FROM raw_sign_in UNION ALL SELECT user_id, event_time AS t, 0 AS kind FROM raw_sign_out),
+    const ev = `WITH ev AS (SELECT user_id, event_time AS t, 1 AS kind FROM ${stateView('raw_sign_in', excluded)} UNION ALL SELECT user_id, event_time AS t, 0 AS kind FROM ${stateView('raw_sign_out', excluded)}),
       seq AS (SELECT user_id, t, kind, lead(t) OVER w AS next_t, lag(kind) OVER w AS prev_kind FROM ev WINDOW w AS (PARTITION BY user_id ORDER BY t, kind)),
       hours AS (SELECT unnest(generate_series(time_bucket(INTERVAL 1 hour, (SELECT min(t) FROM ev)), TIMESTAMP '${new Date(through - 3_600_000).toISOString().slice(0, 19).replace('T', ' ')}', INTERVAL 1 hour)) AS ws)`;
     const oracle = await query<{ ws: string; closed: number; total: number; active: number; orphans: number }>(
@@ -88,7 +109,7 @@ export async function diffWithOracle(query: Query): Promise<{ diffs: MetricDiff[
   const sales = new Map(
     (await query<{ k: string; cents: number }>(`SELECT movie_id || '|' || currency AS k, CAST(total_sales AS BIGINT) AS cents FROM movie_sales`)).map((r) => [r.k, Number(r.cents)]),
   );
-  const oracleSales = await query<{ k: string; cents: number }>(`SELECT item_id || '|' || currency AS k, CAST(sum(purchase_amount) AS BIGINT) AS cents FROM raw_checkout GROUP BY 1`);
+  const oracleSales = await query<{ k: string; cents: number }>(`SELECT item_id || '|' || currency AS k, CAST(sum(purchase_amount) AS BIGINT) AS cents FROM ${stateView('raw_checkout', excluded)} GROUP BY 1`);
   for (const r of oracleSales) {
     const s = sales.get(r.k) ?? null;
     if (s !== Number(r.cents)) diffs.push({ metric: 'movie_sales', key: r.k, stream: s, oracle: Number(r.cents) });

@@ -23,13 +23,12 @@ import { runSimulation } from '../../src/simulator/run.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { FLUSH_METRICS, flushNow } from '../../queues/flush.ts';
 import { QUEUES } from '../../queues/names.ts';
-import { warehouseQuery } from '../../queues/warehouse.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
 import { controllerLeadingMost } from '../../src/stack/kafka.ts';
 import { CLUSTER_ENV, startClusterStack, type ClusterStack } from '../helpers/cluster.ts';
 import { unique } from '../helpers/env.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
-import { settle, userRowCounts } from '../helpers/stream.ts';
+import { oracleDiff, settle, userRowCounts } from '../helpers/stream.ts';
 
 describe('a Kafka broker SIGKILLed while segpipe produces', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-failover-'));
@@ -79,7 +78,6 @@ describe('a Kafka broker SIGKILLed while segpipe produces', () => {
     ctx = new AppContext(loadConfig({ ...process.env, ...env }));
     await ctx.prepare();
     await serveQueues(ctx, [QUEUES.flush, QUEUES.warehouse]);
-    await ctx.queues.flush.upsertJobScheduler('flush:raw', { every: 500 }, { name: 'flush:raw' });
   }, 300_000);
   afterAll(async () => {
     process.stderr.write(`[failover] stalls per kill (s): ${stalls.join(', ')}\n`);
@@ -93,8 +91,8 @@ describe('a Kafka broker SIGKILLed while segpipe produces', () => {
     const { topics } = ctx.config;
     const userTopics = USER_EVENT_NAMES.map((e) => topics[e]);
     procs.start('stream', 'stream');
-    // Random bytes on a user topic all along: the stream sends each to the dead-letter topic,
-    // through the brokers' deaths too.
+    // Random bytes on a user topic all along: the raw loader (in this process, which owns the
+    // warehouse) sends each to the dead-letter topic, through the brokers' deaths too.
     const junk = createIdempotentProducer(ctx.kafka, ctx.config);
     await junk.connect();
     let junkAcked = 0;
@@ -133,7 +131,7 @@ describe('a Kafka broker SIGKILLed while segpipe produces', () => {
     for (const e of USER_EVENT_NAMES) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
     expect((await reconcile(ctx)).partitions.filter((p) => p.difference !== 0)).toEqual([]);
     await flushNow(ctx, { name: FLUSH_METRICS });
-    const oracle = await warehouseQuery(ctx, 'oracleDiff', {}, 300_000);
+    const oracle = await oracleDiff(ctx, 300_000);
     expect(oracle.diffs).toEqual([]);
 
     // The dead letters: every junk message once, by its source offset.

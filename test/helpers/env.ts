@@ -14,6 +14,7 @@ export const TEST_ENV: Record<string, string> = {
   // Test files share topics and simulate different days; only the windowing tests, which set
   // their own, are about lateness.
   ALLOWED_LATENESS_MS: String(90 * 86_400_000),
+  DEDUP_HORIZON_MS: String(90 * 86_400_000),
 };
 
 export function applyTestEnv(): void {

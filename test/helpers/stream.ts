@@ -3,18 +3,19 @@ import type { Redis } from 'ioredis';
 import type { AppContext } from '../../src/context.ts';
 import { clearShardState } from '../../src/state/scripts.ts';
 import { clearMetricsState } from '../../src/windows/metrics.ts';
-import { FLUSH_STATS_KEY } from '../../src/stream/flush.ts';
+import { lateDeadLetters } from '../../src/kafka/dead-letters.ts';
+import { LOAD_STATS_KEY } from '../../src/loader/raw-loader.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
 import { flushNow } from '../../queues/flush.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
 import { ownedWarehouse } from '../../workers/warehouse-owner.ts';
 import { unique } from './env.ts';
 
-/** Removes stream state, window finalisation and flush statistics: a fresh start for a test. */
+/** Removes stream state, window finalisation and load statistics: a fresh start for a test. */
 export async function resetStreamState(redis: Redis): Promise<void> {
   await clearShardState(redis);
   await clearMetricsState(redis);
-  await redis.del(FLUSH_STATS_KEY);
+  await redis.del(LOAD_STATS_KEY);
 }
 
 export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -25,24 +26,32 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
   }
 }
 
-/** Waits until the stream has consumed everything and the outboxes are flushed. */
+/** Waits until the loader has loaded everything Kafka holds and the stream has applied it. */
 export async function settle(ctx: AppContext, timeoutMs = 180_000): Promise<void> {
   await waitFor(
-    'the stream to catch up and the outboxes to drain',
+    'the loader and the stream to catch up with Kafka',
     async () => {
       await flushNow(ctx);
       const r = await reconcile(ctx);
-      return r.partitions.every((p) => p.lag === 0 && p.pending === 0);
+      return r.partitions.every((p) => p.pending === 0 && (p.streamLag ?? 0) === 0);
     },
     timeoutMs,
   );
 }
 
-/** Topic names of their own for a test file, as env: its data is in event-time order. */
+/** The oracle's diff, leaving out what the stream dead-lettered as late (as `verify --metrics` does). */
+export async function oracleDiff(ctx: AppContext, timeoutMs = 120_000) {
+  return warehouseQuery(ctx, 'oracleDiff', { excluded: await lateDeadLetters(ctx) }, timeoutMs);
+}
+
+/** Topic names and a loader group of their own for a test file, as env: its data is in event-time order. */
 export function ownTopicsEnv(prefix: string): Record<string, string> {
-  return Object.fromEntries(
-    ['CONSUMER_REGISTRATION', 'SIGN_IN', 'SIGN_OUT', 'ITEM_VIEW', 'ADDED_TO_CART', 'CHECKOUT', 'MOVIES_CATALOG_ENRICHED', 'DLQ'].map((t) => [`TOPIC_${t}`, unique(`${prefix}-${t.toLowerCase()}`)]),
-  );
+  return {
+    ...Object.fromEntries(
+      ['CONSUMER_REGISTRATION', 'SIGN_IN', 'SIGN_OUT', 'ITEM_VIEW', 'ADDED_TO_CART', 'CHECKOUT', 'MOVIES_CATALOG_ENRICHED', 'DLQ'].map((t) => [`TOPIC_${t}`, unique(`${prefix}-${t.toLowerCase()}`)]),
+    ),
+    LOADER_GROUP_ID: unique(`${prefix}-loader`),
+  };
 }
 
 /** Per user event type, rows (n) and distinct event ids (d) of the users named `<prefix>-…`. */

@@ -1,6 +1,7 @@
-// The flush worker SIGKILLed between MERGE and trim: a worker process holds after its first
-// merge (fault injection), is killed there, and a fresh worker flushes again. The warehouse must
-// end with every produced event exactly once, and the outboxes empty.
+// The worker that owns the warehouse SIGKILLed inside a raw load's transaction (after the rows
+// and the new position, before the commit): a worker process holds there (fault injection), is
+// killed, and a fresh worker loads again from the position the warehouse kept. The warehouse must
+// end with every produced event exactly once and every offset accounted for.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,18 +11,13 @@ import { AppContext } from '../../src/context.ts';
 import { EventProducer } from '../../src/events/producer.ts';
 import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
-import { outboxDepths } from '../../src/stream/flush.ts';
 import { StreamConsumer } from '../../src/stream/consumer.ts';
 import { reconcile } from '../../src/stream/reconcile.ts';
-import { shardCount } from '../../src/state/scripts.ts';
-import { rawTables } from '../../src/warehouse/tables.ts';
-import { FLUSH_RAW } from '../../queues/flush.ts';
-import { warehouseQuery } from '../../queues/warehouse.ts';
 import { testConfig, unique } from '../helpers/env.ts';
 import { RoleProcesses } from '../helpers/processes.ts';
 import { ownTopicsEnv, resetStreamState, settle, userRowCounts, waitFor } from '../helpers/stream.ts';
 
-describe('flush worker killed between MERGE and trim', () => {
+describe('warehouse owner killed inside a raw load', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-flush-kill-'));
   const env = { ...ownTopicsEnv('fk'), DUCKDB_PATH: path.join(dir, 'wh.duckdb'), STREAM_GROUP_ID: unique('flush-kill') };
   const ctx = new AppContext(testConfig(env));
@@ -32,7 +28,7 @@ describe('flush worker killed between MERGE and trim', () => {
     await ctx.prepare();
     await resetStreamState(ctx.redis);
     await ctx.queues.flush.obliterate({ force: true });
-    stream = new StreamConsumer(ctx, { groupId: ctx.config.stream.groupId, maxOutbox: ctx.config.stream.outboxMax });
+    stream = new StreamConsumer(ctx, { groupId: ctx.config.stream.groupId });
     await stream.start();
   });
   afterAll(async () => {
@@ -43,7 +39,7 @@ describe('flush worker killed between MERGE and trim', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('re-merges the rows the killed flush merged but did not trim, and ends with each event exactly once', { timeout: 180_000 }, async () => {
+  it('reloads the range the killed load had not committed, and ends with each event exactly once', { timeout: 180_000 }, async () => {
     const prefix = unique('fk');
     const { items } = await loadCatalog(ctx.redis);
     const events = [...simulate({ seed: 808, events: 30_000, start: Date.parse('2026-10-01T00:00:00Z'), userPrefix: prefix }, items)];
@@ -51,32 +47,19 @@ describe('flush worker killed between MERGE and trim', () => {
     const producer = new EventProducer(ctx);
     await producer.send(events);
     await producer.close();
-    // Everything consumed into the outboxes; no worker runs yet, so nothing is flushed.
-    const tables = [...rawTables().values()];
-    const shards = shardCount(ctx.config);
-    const total = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
-    await waitFor('the stream to consume every event', async () => total(await outboxDepths(ctx.redis, tables, shards)) === 30_000);
 
-    const marker = path.join(dir, 'merged.pid');
-    const holding = procs.start('worker', 'holding', { SEGPIPE_FAULT_HOLD_AFTER_MERGE: marker });
-    await ctx.queues.flush.add(FLUSH_RAW, {});
-    await waitFor('the first merge to commit', () => fs.existsSync(marker), 60_000);
-    // Queries have their own queue: the held flush job does not keep them waiting, and they see
-    // the committed merge.
-    const whileHeld = Object.values(await userRowCounts(ctx, prefix)).reduce((a, c) => a + c.n, 0);
-    expect(whileHeld).toBeGreaterThan(0);
-    expect(whileHeld).toBeLessThanOrEqual(30_000);
+    const marker = path.join(dir, 'loading.pid');
+    const holding = procs.start('worker', 'holding', { SEGPIPE_FAULT_HOLD_IN_LOAD: marker });
+    await waitFor('a load to hold inside its transaction', () => fs.existsSync(marker), 90_000);
     await procs.kill9(holding);
-    // Merged (committed in DuckDB) but not trimmed: every row is still in the outboxes.
-    expect(total(await outboxDepths(ctx.redis, tables, shards))).toBe(30_000);
 
     const fresh = procs.start('worker', 'fresh');
     await settle(ctx, 120_000);
-    expect(total(await outboxDepths(ctx.redis, tables, shards))).toBe(0);
     const got = await userRowCounts(ctx, prefix);
     for (const e of USER_EVENT_NAMES) expect(got[e], e).toEqual({ n: expected[e], d: expected[e] });
     const report = await reconcile(ctx);
     expect(report.partitions.filter((p) => p.difference !== 0)).toEqual([]);
+    expect(report.partitions.reduce((s, p) => s + p.duplicates + p.deadLetters, 0)).toBe(0);
     await procs.kill9(fresh);
   });
 });

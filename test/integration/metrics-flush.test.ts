@@ -51,6 +51,8 @@ describe('flush:metrics records its progress only after the warehouse took the r
       kind: w.kind,
       ensureSchema: (t) => w.ensureSchema(t),
       mergeJson: (t, rows) => w.mergeJson(t, rows),
+      loadRaw: (load) => w.loadRaw(load),
+      rawPositions: () => w.rawPositions(),
       query: (sql, binds) => w.query(sql, binds),
       close: async () => undefined,
       merge: async (t: TableSpec, rows: Row[]) => {

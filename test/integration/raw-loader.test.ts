@@ -1,7 +1,7 @@
 // The raw path: every event topic straight from Kafka into the raw tables, the warehouse the
 // position of record (RAW_OFFSETS, moved in the transaction that appends the rows). Re-sent
-// events, junk and a loader SIGKILLed inside its transaction must leave each event once.
-import { spawn } from 'node:child_process';
+// events and junk must leave each event once (a loader SIGKILLed inside its transaction: see
+// flush-kill.test.ts).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,7 +17,7 @@ import { loadCatalog } from '../../src/simulator/catalog.ts';
 import { simulate } from '../../src/simulator/journeys.ts';
 import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
 import { RAW_OFFSETS, rawTableName, rawTables } from '../../src/warehouse/tables.ts';
-import { TEST_ENV, testConfig, unique } from '../helpers/env.ts';
+import { testConfig, unique } from '../helpers/env.ts';
 import { ownTopicsEnv, waitFor } from '../helpers/stream.ts';
 
 describe('raw loader', () => {
@@ -97,28 +97,6 @@ describe('raw loader', () => {
       // A range loaded again (a replay) is refused inside the transaction and changes nothing.
       const table = rawTables().get('item_view')!;
       expect(await w.loadRaw({ table, topic: ctx.config.topics.item_view, partition: 0, from: 0, to: 1, rows: [], deadLetters: 1 })).toMatchObject({ applied: false });
-      await expectExact(w);
-    } finally {
-      await loader.stop();
-      await w.close();
-    }
-  });
-
-  it('a loader SIGKILLed inside its transaction: the next one reloads that range, and each event is there once', { timeout: 240_000 }, async () => {
-    const file = path.join(dir, 'killed.duckdb');
-    const marker = path.join(dir, 'holding');
-    const childEnv = { ...process.env, ...TEST_ENV, ...env, DUCKDB_PATH: file, LOADER_GROUP_ID: unique('rl-kill'), LOG_LEVEL: 'warn' };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/loader-process.ts', marker], { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'] });
-    const gone = new Promise((r) => child.once('exit', r));
-    await waitFor('the child loader to hold inside a transaction', () => fs.existsSync(marker), 120_000);
-    child.kill('SIGKILL');
-    await gone;
-
-    const w = await open(file);
-    const loader = new RawLoader(ctx, w, { groupId: unique('rl-after'), maxRows: 5000, maxWaitMs: 300 });
-    try {
-      await loader.start();
-      await waitFor('the next loader to reach the end of every partition', () => caughtUp(w), 120_000);
       await expectExact(w);
     } finally {
       await loader.stop();

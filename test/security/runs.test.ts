@@ -182,8 +182,8 @@ describe('bounded, cancellable runs', () => {
         }
         await sleep(500);
       }
-      const lag = (await call('GET', '/api/status')).json.topics as Record<string, { lag: number }>;
-      expect(Object.values(lag).some((t) => t.lag > 0), 'the stream has a backlog to chew on meanwhile').toBe(true);
+      const lag = (await call('GET', '/api/status')).json.topics as Record<string, { loader_lag: number }>;
+      expect(Object.values(lag).some((t) => t.loader_lag > 0), 'the loader has a backlog to chew on meanwhile').toBe(true);
       expect((await call('DELETE', `/api/runs/simulator/${id}`)).status).toBe(202);
       await waitFor('the run to stop', async () => (await call('GET', `/api/runs/simulator/${id}`)).json.state === 'failed', 30_000);
       expect(Math.max(...latencies), `latencies ${latencies.map(Math.round).join(', ')} ms`).toBeLessThan(1000);

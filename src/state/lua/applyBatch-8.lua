@@ -1,0 +1,98 @@
+--[[
+  Applies the state of one decoded Kafka batch of one topic-partition, exactly once (DESIGN.md,
+  the state path). Raw rows do not pass here: the raw loader takes them from Kafka itself.
+  Every key is in the shard's hash tag {p<N>}, so the script touches one Redis Cluster slot.
+
+  Guards, all inside this step:
+  - the caller decided lateness from the stored offset and mark it read: if the stored offset is
+    no longer that one (another consumer applied in between), nothing changes and the caller
+    reads again;
+  - offsets at or below the stored offset were applied before (a replay): skipped;
+  - an event_id this topic's shard already applied (a re-sent event) changes nothing;
+  - an event older than the mark minus the dedup horizon could no longer be told from a re-sent
+    one: refused (the caller dead-letters exactly these, from the same mark).
+
+    Input:
+      KEYS[1] offsets hash      {p<N>}:offsets    topic → last applied offset
+      KEYS[2] event-time marks  {p<N>}:maxtime    topic → max event time applied (epoch ms)
+      KEYS[3] late events       {p<N>}:late       <window_type>:<window_start> → late events
+      KEYS[4] registrations     {p<N>}:reg        sorted set: user_id scored by earliest registration time (ZADD LT)
+      KEYS[5] sales             {p<N>}:sales      item_id|currency → cents
+      KEYS[6] sign-ins          {p<N>}:sess:in    sorted set: "<time>|<user_id>" scored by time
+      KEYS[7] sign-outs         {p<N>}:sess:out   sorted set: "<time>|<user_id>" scored by time
+      KEYS[8] applied ids       {p<N>}:seen:<topic> sorted set: event_id scored by event time, kept for the horizon
+
+      ARGV[1] topic
+      ARGV[2] the stored offset the caller read ("" when none)
+      ARGV[3] last offset of the batch (stored even when its message was not applied)
+      ARGV[4] max event time among the batch's applied events (epoch ms), or -1
+      ARGV[5] dedup horizon (ms of event time)
+      ARGV[6] m: number of late entries, then m pairs: offset, <window_type>:<window_start>
+      then    quadruples: offset, event_id, event time (epoch ms), state op
+              state op: "R <user_id> <time>" (registration) | "S <item_id>|<currency> <cents>" (sale)
+                        | "I <user_id> <time>" (sign-in) | "O <user_id> <time>" (sign-out)
+
+    Output:
+      { applied, duplicates, refused beyond the horizon, 1 if the stored offset moved (nothing done) else 0 }
+]]
+local topic = ARGV[1]
+local storedText = redis.call("HGET", KEYS[1], topic)
+if (storedText or "") ~= ARGV[2] then
+  return { 0, 0, 0, 1 }
+end
+local stored = tonumber(storedText or "-1")
+local last = tonumber(ARGV[3])
+if last <= stored then
+  return { 0, 0, 0, 0 }
+end
+local horizon = tonumber(ARGV[5])
+local mark = tonumber(redis.call("HGET", KEYS[2], topic) or "-1")
+local floor = mark >= 0 and mark - horizon or nil
+
+local i = 6
+local late = tonumber(ARGV[i])
+for j = i + 1, i + 2 * late, 2 do
+  if tonumber(ARGV[j]) > stored then
+    redis.call("HINCRBY", KEYS[3], ARGV[j + 1], 1)
+  end
+end
+i = i + 2 * late + 1
+
+local applied, duplicates, refused = 0, 0, 0
+for j = i, #ARGV, 4 do
+  if tonumber(ARGV[j]) > stored then
+    local t = tonumber(ARGV[j + 2])
+    if floor and t < floor then
+      refused = refused + 1
+    elseif redis.call("ZADD", KEYS[8], "NX", t, ARGV[j + 1]) == 0 then
+      duplicates = duplicates + 1
+    else
+      local op = ARGV[j + 3]
+      local kind = string.sub(op, 1, 1)
+      if kind == "R" then
+        local user, rt = string.match(op, "^R (.+) (%-?%d+)$")
+        -- LT: a user counts once, at the earliest registration time seen (the oracle's min(event_time)).
+        redis.call("ZADD", KEYS[4], "LT", rt, user)
+      elseif kind == "S" then
+        local item, cents = string.match(op, "^S (.+) (%-?%d+)$")
+        redis.call("HINCRBY", KEYS[5], item, cents)
+      elseif kind == "I" or kind == "O" then
+        local user, st = string.match(op, "^[IO] (.+) (%-?%d+)$")
+        redis.call("ZADD", kind == "I" and KEYS[6] or KEYS[7], st, st .. "|" .. user)
+      end
+      applied = applied + 1
+    end
+  end
+end
+
+local maxtime = tonumber(ARGV[4])
+if maxtime > mark then
+  redis.call("HSET", KEYS[2], topic, maxtime)
+  mark = maxtime
+end
+-- Ids older than the horizon can go: events that old are refused above, so none can repeat.
+if mark >= 0 then
+  redis.call("ZREMRANGEBYSCORE", KEYS[8], "-inf", "(" .. (mark - horizon))
+end
+redis.call("HSET", KEYS[1], topic, last)
+return { applied, duplicates, refused, 0 }
