@@ -68,7 +68,7 @@ describe('warehouse reads are named queries on connections without file access',
     expect((await forge({ query: 'topSales', params: {} }, 'other:job')).ok).toBe(false);
     expect(fs.existsSync(written)).toBe(false);
     // A bound string is data, never SQL.
-    const bound = await forge({ query: 'rawOffsetCounts', params: { event: 'checkout', topic: `'; COPY (SELECT 42) TO '${written}'; --` } });
+    const bound = await forge({ query: 'rawAccounts', params: { event: 'checkout', topic: `'; COPY (SELECT 42) TO '${written}'; --` } });
     expect(bound).toMatchObject({ ok: true, value: '[]' });
     expect(fs.existsSync(written)).toBe(false);
     expect(await forge({ query: 'topSales', params: { limit: 5 } })).toMatchObject({ ok: true, value: '[]' });
