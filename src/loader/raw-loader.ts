@@ -6,7 +6,8 @@
 // committed after each load only so a restart does not re-read from the start, and a replay or
 // a stale fetch is refused by the guard inside that transaction, then re-read from the position.
 import type { Consumer, EachBatchPayload, Producer } from 'kafkajs';
-import { EVENT_NAMES, type EventName } from '../config.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EVENT_NAMES, USER_EVENT_NAMES, type EventName } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { createIdempotentProducer, maxMessageBytes, topicOffsets } from '../kafka/client.ts';
 import { sendDeadLetters, type DeadLetter } from '../kafka/dead-letters.ts';
@@ -244,7 +245,7 @@ export interface LoadedThrough {
  */
 export async function loadedThrough(ctx: AppContext, target: RawTarget, loader: RawLoader | undefined, maxMs: number): Promise<LoadedThrough> {
   const admin = await ctx.admin();
-  const topics = EVENT_NAMES.filter((e) => e !== 'movies_catalog_enriched').map((e) => ctx.config.topics[e]);
+  const topics = USER_EVENT_NAMES.map((e) => ctx.config.topics[e]);
   const ends = new Map(await Promise.all(topics.map(async (t) => [t, await topicOffsets(admin, t)] as const)));
   const deadline = Date.now() + maxMs;
   for (;;) {
@@ -259,6 +260,6 @@ export async function loadedThrough(ctx: AppContext, target: RawTarget, loader: 
       total += n;
     }
     if (total === 0 || Date.now() >= deadline) return { pending };
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
