@@ -207,9 +207,22 @@ export class LazyProducer {
   }
 }
 
-/** Per partition of a topic, the first offset still held and the offset after the last message. */
-export async function topicOffsets(admin: Admin, topic: string): Promise<Map<number, { low: number; high: number }>> {
-  return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+/**
+ * Per partition of a topic, the first offset still held and the offset after the last message.
+ * kafkajs gives up at the first NOT_LEADER answer, which a broker gives for a moment after a
+ * topic's creation or a leader's move; those retriable errors are retried here for a while.
+ */
+export async function topicOffsets(admin: Admin, topic: string, timeoutMs = 30_000): Promise<Map<number, { low: number; high: number }>> {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+    try {
+      return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+    } catch (err) {
+      if (!(err instanceof kafkajs.KafkaJSError && err.retriable) || Date.now() + wait > deadline) throw err;
+      await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined); // refreshes the leaders kafkajs asks
+      await sleep(wait);
+    }
+  }
 }
 
 /** The broker's default max.message.bytes, when a topic's cannot be read. */
