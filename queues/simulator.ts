@@ -13,6 +13,11 @@ export interface SimulateBurstData {
   events: number;
 }
 export type SimulateRunData = RunParams;
+/** What a job's first attempt chose, kept in its data so a retry runs the same events. */
+export interface FirstAttempt {
+  start: number;
+  burst?: number;
+}
 export type SimulateResult = RunResult & { seed: number; start: string };
 
 export const simulatorSchedules = (config: Config): Schedule[] =>
@@ -21,7 +26,8 @@ export const simulatorSchedules = (config: Config): Schedule[] =>
     : [];
 
 export function enqueueRun(queue: Queue, params: SimulateRunData) {
-  return queue.add(SIMULATE_RUN, params, { removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } });
+  // A failed attempt (a send that failed, a worker that died) is retried; it resumes from its checkpoint.
+  return queue.add(SIMULATE_RUN, params, { attempts: 3, backoff: { type: 'exponential', delay: 5_000 }, removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } });
 }
 
 const START_MIN = Date.UTC(2000, 0, 1);

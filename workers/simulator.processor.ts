@@ -1,11 +1,13 @@
 // BullMQ processor for the simulator queue. A burst continues the simulated world: its seed and
 // user prefix come from a burst counter in Redis, and it starts on the world clock (where the
 // last run's events ended, never behind the wall clock), so bursts never repeat users or ids.
+// What a job's first attempt chose (burst number, start) is kept in the job, so a retry (its
+// worker killed, a send failed) runs the same events and resumes from its checkpoint.
 import { UnrecoverableError, type Job } from 'bullmq';
 import { MAX_SEED } from '../src/config.ts';
 import type { AppContext } from '../src/context.ts';
 import { runSimulation, worldClock, type RunParams, type RunResult } from '../src/simulator/run.ts';
-import { SIMULATE_BURST, SIMULATE_RUN, runParamsProblems, type SimulateBurstData, type SimulateResult, type SimulateRunData } from '../queues/simulator.ts';
+import { SIMULATE_BURST, SIMULATE_RUN, runParamsProblems, type FirstAttempt, type SimulateBurstData, type SimulateResult, type SimulateRunData } from '../queues/simulator.ts';
 import { QUEUES } from '../queues/names.ts';
 import { reportProgress } from './progress.ts';
 import type { QueueProcessor } from './types.ts';
@@ -23,24 +25,34 @@ export function createSimulatorProcessor(ctx: AppContext) {
   return async (job: Job, signal: AbortSignal): Promise<SimulateResult> => {
     /** A run that stopped early fails, saying why; the events it sent stay in Kafka. */
     const run = async (params: RunParams): Promise<RunResult> => {
-      const result = await runSimulation(ctx, params, (sent) => reportProgress(job, { sent, total: params.events, percent: Math.round((100 * sent) / params.events) }), { signal });
+      const result = await runSimulation(ctx, params, (sent) => reportProgress(job, { sent, total: params.events, percent: Math.round((100 * sent) / params.events) }), {
+        signal,
+        resumeKey: `${job.queueName}:${job.id}`,
+      });
       const done = `after ${result.events} of ${params.events} events`;
       if (result.stopped === 'cancelled') throw new UnrecoverableError(`cancelled (${String(signal.reason)}) ${done}`);
       if (result.stopped === 'max_duration') throw new UnrecoverableError(`stopped ${done} at the longest a run may last (SIMULATOR_MAX_RUN_S=${limits.maxRunSeconds} s)`);
       return result;
     };
+    /** The first attempt's choices, kept in the job before anything is sent. */
+    const firstAttempt = async (choose: () => Promise<FirstAttempt>): Promise<FirstAttempt> => {
+      const kept = (job.data as { firstAttempt?: FirstAttempt }).firstAttempt;
+      if (kept && Number.isSafeInteger(kept.start) && Number.isSafeInteger(kept.burst ?? 0)) return kept;
+      const chosen = await choose();
+      await job.updateData({ ...job.data, firstAttempt: chosen });
+      return chosen;
+    };
     if (job.name === SIMULATE_BURST) {
       const { events } = job.data as SimulateBurstData;
       refuseUnless(runParamsProblems({ events, seed: 0 }, limits));
-      const burst = await ctx.redis.incr(BURST_COUNTER);
-      const start = await worldClock(ctx);
+      const { burst = 0, start } = await firstAttempt(async () => ({ burst: await ctx.redis.incr(BURST_COUNTER), start: await worldClock(ctx) }));
       const seed = (ctx.config.simulator.seed + burst * 7919) % (MAX_SEED + 1);
       return { ...(await run({ events, seed, start, userPrefix: `b${burst}` })), seed, start: new Date(start).toISOString() };
     }
     if (job.name === SIMULATE_RUN) {
-      const params = job.data as SimulateRunData;
+      const { firstAttempt: _, ...params } = job.data as SimulateRunData & { firstAttempt?: FirstAttempt };
       refuseUnless(runParamsProblems(params, limits));
-      const start = params.start ?? (await worldClock(ctx));
+      const { start } = await firstAttempt(async () => ({ start: params.start ?? (await worldClock(ctx)) }));
       return { ...(await run({ ...params, start, userPrefix: params.userPrefix ?? `r${job.id}` })), seed: params.seed, start: new Date(start).toISOString() };
     }
     throw new UnrecoverableError(`unknown job ${job.name} on the simulator queue`);
@@ -48,4 +60,5 @@ export function createSimulatorProcessor(ctx: AppContext) {
 }
 
 // Two runs at once would only compete for the same lane threads and connections.
-export const simulatorProcessor: QueueProcessor = { queue: QUEUES.simulator, concurrency: 1, create: createSimulatorProcessor };
+// A short lock: a killed worker's run is retried (and resumes) within seconds, not half a minute.
+export const simulatorProcessor: QueueProcessor = { queue: QUEUES.simulator, concurrency: 1, lockMs: 15_000, create: createSimulatorProcessor };

@@ -13,12 +13,25 @@ export interface ScannedMessage {
   headers: Record<string, string>;
 }
 
-/** Calls `onMessage` for every message of `topics` below the high watermark read at the start. */
-export async function scanTopics(ctx: AppContext, topics: string[], onMessage: (m: ScannedMessage) => void | Promise<void>, timeoutMs = 600_000): Promise<number> {
+/**
+ * Calls `onMessage` for every message of `topics` below the high watermark read at the start;
+ * with `from` (offsets by `topic:partition`), only from those offsets on, in the partitions named.
+ */
+export async function scanTopics(
+  ctx: AppContext,
+  topics: string[],
+  onMessage: (m: ScannedMessage) => void | Promise<void>,
+  timeoutMs = 600_000,
+  from?: ReadonlyMap<string, number>,
+): Promise<number> {
   const admin = await ctx.admin();
   const ends = new Map<string, number>();
   for (const topic of topics) {
-    for (const [partition, { low, high }] of await topicOffsets(admin, topic)) if (high > low) ends.set(`${topic}:${partition}`, high);
+    for (const [partition, { low, high }] of await topicOffsets(admin, topic)) {
+      const id = `${topic}:${partition}`;
+      const first = from ? from.get(id) : low;
+      if (first !== undefined && high > Math.max(low, first)) ends.set(id, high);
+    }
   }
   if (ends.size === 0) return 0;
   const groupId = `segpipe-scan-${crypto.randomBytes(6).toString('hex')}`;
@@ -37,8 +50,10 @@ export async function scanTopics(ctx: AppContext, topics: string[], onMessage: (
             const id = `${batch.topic}:${batch.partition}`;
             const end = ends.get(id);
             if (end === undefined) return;
+            const first = from?.get(id) ?? 0;
             for (const m of batch.messages) {
               if (Number(m.offset) >= end) break;
+              if (Number(m.offset) < first) continue; // fetched before the seek took effect
               const headers = Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)]));
               const pending = onMessage({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, headers });
               if (pending) await pending;
@@ -50,6 +65,12 @@ export async function scanTopics(ctx: AppContext, topics: string[], onMessage: (
               if (ends.size === 0) resolve();
             }
           },
+        })
+        .then(() => {
+          for (const id of from ? ends.keys() : []) {
+            const at = id.lastIndexOf(':');
+            consumer.seek({ topic: id.slice(0, at), partition: Number(id.slice(at + 1)), offset: String(from!.get(id)) });
+          }
         })
         .catch(reject);
     });

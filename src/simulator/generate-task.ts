@@ -34,18 +34,22 @@ export interface GenerateTask {
   ports: MessagePort[];
   /** From the thread that started the run: 'cancel'. */
   control: MessagePort;
+  /** Events of this run already in Kafka (an earlier attempt's), per topic index and partition: generated, not sent. */
+  skip?: Array<{ topic: number; partition: number; events: number }>;
 }
 
 export interface GenerateSummary {
   events: number;
+  /** Of them, events skipped as already in Kafka. */
+  skipped: number;
   firstTime: number | null;
   lastTime: number | null;
   /** Why generation ended early, if it did. */
   stopped: 'cancelled' | 'max_duration' | 'lane_failed' | null;
 }
 
-/** Generator → lane: a batch to send; done (after the last batch); or failed, when the generator threw. */
-export type FromGenerator = { kind: 'batch'; batch: PackedBatch } | { kind: 'done' } | { kind: 'failed'; error: string };
+/** Generator → lane: a batch to send (with its latest event time); done (after the last batch); or failed, when the generator threw. */
+export type FromGenerator = { kind: 'batch'; batch: PackedBatch; lastTime: number } | { kind: 'done' } | { kind: 'failed'; error: string };
 /** Lane → generator: one credit per acknowledged batch, or stop after a failure; control port → generator: cancel. */
 export type ToGenerator = 'credit' | 'stop' | 'cancel';
 
@@ -58,7 +62,9 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
   let stopped = false;
   // Aborts a pacing wait at once when the run stops.
   const waits = new AbortController();
-  const summary: GenerateSummary = { events: 0, firstTime: null, lastTime: null, stopped: null };
+  const summary: GenerateSummary = { events: 0, skipped: 0, firstTime: null, lastTime: null, stopped: null };
+  const tp = (topic: number, partition: number) => topic * 65_536 + partition;
+  const skipLeft = new Map((task.skip ?? []).map((s) => [tp(s.topic, s.partition), s.events]));
   const stop = (why: NonNullable<GenerateSummary['stopped']>) => {
     if (!stopped) summary.stopped = why;
     stopped = true;
@@ -69,7 +75,7 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
     for (const l of lanes) l.wake?.();
   });
   const lanes = ports.map((port) => {
-    const lane = { port, credits: task.credits, wake: undefined as (() => void) | undefined, packer: new BatchPacker(Math.ceil(task.batchSize / ports.length)) };
+    const lane = { port, credits: task.credits, wake: undefined as (() => void) | undefined, packer: new BatchPacker(Math.ceil(task.batchSize / ports.length)), lastTime: 0 };
     port.on('message', (m: ToGenerator) => {
       if (m === 'stop') stop('lane_failed');
       else lane.credits++;
@@ -83,7 +89,7 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
     if (stopped) return;
     lane.credits--;
     const batch = lane.packer.take();
-    lane.port.postMessage({ kind: 'batch', batch } satisfies FromGenerator, transferables(batch));
+    lane.port.postMessage({ kind: 'batch', batch, lastTime: lane.lastTime } satisfies FromGenerator, transferables(batch));
   };
   const postAll = async () => {
     for (const lane of lanes) await post(lane);
@@ -91,7 +97,9 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
 
   const wallStart = performance.now();
   const deadline = wallStart + task.maxDurationMs;
-  const start = task.params.start;
+  // Pacing counts from the first event this attempt sends (a resumed run does not wait out what
+  // an earlier attempt sent).
+  let paceFrom = task.skip?.length ? undefined : { time: task.params.start, events: 0 };
   try {
     for (const event of simulate(task.params, task.catalog)) {
       if (stopped) break;
@@ -102,9 +110,25 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
       summary.firstTime ??= event.time;
       summary.lastTime = event.time;
       summary.events++;
+      const topic = event.topic(task.topics);
+      const key = event.key();
+      // All user topics have the same partition count, so a key's partition is the same on each.
+      let partition = partitionOfKey.get(key);
+      if (partition === undefined) partitionOfKey.set(key, (partition = partitionOf(topic, key)));
+      const t = topicIndex.get(topic)!;
+      if (skipLeft.size > 0) {
+        const left = skipLeft.get(tp(t, partition));
+        if (left !== undefined) {
+          if (left > 1) skipLeft.set(tp(t, partition), left - 1);
+          else skipLeft.delete(tp(t, partition));
+          summary.skipped++;
+          continue;
+        }
+      }
       if (task.speed || task.rate) {
-        const dueBySpeed = task.speed ? (event.time - start) / task.speed : 0;
-        const dueByRate = task.rate ? (1000 * (summary.events - 1)) / task.rate : 0;
+        paceFrom ??= { time: event.time, events: summary.events - 1 };
+        const dueBySpeed = task.speed ? (event.time - paceFrom.time) / task.speed : 0;
+        const dueByRate = task.rate ? (1000 * (summary.events - 1 - paceFrom.events)) / task.rate : 0;
         const wait = Math.max(dueBySpeed, dueByRate) - (performance.now() - wallStart);
         if (wait > 1) {
           await postAll();
@@ -118,14 +142,10 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
           }
         }
       }
-      const topic = event.topic(task.topics);
-      const key = event.key();
-      // All user topics have the same partition count, so a key's partition is the same on each.
-      let partition = partitionOfKey.get(key);
-      if (partition === undefined) partitionOfKey.set(key, (partition = partitionOf(topic, key)));
       const record = event.toRecord();
       const lane = lanes[partition % lanes.length]!;
-      lane.packer.add(topicIndex.get(topic)!, partition, key, (buf, pos) => writer.encodeInto(topic, record, buf, pos));
+      lane.packer.add(t, partition, key, (buf, pos) => writer.encodeInto(topic, record, buf, pos));
+      lane.lastTime = Math.max(lane.lastTime, event.time);
       if (lane.packer.full) await post(lane);
     }
     await postAll();

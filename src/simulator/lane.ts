@@ -7,10 +7,18 @@ import type { MessagePort } from 'node:worker_threads';
 import { LazyProducer, createKafka } from '../kafka/client.ts';
 import type { Config } from '../config.ts';
 import type { FromGenerator, ToGenerator } from './generate-task.ts';
-import { sendPacked, type PackedBatch } from './packed.ts';
+import { sendPacked, type PackedBatch, type PackedSend } from './packed.ts';
+
+/** Lane → the thread that started the run, after each acknowledged batch. */
+export interface LaneAck {
+  events: number;
+  /** The batch's latest event time. */
+  lastTime: number;
+  sends: PackedSend[];
+}
 
 /** Resolves once every batch the generator posted to this lane is acknowledged. */
-function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<void>, onSent: (n: number) => void): Promise<void> {
+function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<PackedSend[]>, onSent: (ack: LaneAck) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let chain: Promise<void> = Promise.resolve();
     let failed = false;
@@ -25,15 +33,16 @@ function drainLane(port: MessagePort, send: (batch: PackedBatch) => Promise<void
       }
       chain = chain.then(async () => {
         if (failed) return;
+        let sends: PackedSend[];
         try {
-          await send(msg.batch);
+          sends = await send(msg.batch);
         } catch (err) {
           failed = true;
           port.postMessage('stop' satisfies ToGenerator);
           reject(err);
           return;
         }
-        onSent(msg.batch.count);
+        onSent({ events: msg.batch.count, lastTime: msg.lastTime, sends });
         port.postMessage('credit' satisfies ToGenerator);
       });
     });
@@ -45,7 +54,7 @@ export interface LaneTask {
   topicOrder: string[];
   /** From the generator. */
   port: MessagePort;
-  /** To the main thread: events acknowledged, as they are. */
+  /** To the main thread: a LaneAck per acknowledged batch. */
   progress: MessagePort;
 }
 
@@ -62,9 +71,9 @@ export async function runLane(task: LaneTask): Promise<number> {
     await drainLane(
       task.port,
       (batch) => sendPacked(producer, batch, task.topicOrder),
-      (n) => {
-        sent += n;
-        task.progress.postMessage(n);
+      (ack) => {
+        sent += ack.events;
+        task.progress.postMessage(ack);
       },
     );
     return sent;

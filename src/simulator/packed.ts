@@ -93,7 +93,26 @@ export function unpack(batch: PackedBatch, topics: readonly string[]): TopicMess
   return topics.map((topic, t) => ({ topic, messages: byTopic[t]! })).filter((tm) => tm.messages.length > 0);
 }
 
-/** One packed batch as one request, acks=all; resolves when acknowledged. */
-export async function sendPacked(producer: Producer, batch: PackedBatch, topicOrder: readonly string[]): Promise<void> {
-  await producer.sendBatch({ topicMessages: unpack(batch, topicOrder), acks: -1 });
+/** What one acknowledged batch put on a topic-partition: `events` of it, the log then ending at `next`. */
+export interface PackedSend {
+  topic: number;
+  partition: number;
+  events: number;
+  next: number;
+}
+
+/** One packed batch as one request, acks=all; resolves when acknowledged, with where each topic-partition's share landed. */
+export async function sendPacked(producer: Producer, batch: PackedBatch, topicOrder: readonly string[]): Promise<PackedSend[]> {
+  const acks = await producer.sendBatch({ topicMessages: unpack(batch, topicOrder), acks: -1 });
+  const counts = new Map<number, number>();
+  for (let i = 0; i < batch.count; i++) {
+    const k = batch.topic[i]! * 65_536 + batch.partition[i]!;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const topicIndex = new Map(topicOrder.map((t, i) => [t, i]));
+  return acks.map((a) => {
+    const topic = topicIndex.get(a.topicName)!;
+    const events = counts.get(topic * 65_536 + a.partition) ?? 0;
+    return { topic, partition: a.partition, events, next: Number(a.baseOffset) + events };
+  });
 }

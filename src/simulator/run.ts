@@ -12,7 +12,8 @@ import { defaultUserPrefix } from './journeys.ts';
 import { EVENT_NAMES } from '../config.ts';
 import { loadCatalog } from './catalog.ts';
 import type { GenerateSummary, GenerateTask, ToGenerator } from './generate-task.ts';
-import type { LaneTask } from './lane.ts';
+import type { LaneAck, LaneTask } from './lane.ts';
+import { RunCheckpoint } from './checkpoint.ts';
 import { catalogFingerprint, recordRun } from './run-log.ts';
 
 export interface RunParams {
@@ -36,6 +37,8 @@ export interface RunResult {
   lastEventAt: string | null;
   catalogItems: number;
   catalogSource: string;
+  /** Of `events`, those an earlier attempt of the same job had already put in Kafka (not sent again). */
+  resumed: number;
   /** Why the run ended before its events were all produced: cancelled, or at SIMULATOR_MAX_RUN_S. */
   stopped: 'cancelled' | 'max_duration' | null;
 }
@@ -45,6 +48,12 @@ export interface RunControl {
   signal?: AbortSignal;
   /** Wall-clock budget, ms; SIMULATOR_MAX_RUN_S when absent. */
   maxDurationMs?: number;
+  /**
+   * A key naming the run across retries (a job's id): its acknowledged progress is checkpointed
+   * under it, and a run with a checkpoint sends only what Kafka does not hold yet. The retry must
+   * have the same parameters, start included.
+   */
+  resumeKey?: string;
 }
 
 const BATCH = 5000;
@@ -104,16 +113,30 @@ export async function runSimulation(
   const start = params.start ?? (await worldClock(ctx));
   const topics = ctx.config.topics;
   const topicOrder = EVENT_NAMES.map((n) => topics[n]);
+  const userPrefix = params.userPrefix ?? defaultUserPrefix(params.seed);
+  const checkpoint = control.resumeKey ? await RunCheckpoint.open(ctx, control.resumeKey, topicOrder, userPrefix) : undefined;
+  if (checkpoint?.complete) {
+    return { events: params.events, durationMs: 0, eventsPerSecond: 0, firstEventAt: null, lastEventAt: null, catalogItems: items.length, catalogSource: source, resumed: params.events, stopped: null };
+  }
+  const topicIndex = new Map(topicOrder.map((t, i) => [t, i]));
+  const skip = (checkpoint?.inKafka() ?? []).map((s) => ({ topic: topicIndex.get(s.topic)!, partition: s.partition, events: s.events }));
+  const resumed = skip.reduce((a, s) => a + s.events, 0);
   const wallStart = performance.now();
   const { generator, lanes } = simulatorPools(ctx);
   const channels = Array.from({ length: LANES }, () => new MessageChannel());
   const controlChannel = new MessageChannel();
   // Progress counts every lane's acknowledgements as they come; the result counts what each lane
   // reports at its end (a remote lane's last progress message may still be on its way).
-  let progressed = 0;
-  const counted = (n: number) => {
-    progressed += n;
+  // Each acknowledged batch moves the world clock and the checkpoint on (best effort, in order: a
+  // lost write is made good by the run's last clock update and by a retry's scan of Kafka), so a
+  // run that fails part way leaves the clock past every event it put in Kafka.
+  let progressed = resumed;
+  let acked: Promise<unknown> = Promise.resolve();
+  const counted = (ack: LaneAck) => {
+    progressed += ack.events;
     onProgress(progressed);
+    checkpoint?.acknowledged(ack.sends.map((s) => ({ topic: topicOrder[s.topic]!, partition: s.partition, events: s.events, next: s.next })));
+    acked = acked.then(() => ctx.redis.eval(ADVANCE_CLOCK, 1, WORLD_CLOCK, String(ack.lastTime + 1))).catch(() => undefined);
   };
 
   // Every lane on a thread of its own, reporting progress here: this thread (which may also
@@ -126,6 +149,7 @@ export async function runSimulation(
   });
   const task: GenerateTask = {
     params: { seed: params.seed, events: params.events, users: params.users, start, userPrefix: params.userPrefix },
+    skip,
     speed: params.speed,
     rate: params.rate,
     catalog: items,
@@ -151,16 +175,19 @@ export async function runSimulation(
   } finally {
     control.signal?.removeEventListener('abort', cancel);
     controlChannel.port1.close();
+    await acked;
+    await checkpoint?.flushed();
   }
   if (summary.lastTime !== null) await ctx.redis.eval(ADVANCE_CLOCK, 1, WORLD_CLOCK, String(summary.lastTime + 1));
   // Only a run that produced all its events is recomputable: a stopped one dropped what it held.
   if (summary.stopped === null) {
+    await checkpoint?.done();
     await recordRun(ctx.redis, {
       seed: params.seed,
       events: params.events,
       users: params.users,
       start,
-      userPrefix: params.userPrefix ?? defaultUserPrefix(params.seed),
+      userPrefix,
       catalog: catalogFingerprint(items),
       partitions: ctx.config.kafka.partitions,
       finishedAt: Date.now(),
@@ -168,13 +195,14 @@ export async function runSimulation(
   }
   const durationMs = performance.now() - wallStart;
   return {
-    events: sent,
+    events: sent + resumed,
     durationMs: Math.round(durationMs),
     eventsPerSecond: Math.round(sent / (durationMs / 1000)),
     firstEventAt: summary.firstTime === null ? null : new Date(summary.firstTime).toISOString(),
     lastEventAt: summary.lastTime === null ? null : new Date(summary.lastTime).toISOString(),
     catalogItems: items.length,
     catalogSource: source,
+    resumed,
     stopped: summary.stopped === 'lane_failed' ? null : summary.stopped,
   };
 }
