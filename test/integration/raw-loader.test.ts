@@ -103,4 +103,24 @@ describe('raw loader', () => {
       await w.close();
     }
   });
+
+  it('a loader whose group is far behind the warehouse (a new LOADER_GROUP_ID, a lost commit) skips to the warehouse position and loads what follows', { timeout: 180_000 }, async () => {
+    const w = await open(ctx.config.warehouse.kind === 'duckdb' ? ctx.config.warehouse.path : '');
+    // Small fetches: every batch the new group gets at first lies wholly before the position.
+    const loader = new RawLoader(ctx, w, { groupId: unique('rl-new'), maxRows: 5000, maxWaitMs: 300, maxBytesPerPartition: 16_384 });
+    try {
+      await loader.start();
+      const { items } = await loadCatalog(ctx.redis);
+      const more = [...simulate({ seed: 78, events: 2_000, start: Date.parse('2026-09-20T00:00:00Z'), userPrefix: prefix }, items)];
+      for (const e of USER_EVENT_NAMES) expected[e] = (expected[e] ?? 0) + more.filter((x) => x.eventName === e).length;
+      const producer = new EventProducer(ctx);
+      await producer.send(more);
+      await producer.close();
+      await waitFor('the new group to load the events after the position', () => caughtUp(w), 120_000);
+      await expectExact(w);
+    } finally {
+      await loader.stop();
+      await w.close();
+    }
+  });
 });
