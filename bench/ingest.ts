@@ -17,7 +17,75 @@ import { DuckDBWarehouse } from '../src/warehouse/duckdb.ts';
 import { RAW_OFFSETS, rawTables } from '../src/warehouse/tables.ts';
 import { RawLoader } from '../src/loader/raw-loader.ts';
 import type { Row } from '../src/warehouse/warehouse.ts';
+import { toRow } from '../src/stream/transform.ts';
 import { progress } from './env.ts';
+
+const STAGE_EVENTS = 200_000;
+
+/**
+ * CPU µs per event of each stage of the raw path, on one thread, with no Kafka in between:
+ * Avro decode of the wire bytes, validation into a typed row, and the load into DuckDB
+ * (appender into a staging table, insert of new event_ids, position, commit; 50k rows a
+ * transaction, as the loader's full ranges).
+ */
+async function rawStages(ctx: AppContext, dbFile: string): Promise<{ decode: number; row: number; load: number; keyedInsert: number; plainInsert: number; idSet: number }> {
+  const { items } = await loadCatalog(ctx.redis);
+  const tables = rawTables();
+  const events = [...simulate({ seed: 9, events: STAGE_EVENTS, start: Date.UTC(2026, 1, 1) }, items)];
+  const wire = events.map((e) => ({ event: e.eventName, topic: e.topic(ctx.config.topics), value: ctx.serde.encode(e.topic(ctx.config.topics), e.toRecord()) }));
+  const cpu = () => process.cpuUsage().user + process.cpuUsage().system;
+  let t = cpu();
+  const decoded: Array<{ event: (typeof wire)[number]['event']; topic: string; record: Record<string, unknown> }> = [];
+  for (const w of wire) {
+    const origin = { topic: w.topic, partition: 0, offset: '0' };
+    decoded.push({ event: w.event, topic: w.topic, record: (ctx.serde.decodeLoaded<Record<string, unknown>>(w.value, origin) ?? (await ctx.serde.decode<Record<string, unknown>>(w.value, origin))).value });
+  }
+  const decode = (cpu() - t) / STAGE_EVENTS;
+  const ingestedAt = new Date().toISOString();
+  t = cpu();
+  const rows = decoded.map((d, i) => ({ event: d.event, row: toRow(d.event, tables.get(d.event)!, d.record, { topic: d.topic, partition: 0, offset: String(i), ingestedAt }) }));
+  const row = (cpu() - t) / STAGE_EVENTS;
+  const warehouse = await DuckDBWarehouse.open(dbFile);
+  await warehouse.ensureSchema([...tables.values(), RAW_OFFSETS]);
+  const byTable = new Map<string, Row[]>();
+  for (const r of rows) byTable.set(r.event, [...(byTable.get(r.event) ?? []), r.row]);
+  // Wall time here: DuckDB works on threads of its own, so this process's CPU time undercounts it.
+  const w0 = performance.now();
+  for (const [event, tableRows] of byTable) {
+    for (let i = 0; i < tableRows.length; i += 50_000) {
+      const slice = tableRows.slice(i, i + 50_000);
+      await warehouse.loadRaw({ table: tables.get(event as never)!, topic: event, partition: 0, from: i, to: i + slice.length, rows: slice, deadLetters: 0 });
+    }
+  }
+  const load = ((performance.now() - w0) * 1000) / STAGE_EVENTS;
+
+  // Dedup by event_id, two ways, on the largest table's rows: the key index (today: INSERT OR
+  // IGNORE into a table keyed by event_id) against a plain insert with no index, which a loader
+  // keeping each partition's recent ids in memory (a Set, rebuilt from the warehouse at start)
+  // would do; that Set's cost is measured too.
+  const [biggest, biggestRows] = [...byTable].sort((a, b) => b[1].length - a[1].length)[0]!;
+  const spec = tables.get(biggest as never)!;
+  const n = biggestRows.length;
+  await warehouse.ensureSchema([{ ...spec, name: 'keyed' }]);
+  await warehouse.execute(`CREATE TABLE stage_copy AS SELECT * FROM "${spec.name}"`);
+  await warehouse.execute(`CREATE TABLE plain AS SELECT * FROM "${spec.name}" LIMIT 0`);
+  let w1 = performance.now();
+  await warehouse.execute('INSERT INTO plain SELECT * FROM stage_copy');
+  const plainInsert = ((performance.now() - w1) * 1000) / n;
+  w1 = performance.now();
+  await warehouse.execute('INSERT OR IGNORE INTO keyed SELECT * FROM stage_copy QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY kafka_offset) = 1');
+  const keyedInsert = ((performance.now() - w1) * 1000) / n;
+  const ids = biggestRows.map((r) => r[0] as string);
+  t = cpu();
+  const seen = new Set<string>();
+  for (const id of ids) if (!seen.has(id)) seen.add(id);
+  const idSet = (cpu() - t) / n;
+  if (seen.size !== n) throw new Error(`${n - seen.size} repeated ids in the simulated rows`);
+  await warehouse.close();
+  fs.rmSync(dbFile, { force: true });
+  fs.rmSync(`${dbFile}.wal`, { force: true });
+  return { decode, row, load, keyedInsert, plainInsert, idSet };
+}
 
 const EVENTS = Number(process.env.BENCH_INGEST_EVENTS ?? 500_000);
 /** Figures of a run at another size than 5 M carry it in their name (`_2m`, `_500k`). */
@@ -135,6 +203,13 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
   fs.rmSync(dbFile, { force: true });
   fs.rmSync(`${dbFile}.wal`, { force: true });
   await clearShardState(ctx.redis); // bench state (guards, windows, sessions) is not kept
+  progress(`stages of the raw path, ${STAGE_EVENTS} events on one thread`);
+  const stages = await rawStages(ctx, path.join(config.localDir, `bench-stages-${Date.now()}.duckdb`)).catch((err: Error) => {
+    progress(`  stages not measured: ${err.message}`);
+    return { decode: Number.NaN, row: Number.NaN, load: Number.NaN, keyedInsert: Number.NaN, plainInsert: Number.NaN, idSet: Number.NaN };
+  });
+  progress(`  decode ${stages.decode.toFixed(1)} µs, row ${stages.row.toFixed(1)} µs, load ${stages.load.toFixed(1)} µs (wall) per event`);
+  progress(`  dedup: keyed insert ${stages.keyedInsert.toFixed(2)} µs, plain insert ${stages.plainInsert.toFixed(2)} µs (wall), id Set ${stages.idSet.toFixed(2)} µs (CPU) per row`);
   await ctx.close();
   return {
     figures: {
@@ -143,12 +218,19 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
       [`ingest_vs_bare_percent${SUFFIX}`]: Math.round((100 * e2eRate) / bareRate),
       [`ingest_raw_loader_events_per_s${SUFFIX}`]: Math.round(EVENTS / loaderSeconds),
       [`ingest_stream_events_per_s${SUFFIX}`]: Math.round(EVENTS / streamSeconds),
+      ingest_stage_decode_cpu_us_per_event: Number(stages.decode.toFixed(1)),
+      ingest_stage_row_cpu_us_per_event: Number(stages.row.toFixed(1)),
+      ingest_stage_load_wall_us_per_event: Number(stages.load.toFixed(1)),
+      ingest_dedup_key_index_insert_wall_us_per_row: Number(stages.keyedInsert.toFixed(2)),
+      ingest_dedup_none_insert_wall_us_per_row: Number(stages.plainInsert.toFixed(2)),
+      ingest_dedup_id_set_cpu_us_per_row: Number(stages.idSet.toFixed(2)),
       ingest_latency_p50_ms: pct(50),
       ingest_latency_p99_ms: pct(99),
     },
     notes: [
       `${EVENTS} simulated events already in Kafka (6 user topics × ${config.kafka.partitions} partitions), read from the beginning; end to end = first fetch until every raw row is in DuckDB and the stream has applied every state event (the later of the two), both in one process here (in production the loader runs in the worker that owns the warehouse, the stream in its own role).`,
       '`ingest_raw_loader_events_per_s` and `ingest_stream_events_per_s`: the requested events over the time each path took, running side by side on the 2 cores (the stream reads only the 4 state topics, about 35 % of the events).',
+      `Stages (\`ingest_stage_*\`): ${STAGE_EVENTS} simulated events on one thread without Kafka: Avro decode (CPU), validation into a typed row (CPU), and the DuckDB load of 50k-row ranges (appender into a staging table, insert of new event_ids, position, commit; wall time, as DuckDB works on its own threads). Dedup (\`ingest_dedup_*\`), on the largest table's rows: the insert into a table keyed by event_id with INSERT OR IGNORE (today's way) against a plain insert into an unkeyed table, and the CPU of a JS Set of recent ids that would replace the key index.`,
       `Latency: ${LATENCY_RATE} events/s for ${LATENCY_SECONDS} s, from the moment a batch is handed to the producer to the commit of the load that holds its row; a range loads when it is full (50k rows) or FLUSH_EVERY_MS (${config.stream.flushEveryMs} ms) old, so the target is p99 under ${2 * config.stream.flushEveryMs} ms.`,
     ],
   };
