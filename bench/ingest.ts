@@ -41,7 +41,7 @@ async function rawStages(ctx: AppContext, dbFile: string): Promise<{ decode: num
     decoded.push({ event: w.event, topic: w.topic, record: (ctx.serde.decodeLoaded<Record<string, unknown>>(w.value, origin) ?? (await ctx.serde.decode<Record<string, unknown>>(w.value, origin))).value });
   }
   const decode = (cpu() - t) / STAGE_EVENTS;
-  const ingestedAt = new Date().toISOString();
+  const ingestedAt = Date.now();
   t = cpu();
   const rows = decoded.map((d, i) => ({ event: d.event, row: toRow(d.event, tables.get(d.event)!, d.record, { topic: d.topic, partition: 0, offset: String(i), ingestedAt }) }));
   const row = (cpu() - t) / STAGE_EVENTS;
@@ -66,7 +66,7 @@ async function rawStages(ctx: AppContext, dbFile: string): Promise<{ decode: num
   const [biggest, biggestRows] = [...byTable].sort((a, b) => b[1].length - a[1].length)[0]!;
   const spec = tables.get(biggest as never)!;
   const n = biggestRows.length;
-  await warehouse.ensureSchema([{ ...spec, name: 'keyed' }]);
+  await warehouse.ensureSchema([{ ...spec, name: 'keyed', appendOnly: false }]);
   await warehouse.execute(`CREATE TABLE stage_copy AS SELECT * FROM "${spec.name}"`);
   await warehouse.execute(`CREATE TABLE plain AS SELECT * FROM "${spec.name}" LIMIT 0`);
   let w1 = performance.now();

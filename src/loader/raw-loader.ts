@@ -170,7 +170,7 @@ export class RawLoader {
       log.error({ topic, partition, position: expected, firstInKafka: low }, 'messages deleted by retention before they were loaded');
     }
     if (!pend) this.pending.set(tp, (pend = { from: expected, to: expected, rows: [], unsent: [], deadLetters: 0, reasons: new Map(), since: Date.now() }));
-    const ingestedAt = new Date().toISOString();
+    const ingestedAt = Date.now();
     const serde = this.ctx.serde;
     for (const m of messages) {
       try {

@@ -2,7 +2,7 @@
 // production runs them as separate containers and scales `worker` and `stream`.
 import type { AppContext } from '../context.ts';
 import { startApi } from './api.ts';
-import { startApiThread } from './api-thread.ts';
+import { startRoleThread } from './role-thread.ts';
 import { startScheduler } from './scheduler.ts';
 import { startWorkers } from './worker.ts';
 import { startStream } from './stream.ts';
@@ -26,7 +26,7 @@ export async function runRole(role: Role, ctx: AppContext): Promise<RoleInfo[]> 
   await ctx.prepare();
   const roles = role === 'all' ? (Object.keys(STARTERS) as Exclude<Role, 'all'>[]) : [role];
   const info: RoleInfo[] = [];
-  // Sharing the process, the API gets a thread of its own (api-thread.ts says why).
-  for (const r of roles) info.push({ role: r, detail: await (role === 'all' && r === 'api' ? startApiThread : STARTERS[r])(ctx) });
+  // Sharing the process, the API and the stream get a thread of their own (role-thread.ts says why).
+  for (const r of roles) info.push({ role: r, detail: await (role === 'all' && (r === 'api' || r === 'stream') ? startRoleThread(ctx, r) : STARTERS[r](ctx)) });
   return info;
 }

@@ -159,7 +159,7 @@ export class StreamConsumer {
     const late: DeadLetter[] = [];
     const { latenessMs, dedupHorizonMs } = this.ctx.config.stream;
     const horizonFloor = markAtStart >= 0 ? markAtStart - dedupHorizonMs : Number.NEGATIVE_INFINITY;
-    const ingestedAt = new Date().toISOString();
+    const ingestedAt = Date.now();
     const serde = this.ctx.serde;
     let mark = markAtStart;
     for (const m of messages) {

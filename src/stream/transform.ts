@@ -1,7 +1,6 @@
 // Decoded event → warehouse row: timestamps to UTC, strings trimmed, required fields checked,
 // nested values to JSON. Pure: a bad event yields a reason for the dead-letter topic.
 import type { EventName } from '../config.ts';
-import { isoUtc } from '../events/iso-time.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
 import type { Cell, Row } from '../warehouse/warehouse.ts';
 
@@ -21,7 +20,8 @@ export interface Lineage {
   topic: string;
   partition: number;
   offset: string;
-  ingestedAt: string;
+  /** Epoch ms. */
+  ingestedAt: number;
 }
 
 /** Parses ISO 8601 (any offset) to epoch ms; NaN when not a full date-time. */
@@ -62,40 +62,53 @@ export function canonicalTime(v: string): number {
   return y < 100 ? Number.NaN : Date.UTC(y, mo - 1, d, h, mi, s, ms);
 }
 
-/** `eventTime`: the record's timestamp as parsed by the caller, when it already did. */
+type CellOf = (record: Record<string, unknown>, lineage: Lineage, eventTime: number) => Cell;
+const builders = new WeakMap<TableSpec, CellOf[]>();
+
+/** Per column, how its cell is made: decided once per table, not per row and column. */
+function cellsOf(table: TableSpec): CellOf[] {
+  let cells = builders.get(table);
+  if (cells) return cells;
+  cells = table.columns.map((c): CellOf => {
+    switch (c.name) {
+      case 'event_time':
+        return (record, _l, t) => {
+          if (Number.isNaN(t)) throw new InvalidEventError('invalid_timestamp', `timestamp ${JSON.stringify(record.timestamp)} is not ISO 8601`);
+          return t;
+        };
+      case 'kafka_topic':
+        return (_r, l) => l.topic;
+      case 'kafka_partition':
+        return (_r, l) => l.partition;
+      case 'kafka_offset':
+        return (_r, l) => Number(l.offset);
+      case 'ingested_at':
+        return (_r, l) => l.ingestedAt;
+    }
+    const { name, nullable } = c;
+    const json = c.type === 'JSON';
+    return (record) => {
+      let v = record[name];
+      if (typeof v === 'string') v = v.trim();
+      if (v === undefined || v === null || (v === '' && !nullable)) {
+        if (!nullable) throw new InvalidEventError('missing_required_field', `${name} is missing or empty`);
+        return null;
+      }
+      return json ? JSON.stringify(v) : (v as Cell);
+    };
+  });
+  builders.set(table, cells);
+  return cells;
+}
+
+/**
+ * The record as a row of `table`, TIMESTAMP cells as epoch ms. `eventTime`: the record's
+ * timestamp as parsed by the caller, when it already did.
+ */
 export function toRow(event: EventName, table: TableSpec, record: Record<string, unknown>, lineage: Lineage, eventTime = parseEventTime(record.timestamp)): Row {
   if (record.event_name !== event) throw new InvalidEventError('wrong_event_name', `event_name ${JSON.stringify(record.event_name)} on the ${event} topic`);
-  const row: Row = [];
-  for (const c of table.columns) {
-    let v: unknown;
-    switch (c.name) {
-      case 'event_time': {
-        if (Number.isNaN(eventTime)) throw new InvalidEventError('invalid_timestamp', `timestamp ${JSON.stringify(record.timestamp)} is not ISO 8601`);
-        v = isoUtc(eventTime);
-        break;
-      }
-      case 'kafka_topic':
-        v = lineage.topic;
-        break;
-      case 'kafka_partition':
-        v = lineage.partition;
-        break;
-      case 'kafka_offset':
-        v = Number(lineage.offset);
-        break;
-      case 'ingested_at':
-        v = lineage.ingestedAt;
-        break;
-      default:
-        v = record[c.name];
-    }
-    if (typeof v === 'string') v = v.trim();
-    if (v === undefined || v === null || (v === '' && !c.nullable)) {
-      if (!c.nullable) throw new InvalidEventError('missing_required_field', `${c.name} is missing or empty`);
-      row.push(null);
-      continue;
-    }
-    row.push(c.type === 'JSON' ? JSON.stringify(v) : (v as Cell));
-  }
+  const cells = cellsOf(table);
+  const row: Row = new Array(cells.length);
+  for (let i = 0; i < cells.length; i++) row[i] = cells[i]!(record, lineage, eventTime);
   return row;
 }

@@ -1,11 +1,14 @@
 // DuckDB, the embedded default: one file, one writing process. Merges stage each row as its JSON
 // array text through an appender (one call per row, not per cell), then insert-or-update from
-// it, extracting and casting each column inside DuckDB.
+// it, extracting and casting each column inside DuckDB. Raw loads append typed cells straight
+// into their table, deduplicated in memory (recent-ids.ts) instead of by a key index.
 import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { parseEventTime } from '../stream/transform.ts';
+import { RecentIds } from './recent-ids.ts';
 import { RAW_OFFSETS, type Column, type TableSpec } from './tables.ts';
-import { ReadOnlyQueryError, WarehouseLockedError, type Cell, type RawLoad, type RawLoadResult, type RawPosition, type Row, type Warehouse } from './warehouse.ts';
+import { ReadOnlyQueryError, WarehouseLockedError, isoTimestamps, type Cell, type RawLoad, type RawLoadResult, type RawPosition, type Row, type Warehouse } from './warehouse.ts';
 
 const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 
@@ -20,15 +23,21 @@ export class DuckDBWarehouse implements Warehouse {
   private readonly writers: ConnectionPool;
   /** Queries read on connections of their own, so they do not wait for merges (MVCC keeps them consistent). */
   private readonly readers: ConnectionPool;
+  /** Per `table:partition` of an append-only table, its ids of recent event time; filled from the table at first use. */
+  private readonly recent = new Map<string, RecentIds>();
+  /** Append-only tables that an earlier version created with a key index: still loaded through it. */
+  private readonly keyed = new Set<string>();
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
+    private readonly dedupHorizonMs: number,
   ) {
     this.writers = new ConnectionPool(instance, this.mergeConcurrency);
     this.readers = new ConnectionPool(instance, 2);
   }
 
-  static async open(file: string, opts: { checkpointMb?: number } = {}): Promise<DuckDBWarehouse> {
+  /** `dedupHorizonMs`: how far behind a partition's newest event time a re-sent raw row is still recognised in memory (DEDUP_HORIZON_MS). */
+  static async open(file: string, opts: { checkpointMb?: number; dedupHorizonMs?: number } = {}): Promise<DuckDBWarehouse> {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     try {
       const instance = await DuckDBInstance.create(file, {
@@ -42,7 +51,7 @@ export class DuckDBWarehouse implements Warehouse {
         lock_configuration: 'true',
       });
       const conn = await instance.connect();
-      return new DuckDBWarehouse(instance, conn);
+      return new DuckDBWarehouse(instance, conn, opts.dedupHorizonMs ?? 3_600_000);
     } catch (err) {
       const msg = (err as Error).message;
       if (/lock/i.test(msg)) throw new WarehouseLockedError(file, msg);
@@ -53,12 +62,16 @@ export class DuckDBWarehouse implements Warehouse {
   async ensureSchema(tables: TableSpec[]): Promise<void> {
     for (const t of tables) {
       const cols = t.columns.map((c) => `${q(c.name)} ${duckdbType(c)}${c.nullable ? '' : ' NOT NULL'}`);
-      await this.conn.run(`CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(q).join(', ')}))`);
+      const key = t.appendOnly ? '' : `, PRIMARY KEY (${t.key.map(q).join(', ')})`;
+      await this.conn.run(`CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')}${key})`);
     }
+    const indexed = await this.conn.runAndReadAll(`SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND schema_name = 'main'`);
+    const names = new Set(indexed.getRows().map((r) => String(r[0])));
+    for (const t of tables) if (t.appendOnly && names.has(t.name)) this.keyed.add(t.name);
   }
 
   async merge(table: TableSpec, rows: Row[]): Promise<number> {
-    return this.mergeJson(table, rows.map((r) => JSON.stringify(r)));
+    return this.mergeJson(table, isoTimestamps(table, rows).map((r) => JSON.stringify(r)));
   }
 
   async mergeJson(table: TableSpec, rows: string[]): Promise<number> {
@@ -92,6 +105,8 @@ export class DuckDBWarehouse implements Warehouse {
   }
 
   async loadRaw(load: RawLoad): Promise<RawLoadResult> {
+    const { table } = load;
+    const slot = `${table.name}:${load.partition}`;
     return this.writers.with(async (conn) => {
       await conn.run('BEGIN TRANSACTION');
       try {
@@ -103,7 +118,8 @@ export class DuckDBWarehouse implements Warehouse {
           await conn.run('ROLLBACK');
           return { applied: false, position: stored };
         }
-        const inserted = load.rows.length === 0 ? 0 : await this.appendNew(conn, load.table, load.rows);
+        let inserted = 0;
+        if (load.rows.length > 0) inserted = table.appendOnly && !this.keyed.has(table.name) ? await this.appendUnique(conn, load, await this.recentIds(conn, table, load.partition)) : await this.appendNew(conn, table, load.rows);
         const duplicates = load.rows.length - inserted;
         await conn.run(
           `INSERT INTO ${q(RAW_OFFSETS.name)} VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (topic, kafka_partition) DO UPDATE SET ` +
@@ -115,27 +131,73 @@ export class DuckDBWarehouse implements Warehouse {
         await conn.run('COMMIT');
         return { applied: true, inserted, duplicates };
       } catch (err) {
+        // Ids the rollback takes back out of the table: refilled from it at the next load.
+        this.recent.delete(slot);
         await conn.run('ROLLBACK').catch(() => undefined);
         throw err;
       }
     });
   }
 
+  /**
+   * Rows whose event_id is new, in order, appended straight into the table. Ids within the
+   * horizon are decided in memory; a row older than that (a late event) is checked against the
+   * whole table, through a staging table. Runs inside the load's transaction, on the single
+   * writing process, so nothing else can append one of these ids meanwhile.
+   */
+  private async appendUnique(conn: DuckDBConnection, load: RawLoad, recent: RecentIds): Promise<number> {
+    const { table, rows } = load;
+    const idAt = table.columns.findIndex((c) => c.name === table.key[0]);
+    const timeAt = table.columns.findIndex((c) => c.name === 'event_time');
+    const fresh: Row[] = [];
+    const old: Row[] = [];
+    const oldIds = new Set<string>();
+    for (const row of rows) {
+      const id = row[idAt] as string;
+      if (recent.has(id) || oldIds.has(id)) continue;
+      const t = timestampMs(row[timeAt]!);
+      if (recent.covers(t)) {
+        recent.add(id, t);
+        fresh.push(row);
+      } else {
+        oldIds.add(id);
+        old.push(row);
+      }
+    }
+    await appendRows(conn, table.name, 'database', table, fresh);
+    if (old.length === 0) return fresh.length;
+    const stage = `late_${table.name}`;
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${q(stage)} AS SELECT * FROM ${q(table.name)} LIMIT 0`);
+    await appendRows(conn, stage, 'temp', table, old);
+    const key = q(table.key[0]!);
+    const result = await conn.run(`INSERT INTO ${q(table.name)} SELECT * FROM ${q(stage)} s WHERE NOT EXISTS (SELECT 1 FROM ${q(table.name)} t WHERE t.${key} = s.${key})`);
+    await conn.run(`DROP TABLE ${q(stage)}`);
+    return fresh.length + result.rowsChanged;
+  }
+
+  /** A partition's ids from its newest event time back at least one horizon, read in the load's transaction. */
+  private async recentIds(conn: DuckDBConnection, table: TableSpec, partition: number): Promise<RecentIds> {
+    const slot = `${table.name}:${partition}`;
+    let recent = this.recent.get(slot);
+    if (recent) return recent;
+    recent = new RecentIds(this.dedupHorizonMs);
+    const [id, t] = [q(table.key[0]!), q('event_time')];
+    // Two horizons back covers the buckets RecentIds keeps, wherever the newest falls in its own.
+    const reader = await conn.runAndReadAll(
+      `SELECT ${id}, epoch_ms(${t}) FROM ${q(table.name)} WHERE kafka_partition = $1 AND ${t} >= ` +
+        `(SELECT max(${t}) FROM ${q(table.name)} WHERE kafka_partition = $1) - to_milliseconds($2)`,
+      [partition, BigInt(2 * Math.max(1, this.dedupHorizonMs))],
+    );
+    for (const [rowId, ms] of reader.getRows()) recent.add(String(rowId), Number(ms));
+    this.recent.set(slot, recent);
+    return recent;
+  }
+
   /** Typed rows through an appender into a staging table, then those with a new event_id (the first of each). */
   private async appendNew(conn: DuckDBConnection, table: TableSpec, rows: Row[]): Promise<number> {
     const stage = `load_${table.name}`;
     await conn.run(`CREATE OR REPLACE TEMP TABLE ${q(stage)} AS SELECT * FROM ${q(table.name)} LIMIT 0`);
-    const appender = await conn.createAppender(stage, 'main', 'temp');
-    const put = table.columns.map((c) => cellAppender(c));
-    for (const row of rows) {
-      for (let i = 0; i < put.length; i++) {
-        const v = row[i];
-        if (v === null || v === undefined) appender.appendNull();
-        else put[i]!(appender, v);
-      }
-      appender.endRow();
-    }
-    appender.closeSync();
+    await appendRows(conn, stage, 'temp', table, rows);
     const keys = table.key.map(q).join(', ');
     const result = await conn.run(
       `INSERT OR IGNORE INTO ${q(table.name)} SELECT * FROM ${q(stage)} QUALIFY row_number() OVER (PARTITION BY ${keys} ORDER BY kafka_offset) = 1`,
@@ -185,7 +247,26 @@ export class DuckDBWarehouse implements Warehouse {
   }
 }
 
-/** How a column's cells go into an appender; rows carry TIMESTAMP as ISO 8601 text, JSON as text. */
+/** Rows through an appender into `table` (of the database, or `temp` for a staging table), in the connection's transaction. */
+async function appendRows(conn: DuckDBConnection, table: string, where: 'database' | 'temp', spec: TableSpec, rows: Row[]): Promise<void> {
+  if (rows.length === 0) return;
+  const appender = where === 'temp' ? await conn.createAppender(table, 'main', 'temp') : await conn.createAppender(table);
+  const put = spec.columns.map((c) => cellAppender(c));
+  for (const row of rows) {
+    for (let i = 0; i < put.length; i++) {
+      const v = row[i];
+      if (v === null || v === undefined) appender.appendNull();
+      else put[i]!(appender, v);
+    }
+    appender.endRow();
+  }
+  appender.closeSync();
+}
+
+/** Epoch ms of a TIMESTAMP cell (ISO 8601 text, or already a number). */
+const timestampMs = (v: Cell): number => (typeof v === 'number' ? v : parseEventTime(v));
+
+/** How a column's cells go into an appender; rows carry TIMESTAMP as ISO 8601 text or epoch ms, JSON as text. */
 function cellAppender(c: Column): (a: DuckDBAppender, v: Cell) => void {
   switch (c.type) {
     case 'INTEGER':
@@ -196,8 +277,15 @@ function cellAppender(c: Column): (a: DuckDBAppender, v: Cell) => void {
       return (a, v) => a.appendDouble(Number(v));
     case 'BOOLEAN':
       return (a, v) => a.appendBoolean(Boolean(v));
-    case 'TIMESTAMP':
-      return (a, v) => a.appendTimestamp(new DuckDBTimestampValue(BigInt(Date.parse(String(v))) * 1000n));
+    case 'TIMESTAMP': {
+      // A range's rows share one ingested_at: its value is made once.
+      let text: Cell = null;
+      let value = new DuckDBTimestampValue(0n);
+      return (a, v) => {
+        if (v !== text) [text, value] = [v, new DuckDBTimestampValue(BigInt(timestampMs(v)) * 1000n)];
+        a.appendTimestamp(value);
+      };
+    }
     default:
       return (a, v) => a.appendVarchar(String(v));
   }

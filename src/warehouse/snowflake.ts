@@ -7,7 +7,7 @@ import snowflake from 'snowflake-sdk';
 import type { Config } from '../config.ts';
 import { childLog } from '../log.ts';
 import { RAW_OFFSETS, type Column, type TableSpec } from './tables.ts';
-import type { Cell, RawLoad, RawLoadResult, RawPosition, Row, Warehouse } from './warehouse.ts';
+import { isoTimestamps, type Cell, type RawLoad, type RawLoadResult, type RawPosition, type Row, type Warehouse } from './warehouse.ts';
 
 type SnowflakeConfig = Extract<Config['warehouse'], { kind: 'snowflake' }>;
 
@@ -188,7 +188,7 @@ export class SnowflakeWarehouse implements Warehouse {
     const perInsert = Math.max(1, Math.floor(MAX_BINDS / table.columns.length));
     const placeholders = `(${table.columns.map(() => '?').join(', ')})`;
     for (let i = 0; i < rows.length; i += perInsert) {
-      const slice = rows.slice(i, i + perInsert).map((r) => r.map((v) => (v === null ? null : String(v))));
+      const slice = isoTimestamps(table, rows.slice(i, i + perInsert)).map((r) => r.map((v) => (v === null ? null : String(v))));
       await run(`INSERT INTO ${stage} VALUES ${placeholders}`, slice as snowflake.Binds);
     }
   }

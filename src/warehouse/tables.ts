@@ -1,5 +1,5 @@
 // Warehouse tables derived from the Avro schemas: one raw table per event type, its columns
-// the schema's fields (plus where each row came from in Kafka), keyed by event_id.
+// the schema's fields (plus where each row came from in Kafka), unique by event_id.
 import { EVENT_NAMES, type EventName } from '../config.ts';
 import { readSchemaFiles } from '../registry/serde.ts';
 
@@ -17,6 +17,12 @@ export interface TableSpec {
   columns: Column[];
   /** Among rows with one key in a merge, the one with the highest value here wins. */
   version?: string;
+  /**
+   * Rows are only ever appended (loadRaw), and the raw loader keeps `key` unique within the
+   * dedup horizon (recent-ids.ts) instead of an index: an index costs more per row than the rest
+   * of the load. DuckDB creates such a table without a primary key.
+   */
+  appendOnly?: boolean;
 }
 
 type AvroType = string | AvroType[] | { type: string; items?: AvroType; values?: AvroType; logicalType?: string };
@@ -51,7 +57,9 @@ export function rawTables(): Map<EventName, TableSpec> {
     const columns: Column[] = schema.fields.map((f) =>
       f.name === 'timestamp' ? { name: 'event_time', type: 'TIMESTAMP', nullable: false } : { name: f.name, ...columnType(f.type) },
     );
-    tables.set(file.name as EventName, { name: rawTableName(file.name as EventName), key: ['event_id'], columns: [...columns, ...LINEAGE_COLUMNS], version: 'kafka_offset' });
+    const event = file.name as EventName;
+    // The catalog is merged (an item's newest version wins), every user event appended.
+    tables.set(event, { name: rawTableName(event), key: ['event_id'], columns: [...columns, ...LINEAGE_COLUMNS], version: 'kafka_offset', appendOnly: event !== 'movies_catalog_enriched' });
   }
   return tables;
 }

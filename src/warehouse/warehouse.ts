@@ -1,9 +1,21 @@
 // The narrow warehouse interface of DESIGN.md. Rows are arrays aligned with the table's columns:
-// TIMESTAMP as ISO 8601 UTC text, JSON as JSON text, numbers as numbers, null as null.
+// TIMESTAMP as ISO 8601 UTC text or epoch ms, JSON as JSON text, numbers as numbers, null as null.
+import { isoUtc } from '../events/iso-time.ts';
 import type { TableSpec } from './tables.ts';
 
 export type Cell = string | number | boolean | null;
 export type Row = Cell[];
+
+/** `rows` with epoch-ms TIMESTAMP cells as ISO 8601 text, for a warehouse that reads them as text. */
+export function isoTimestamps(table: TableSpec, rows: Row[]): Row[] {
+  const at = table.columns.flatMap((c, i) => (c.type === 'TIMESTAMP' ? [i] : []));
+  if (!rows.some((r) => at.some((i) => typeof r[i] === 'number'))) return rows;
+  return rows.map((r) => {
+    const out = r.slice();
+    for (const i of at) if (typeof out[i] === 'number') out[i] = isoUtc(out[i] as number);
+    return out;
+  });
+}
 
 export interface Warehouse {
   readonly kind: 'duckdb' | 'snowflake';

@@ -15,6 +15,7 @@ import { simulate } from '../../src/simulator/journeys.ts';
 import { isPortOpen, readLivePid, stopPid, type RunningProcess } from '../../src/stack/process.ts';
 import { startSnowflakeEmulator } from '../../src/stack/snowflake-emulator.ts';
 import { toRow } from '../../src/stream/transform.ts';
+import { isoUtc } from '../../src/events/iso-time.ts';
 import { openWarehouse } from '../../src/warehouse/index.ts';
 import { MAX_BINDS } from '../../src/warehouse/snowflake.ts';
 import { RAW_OFFSETS, rawTables, type TableSpec } from '../../src/warehouse/tables.ts';
@@ -34,14 +35,14 @@ function rowsOf(event: EventName, records: object[]): Row[] {
   const table = RAW.get(event)!;
   return records.map((r) => {
     const offset = nextOffset++;
-    const ingestedAt = new Date(Date.UTC(2026, 10, 25, 12, 0, 0) + offset * 7).toISOString();
+    const ingestedAt = Date.UTC(2026, 10, 25, 12, 0, 0) + offset * 7;
     return toRow(event, table, r as Record<string, unknown>, { topic: `${event}_topic`, partition: offset % 3, offset: String(offset), ingestedAt });
   });
 }
 
 /** A row as query() should give it back: JSON parsed for comparison, everything else as is. */
 function asObject(table: TableSpec, row: Row): Record<string, unknown> {
-  return Object.fromEntries(table.columns.map((c, i) => [c.name, c.type === 'JSON' && row[i] !== null ? JSON.parse(row[i] as string) : row[i]]));
+  return Object.fromEntries(table.columns.map((c, i) => [c.name, c.type === 'JSON' && row[i] !== null ? JSON.parse(row[i] as string) : c.type === 'TIMESTAMP' && typeof row[i] === 'number' ? isoUtc(row[i] as number) : row[i]]));
 }
 
 function keyOf(table: TableSpec, o: Record<string, unknown>): string {
