@@ -10,7 +10,7 @@ import { AppContext } from '../src/context.ts';
 import { EventProducer } from '../src/events/producer.ts';
 import { loadCatalog } from '../src/simulator/catalog.ts';
 import { simulate } from '../src/simulator/journeys.ts';
-import { StreamConsumer } from '../src/stream/consumer.ts';
+import { startRoleThread } from '../src/roles/role-thread.ts';
 import { topicOffsets } from '../src/kafka/client.ts';
 import { clearShardState, shardKeys } from '../src/state/scripts.ts';
 import { DuckDBWarehouse } from '../src/warehouse/duckdb.ts';
@@ -158,9 +158,10 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
 
   progress('raw loader + stream → DuckDB and Redis');
   const loader = new RawLoader(ctx, warehouse, { groupId: `bench-loader-${Date.now()}`, maxRows: 50_000, maxWaitMs: 250, afterCommit });
-  const stream = new StreamConsumer(ctx, { groupId: `bench-stream-${Date.now()}` });
+  // As `segpipe all` runs them: the loader on this thread (the worker role), the stream on its own.
+  const streamCtx = new AppContext({ ...config, stream: { ...config.stream, groupId: `bench-stream-${Date.now()}` } });
   const t1 = performance.now();
-  await Promise.all([loader.start(), stream.start()]);
+  await Promise.all([loader.start(), startRoleThread(streamCtx, 'stream')]);
   let loaderSeconds = 0;
   let streamSeconds = 0;
   while (loaderSeconds === 0 || streamSeconds === 0) {
@@ -197,7 +198,7 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
   progress(`  p50 ${pct(50)} ms, p99 ${pct(99)} ms`);
   await steadyLoader.stop();
 
-  await stream.stop();
+  await streamCtx.close();
   await producer.close();
   await warehouse.close();
   fs.rmSync(dbFile, { force: true });
@@ -228,7 +229,7 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
       ingest_latency_p99_ms: pct(99),
     },
     notes: [
-      `${EVENTS} simulated events already in Kafka (6 user topics × ${config.kafka.partitions} partitions), read from the beginning; end to end = first fetch until every raw row is in DuckDB and the stream has applied every state event (the later of the two), both in one process here (in production the loader runs in the worker that owns the warehouse, the stream in its own role).`,
+      `${EVENTS} simulated events already in Kafka (6 user topics × ${config.kafka.partitions} partitions), read from the beginning; end to end = first fetch until every raw row is in DuckDB and the stream has applied every state event (the later of the two), in one process as \`segpipe all\` runs them: the loader on the main thread (the worker role, which owns the warehouse), the stream on a thread of its own.`,
       '`ingest_raw_loader_events_per_s` and `ingest_stream_events_per_s`: the requested events over the time each path took, running side by side on the 2 cores (the stream reads only the 4 state topics, about 35 % of the events).',
       `Stages (\`ingest_stage_*\`): ${STAGE_EVENTS} simulated events on one thread without Kafka: Avro decode (CPU), validation into a typed row (CPU), and the DuckDB load of 50k-row ranges (appender into a staging table, insert of new event_ids, position, commit; wall time, as DuckDB works on its own threads). Dedup (\`ingest_dedup_*\`), on the largest table's rows: the insert into a table keyed by event_id with INSERT OR IGNORE (today's way) against a plain insert into an unkeyed table, and the CPU of a JS Set of recent ids that would replace the key index.`,
       `Latency: ${LATENCY_RATE} events/s for ${LATENCY_SECONDS} s, from the moment a batch is handed to the producer to the commit of the load that holds its row; a range loads when it is full (50k rows) or FLUSH_EVERY_MS (${config.stream.flushEveryMs} ms) old, so the target is p99 under ${2 * config.stream.flushEveryMs} ms.`,

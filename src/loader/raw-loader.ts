@@ -12,6 +12,7 @@ import type { AppContext } from '../context.ts';
 import { createIdempotentProducer, maxMessageBytes, topicOffsets } from '../kafka/client.ts';
 import { sendDeadLetters, type DeadLetter } from '../kafka/dead-letters.ts';
 import { SerialByKey } from '../kafka/serial.ts';
+import { SupervisedConsumer } from '../kafka/supervised-consumer.ts';
 import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
@@ -68,7 +69,7 @@ export interface RawLoaderStats {
 }
 
 export class RawLoader {
-  private consumer?: Consumer;
+  private group?: SupervisedConsumer;
   private dlq?: Producer;
   private readonly tables = rawTables();
   private readonly eventByTopic: Map<string, EventName>;
@@ -82,6 +83,10 @@ export class RawLoader {
   /** Dead letters per request at most: half the dead-letter topic's max.message.bytes. */
   private dlqRequestBytes = 0;
   readonly stats: RawLoaderStats = { loads: 0, rows: 0, duplicates: 0, deadLetters: 0, refused: 0 };
+
+  private get consumer(): Consumer | undefined {
+    return this.group?.consumer;
+  }
 
   constructor(
     private readonly ctx: AppContext,
@@ -111,16 +116,28 @@ export class RawLoader {
     }
     this.dlq = createIdempotentProducer(ctx.kafka, ctx.config);
     await this.dlq.connect();
-    this.dlqRequestBytes = Math.floor((await maxMessageBytes(admin, ctx.config.topics.dlq)) / 2);
-    this.consumer = ctx.kafka.consumer({ groupId: this.opts.groupId, maxBytesPerPartition: this.opts.maxBytesPerPartition ?? 4 * 1024 * 1024, sessionTimeout: 30_000 });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.eventByTopic.keys()], fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 4,
-      eachBatch: (payload) => this.perPartition.run(`${payload.batch.topic}:${payload.batch.partition}`, () => this.take(payload)),
+    this.group = new SupervisedConsumer(ctx.kafka, ctx.redis, {
+      role: 'loader',
+      // Read at each (re)start, as the stream does.
+      beforeRun: () => this.readDlqLimit(),
+      config: { groupId: this.opts.groupId, maxBytesPerPartition: this.opts.maxBytesPerPartition ?? 4 * 1024 * 1024, sessionTimeout: 30_000 },
+      topics: [...this.eventByTopic.keys()],
+      run: {
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 4,
+        eachBatch: async (payload) => {
+          await this.perPartition.run(`${payload.batch.topic}:${payload.batch.partition}`, () => this.take(payload));
+          this.group!.progress();
+        },
+      },
+      // A consumer started after a crash reads again from the committed offsets; partitions whose
+      // load is failing stay paused.
+      onRun: (consumer) => {
+        for (const tp of this.paused) consumer.pause([{ topic: tp.slice(0, tp.lastIndexOf(':')), partitions: [Number(tp.slice(tp.lastIndexOf(':') + 1))] }]);
+      },
     });
+    await this.group.start();
     const tick = Math.min(1000, this.maxWaitMs);
     this.timer = setInterval(() => {
       for (const [tp, p] of this.pending) if (Date.now() - p.since >= this.maxWaitMs || this.paused.has(tp)) void this.perPartition.run(tp, () => this.load(tp)).catch(() => undefined);
@@ -134,7 +151,7 @@ export class RawLoader {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.consumer?.disconnect();
+    await this.group?.stop();
     await this.drain().catch((err) => log.warn({ err: (err as Error).message }, 'buffered ranges not loaded at stop; they are read again at the next start'));
     await this.dlq?.disconnect();
   }
@@ -191,6 +208,10 @@ export class RawLoader {
     if (pend.rows.length + pend.deadLetters >= this.maxRows) await this.load(tp).catch(() => undefined);
   }
 
+  private async readDlqLimit(): Promise<void> {
+    this.dlqRequestBytes = Math.floor((await maxMessageBytes(await this.ctx.admin(), this.ctx.config.topics.dlq)) / 2);
+  }
+
   /** One transaction for a partition's buffer; a failure keeps it and pauses the partition until a retry loads it. */
   private async load(tp: string): Promise<void> {
     const pend = this.pending.get(tp);
@@ -201,6 +222,8 @@ export class RawLoader {
     try {
       // Sent before the transaction: a crash in between sends them again when the range reloads.
       if (pend.unsent.length > 0) {
+        // A failed send may have been refused for a limit lowered since it was read: read it again.
+        if (this.paused.has(tp)) await this.readDlqLimit();
         await sendDeadLetters(this.dlq!, this.ctx.config.topics.dlq, { topic, partition: p }, pend.unsent, this.dlqRequestBytes);
         pend.unsent = [];
       }

@@ -1,6 +1,7 @@
 // Role `api`: the Fastify admin server over this process's context.
 import type { FastifyPluginAsync } from 'fastify';
 import { resolveAdminToken, type AppContext } from '../context.ts';
+import { checkRole } from '../kafka/liveness.ts';
 import { exposeSharedCounters, metrics } from '../metrics.ts';
 import { buildServer } from '../server/app.ts';
 import { statusRoutes } from '../server/routes/status.ts';
@@ -28,6 +29,9 @@ export async function buildApi(ctx: AppContext) {
       kafka: async () => (await ctx.admin()).describeCluster(),
       schema_registry: () => ctx.registry.subjects(),
       redis: () => ctx.redisProbe.ping(),
+      // The roles that move data: down while no member reports, one restarts after a crash, or one with lag is stuck.
+      stream: () => checkRole(ctx.redisProbe, () => ctx.admin(), 'stream'),
+      loader: () => checkRole(ctx.redisProbe, () => ctx.admin(), 'loader'),
     },
     api: apiPlugins(ctx),
   });

@@ -11,6 +11,7 @@ import { STATE_EVENT_NAMES, type StateEventName } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { createIdempotentProducer, maxMessageBytes, topicOffsets } from '../kafka/client.ts';
 import { sendDeadLetters, type DeadLetter } from '../kafka/dead-letters.ts';
+import { SupervisedConsumer } from '../kafka/supervised-consumer.ts';
 import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
@@ -46,7 +47,7 @@ export class OffsetsLostError extends Error {
 const MAX_REDECIDE = 3;
 
 export class StreamConsumer {
-  private consumer?: Consumer;
+  private group?: SupervisedConsumer;
   private dlqProducer?: Producer;
   private readonly tables = rawTables();
   private readonly eventByTopic: Map<string, StateEventName>;
@@ -70,30 +71,39 @@ export class StreamConsumer {
     const { ctx } = this;
     this.dlqProducer = createIdempotentProducer(ctx.kafka, ctx.config);
     await this.dlqProducer.connect();
-    this.dlqRequestBytes = Math.floor((await maxMessageBytes(await ctx.admin(), ctx.config.topics.dlq)) / 2);
-    this.consumer = ctx.kafka.consumer({
-      groupId: this.opts.groupId,
-      maxBytesPerPartition: 1024 * 1024,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+    this.group = new SupervisedConsumer(ctx.kafka, ctx.redis, {
+      role: 'stream',
+      // Read at each (re)start: a dead-letter topic whose limit was lowered since refuses the
+      // requests sized for the old one (MESSAGE_TOO_LARGE, not retriable), and the restart fits them.
+      beforeRun: async () => {
+        this.dlqRequestBytes = Math.floor((await maxMessageBytes(await ctx.admin(), ctx.config.topics.dlq)) / 2);
+      },
+      config: { groupId: this.opts.groupId, maxBytesPerPartition: 1024 * 1024, sessionTimeout: 30_000, heartbeatInterval: 3000 },
+      topics: this.topics,
+      run: {
+        // kafkajs commits only resolved offsets, and an offset is resolved only after the Lua
+        // step returned; committing on an interval saves a round trip per batch. Kafka's commit is
+        // only where a restart starts reading: the batch check below goes back to Redis's position.
+        autoCommit: true,
+        autoCommitInterval: 1000,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 4,
+        eachBatch: async (payload) => {
+          await this.handleBatch(payload);
+          this.group!.progress();
+        },
+      },
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
-    await this.consumer.run({
-      // kafkajs commits only resolved offsets, and an offset is resolved only after the Lua
-      // step returned; committing on an interval saves a round trip per batch. Kafka's commit is
-      // only where a restart starts reading: the batch check below goes back to Redis's position.
-      autoCommit: true,
-      autoCommitInterval: 1000,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 4,
-      eachBatch: (payload) => this.handleBatch(payload),
-    });
+    await this.group.start();
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect();
+    await this.group?.stop();
     await this.dlqProducer?.disconnect();
+  }
+
+  private get consumer(): Consumer | undefined {
+    return this.group?.consumer;
   }
 
   private async handleBatch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
