@@ -1,4 +1,4 @@
-// One task at a time per key, in call order (the raw loader uses it per partition too). kafkajs's idempotent producer gives a request its
+// One task at a time per key, in call order (the raw loader and the warehouse's raw loads use it per partition too). kafkajs's idempotent producer gives a request its
 // partition's sequence numbers when it builds it and hands them back when the request fails; a
 // second request for the partition built in between takes the same numbers, and the broker
 // then acknowledges it as a repeat of the first without writing it (or writes the first's retry

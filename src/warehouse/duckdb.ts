@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { SerialByKey } from '../kafka/serial.ts';
 import { parseEventTime } from '../stream/transform.ts';
 import { RecentIds } from './recent-ids.ts';
 import { RAW_OFFSETS, type Column, type TableSpec } from './tables.ts';
@@ -27,6 +28,7 @@ export class DuckDBWarehouse implements Warehouse {
   private readonly recent = new Map<string, RecentIds>();
   /** Append-only tables that an earlier version created with a key index: still loaded through it. */
   private readonly keyed = new Set<string>();
+  private readonly loadsBySlot = new SerialByKey();
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
@@ -107,7 +109,9 @@ export class DuckDBWarehouse implements Warehouse {
   async loadRaw(load: RawLoad): Promise<RawLoadResult> {
     const { table } = load;
     const slot = `${table.name}:${load.partition}`;
-    return this.writers.with(async (conn) => {
+    // One load of a partition at a time: its recent ids are read and changed by the load that
+    // holds them, never beside another (a replay, a retry) working from an older snapshot.
+    return this.loadsBySlot.run(slot, () => this.writers.with(async (conn) => {
       await conn.run('BEGIN TRANSACTION');
       try {
         // The guard: a range loads only onto the position it starts from, inside the transaction
@@ -136,7 +140,7 @@ export class DuckDBWarehouse implements Warehouse {
         await conn.run('ROLLBACK').catch(() => undefined);
         throw err;
       }
-    });
+    }));
   }
 
   /**
@@ -153,7 +157,8 @@ export class DuckDBWarehouse implements Warehouse {
     const old: Row[] = [];
     const oldIds = new Set<string>();
     for (const row of rows) {
-      const id = row[idAt] as string;
+      // As the table will hold it (VARCHAR), so an id read back from the table matches.
+      const id = String(row[idAt]);
       if (recent.has(id) || oldIds.has(id)) continue;
       const t = timestampMs(row[timeAt]!);
       if (recent.covers(t)) {

@@ -2,6 +2,7 @@
 // memory within the dedup horizon, against the table beyond it, after a reopen, and not from a
 // load that rolled back. Real DuckDB files; no Kafka needed (loadRaw is the warehouse's step).
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -85,6 +86,25 @@ describe('raw tables unique by event_id without a key index', () => {
     expect(await ids(w)).toEqual([{ n: 1104, distinct_ids: 1104 }]);
     const positions = await w.rawPositions();
     expect(positions.get('t:0')).toMatchObject({ rows: 1104, duplicates: 9 });
+    await w.close();
+  });
+
+  it('a retry of a range running beside the failing load of it neither loses nor repeats an event', { timeout: 60_000 }, async () => {
+    const w = await open(path.join(dir, 'concurrent.duckdb'));
+    const load = (rows: Row[], from: number, beforeCommit?: () => Promise<void>) => w.loadRaw({ table, topic: 't', partition: 0, from, to: from + rows.length, rows, deadLetters: 0, beforeCommit });
+    expect(await load([row('first', T0 + 5 * H, 0)], 0)).toMatchObject({ applied: true, inserted: 1 });
+    // A new event and 20k late ones (checked against the table, which takes a while).
+    const range = [row('x', T0 + 5 * H + 1, 1), ...Array.from({ length: 20_000 }, (_, i) => row(`late${i}`, T0 + i, 2 + i))];
+    const failing = load(range, 1, async () => {
+      await sleep(20);
+      throw new Error('injected failure before the commit');
+    });
+    await sleep(5);
+    const retry = load(range, 1);
+    await expect(failing).rejects.toThrow('injected');
+    expect(await retry).toEqual({ applied: true, inserted: 20_001, duplicates: 0 });
+    expect(await w.query(`SELECT count(*) AS n FROM ${table.name} WHERE event_id = 'x'`)).toEqual([{ n: 1 }]);
+    expect(await ids(w)).toEqual([{ n: 20_002, distinct_ids: 20_002 }]);
     await w.close();
   });
 
