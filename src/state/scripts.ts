@@ -9,6 +9,7 @@ const LUA_DIR = path.join(import.meta.dirname, 'lua');
 
 export interface StateCommands {
   applyBatch(...keysThenArgs: Array<string | number>): Promise<[number, number, number, number]>;
+  occupiedBuckets(key: string, from: number, to: number, width: number, limit: number): Promise<number[]>;
 }
 
 const registered = new WeakSet<Redis>();

@@ -1,10 +1,11 @@
-// Decoded event → warehouse row: timestamps to UTC, strings trimmed, required fields checked,
-// nested values to JSON. Pure: a bad event yields a reason for the dead-letter topic.
+// Decoded event → warehouse row: timestamps to UTC, strings trimmed, required fields and the
+// schema's value rules checked, nested values to JSON. Pure: a bad event yields a reason for the
+// dead-letter topic.
 import type { EventName } from '../config.ts';
-import type { TableSpec } from '../warehouse/tables.ts';
+import type { Column, TableSpec, ValueRule } from '../warehouse/tables.ts';
 import type { Cell, Row } from '../warehouse/warehouse.ts';
 
-export type InvalidReason = 'missing_required_field' | 'invalid_timestamp' | 'wrong_event_name';
+export type InvalidReason = 'missing_required_field' | 'invalid_timestamp' | 'wrong_event_name' | 'invalid_value';
 
 export class InvalidEventError extends Error {
   constructor(
@@ -63,6 +64,30 @@ export function canonicalTime(v: string): number {
 }
 
 type CellOf = (record: Record<string, unknown>, lineage: Lineage, eventTime: number) => Cell;
+
+const shown = (v: unknown) => {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 40)}… (${String(v).length} characters)` : text;
+};
+
+/** What breaks a column's rule, or null when its value keeps it. */
+function ruleCheck(c: Column): ((v: unknown) => string | null) | null {
+  const rule: ValueRule | undefined = c.rule;
+  if (!rule) return null;
+  const pattern = rule.pattern === undefined ? null : new RegExp(rule.pattern, 'u');
+  const allowed = rule.enum ? new Set(rule.enum) : null;
+  return (v) => {
+    if (typeof v === 'number') {
+      if (rule.min !== undefined && !(v >= rule.min)) return `is below its minimum ${rule.min}`;
+      if (rule.max !== undefined && !(v <= rule.max)) return `is above its maximum ${rule.max}`;
+    } else if (typeof v === 'string') {
+      if (rule.maxLength !== undefined && v.length > rule.maxLength) return `is longer than ${rule.maxLength} characters`;
+      if (pattern && !pattern.test(v)) return `does not match ${rule.pattern}`;
+      if (allowed && !allowed.has(v)) return `is not one of ${rule.enum!.join(', ')}`;
+    }
+    return null;
+  };
+}
 const builders = new WeakMap<TableSpec, CellOf[]>();
 
 /** Per column, how its cell is made: decided once per table, not per row and column. */
@@ -87,6 +112,7 @@ function cellsOf(table: TableSpec): CellOf[] {
     }
     const { name, nullable } = c;
     const json = c.type === 'JSON';
+    const broken = ruleCheck(c);
     return (record) => {
       let v = record[name];
       if (typeof v === 'string') v = v.trim();
@@ -94,6 +120,8 @@ function cellsOf(table: TableSpec): CellOf[] {
         if (!nullable) throw new InvalidEventError('missing_required_field', `${name} is missing or empty`);
         return null;
       }
+      const why = broken?.(v);
+      if (why) throw new InvalidEventError('invalid_value', `${name} ${shown(v)} ${why} (its rule in the schema)`);
       return json ? JSON.stringify(v) : (v as Cell);
     };
   });

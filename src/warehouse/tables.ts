@@ -5,10 +5,27 @@ import { readSchemaFiles } from '../registry/serde.ts';
 
 export type ColumnType = 'VARCHAR' | 'INTEGER' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'TIMESTAMP' | 'JSON';
 
+/**
+ * A field's value rule, from its `rule` property in the .avsc (the contract): numbers within
+ * [min, max], strings at most maxLength characters and matching pattern / one of enum. An event
+ * that breaks one is a dead letter `invalid_value`.
+ */
+export interface ValueRule {
+  min?: number;
+  max?: number;
+  maxLength?: number;
+  pattern?: string;
+  enum?: string[];
+}
+
+/** Every string field of a user event is at most this long unless its rule says otherwise. */
+export const DEFAULT_MAX_LENGTH = 1024;
+
 export interface Column {
   name: string;
   type: ColumnType;
   nullable: boolean;
+  rule?: ValueRule;
 }
 
 export interface TableSpec {
@@ -53,13 +70,17 @@ export function rawTables(): Map<EventName, TableSpec> {
   const tables = new Map<EventName, TableSpec>();
   for (const file of readSchemaFiles()) {
     if (!(EVENT_NAMES as readonly string[]).includes(file.name)) continue;
-    const schema = JSON.parse(file.text) as { fields: Array<{ name: string; type: AvroType }> };
-    const columns: Column[] = schema.fields.map((f) =>
-      f.name === 'timestamp' ? { name: 'event_time', type: 'TIMESTAMP', nullable: false } : { name: f.name, ...columnType(f.type) },
-    );
+    const schema = JSON.parse(file.text) as { fields: Array<{ name: string; type: AvroType; rule?: ValueRule }> };
     const event = file.name as EventName;
+    const userEvent = event !== 'movies_catalog_enriched';
+    const columns: Column[] = schema.fields.map((f) => {
+      if (f.name === 'timestamp') return { name: 'event_time', type: 'TIMESTAMP', nullable: false };
+      const c: Column = { name: f.name, ...columnType(f.type) };
+      const rule = userEvent && c.type === 'VARCHAR' ? { maxLength: DEFAULT_MAX_LENGTH, ...f.rule } : f.rule;
+      return rule ? { ...c, rule } : c;
+    });
     // The catalog is merged (an item's newest version wins), every user event appended.
-    tables.set(event, { name: rawTableName(event), key: ['event_id'], columns: [...columns, ...LINEAGE_COLUMNS], version: 'kafka_offset', appendOnly: event !== 'movies_catalog_enriched' });
+    tables.set(event, { name: rawTableName(event), key: ['event_id'], columns: [...columns, ...LINEAGE_COLUMNS], version: 'kafka_offset', appendOnly: userEvent });
   }
   return tables;
 }

@@ -5,11 +5,11 @@
 // watermark passes their end (is_final=true); then state older than the oldest open window is
 // trimmed, which keeps Redis memory bounded. Sales: cents per item per shard, summed.
 import type { Redis } from 'ioredis';
-import { shardKeys } from '../state/scripts.ts';
+import { shardKeys, withStateCommands } from '../state/scripts.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
 import type { Row, Warehouse } from '../warehouse/warehouse.ts';
 import { SESSION_METRICS, pairShard, sessionRows } from './sessions.ts';
-import { REGISTRATION_WINDOWS, watermark, windowsBetween, type WindowSpec } from './window.ts';
+import { REGISTRATION_WINDOWS, watermark, windowsFor, type Window, type WindowSpec } from './window.ts';
 
 export const REGISTRATION_METRICS: TableSpec = {
   name: 'user_registration_metrics',
@@ -87,6 +87,27 @@ export interface MetricsResult {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Occupied buckets one shard reports at most per window type and run; registrations are trimmed behind the open windows, so real data stays far below. */
+const MAX_BUCKETS = 1_000_000;
+/** 10000-01-01T00:00:00Z: a window ending there or later has no ISO 8601 text a warehouse takes, so it is not stored. */
+const TIME_LIMIT = 253_402_300_800_000;
+
+/**
+ * The windows of `spec` that hold a registration of some shard in [from, to), oldest first:
+ * sparse, built around the buckets with data (occupiedBuckets-1.lua), so the work follows the
+ * data and not the time span (a year-9999 event, a gap of months).
+ */
+async function occupiedWindows(redis: Redis, shards: Array<ReturnType<typeof shardKeys>>, spec: WindowSpec, from: number, to: number): Promise<Window[]> {
+  const state = withStateCommands(redis);
+  const lists = await Promise.all(shards.map((k) => state.occupiedBuckets(k.registrations, Math.floor(from), Math.ceil(to), spec.advanceMs, MAX_BUCKETS)));
+  const starts = new Set<number>();
+  for (const list of lists) for (const b of list) for (const w of windowsFor(spec, Number(b))) starts.add(w.start);
+  return [...starts]
+    .filter((start) => start + spec.sizeMs < TIME_LIMIT)
+    .sort((a, b) => a - b)
+    .map((start) => ({ start, end: start + spec.sizeMs }));
+}
+
 export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: MetricsOptions): Promise<MetricsResult> {
   const specs = opts.specs ?? REGISTRATION_WINDOWS;
   const now = (opts.now ?? (() => new Date()))().toISOString();
@@ -118,7 +139,7 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
       const done = Number(finalThroughs[spec.type] ?? Number.NEGATIVE_INFINITY);
       const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
       let finalThrough = done;
-      const windows = windowsBetween(spec, from, newest + 1).filter((w) => w.end > done); // earlier ones were written final
+      const windows = (await occupiedWindows(redis, shards, spec, from, newest + 1)).filter((w) => w.end > done); // earlier ones were written final
       // One round trip for every ZCOUNT of every window and shard.
       const pipe = redis.pipeline();
       for (const w of windows) for (const k of shards) pipe.zcount(k.registrations, w.start, `(${w.end}`);
@@ -151,9 +172,11 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     changed.forEach(([key, n], i) => {
       const [type, startText] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1)];
       const spec = specs.find((s) => s.type === type);
-      const finalCount = finalCounts[i];
-      if (!spec || finalCount === null || finalCount === undefined) return;
+      if (!spec) return;
       const start = Number(startText);
+      // A final window with no registration of its own has no row yet (windows are sparse): its count is 0.
+      const finalCount = finalCounts[i] ?? (start + spec.sizeMs <= wm! ? '0' : null);
+      if (finalCount === null) return;
       if (!rows.some((r) => r[2] === type && r[0] === iso(start))) rows.push([iso(start), iso(start + spec.sizeMs), type, Number(finalCount), n, true, now]);
       record.hset(LATE_REPORTED, key, n);
     });

@@ -38,13 +38,6 @@ export function windowsFor(spec: WindowSpec, t: number): Window[] {
   return out;
 }
 
-/** The windows of `spec` with start in [from, to), in order. */
-export function windowsBetween(spec: WindowSpec, from: number, to: number): Window[] {
-  const out: Window[] = [];
-  for (let start = Math.ceil(from / spec.advanceMs) * spec.advanceMs; start < to; start += spec.advanceMs) out.push({ start, end: start + spec.sizeMs });
-  return out;
-}
-
 /** Watermark: how far event time has surely progressed, given the allowed lateness. */
 export const watermark = (maxEventTime: number, latenessMs: number): number => maxEventTime - latenessMs;
 

@@ -13,51 +13,55 @@ import { rawTables, type TableSpec } from '../../src/warehouse/tables.ts';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.ts';
 import { MOVIE_SALES, REGISTRATION_METRICS, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
 import { SESSION_METRICS } from '../../src/windows/sessions.ts';
-import { HOUR, MINUTE, tumbling } from '../../src/windows/window.ts';
+import { HOUR, MINUTE, hopping, tumbling } from '../../src/windows/window.ts';
 import { testConfig, unique } from '../helpers/env.ts';
 import { waitFor } from '../helpers/stream.ts';
 
 const TOPIC = 'mf_registrations';
 const T0 = Date.parse('2026-08-01T00:00:00.000Z');
 
-describe('flush:metrics records its progress only after the warehouse took the rows', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-metrics-flush-'));
+/** Redis database `db` of this file's own (flushed before and after) and a DuckDB file, around a describe block. */
+function fixture(db: number, name: string) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `segpipe-${name}-`));
   const ctx = new AppContext(testConfig());
-  let redis: Redis;
-  let w: DuckDBWarehouse;
-  const opts = { shards: 1, registrationTopic: TOPIC, sessionTopics: { signIn: 'mf_in', signOut: 'mf_out' }, latenessMs: 10 * MINUTE, specs: [tumbling(HOUR)] };
-  const k = shardKeys(0);
-
+  const f = {} as { redis: Redis; w: DuckDBWarehouse };
   beforeAll(async () => {
-    redis = ctx.redis.duplicate();
-    await redis.select(3); // a database of its own: this file's shard state only
-    await redis.flushdb();
-    w = await DuckDBWarehouse.open(path.join(dir, 'wh.duckdb'));
-    await w.ensureSchema([...rawTables().values(), REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
+    f.redis = ctx.redis.duplicate();
+    await f.redis.select(db);
+    await f.redis.flushdb();
+    f.w = await DuckDBWarehouse.open(path.join(dir, 'wh.duckdb'));
+    await f.w.ensureSchema([...rawTables().values(), REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
   });
   afterAll(async () => {
-    await clearMetricsState(redis);
-    await redis.flushdb();
-    redis.disconnect();
-    await w.close();
+    await clearMetricsState(f.redis);
+    await f.redis.flushdb();
+    f.redis.disconnect();
+    await f.w.close();
     await ctx.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  return { f, ctx };
+}
+
+describe('flush:metrics records its progress only after the warehouse took the rows', () => {
+  const { f, ctx } = fixture(3, 'metrics-flush');
+  const opts = { shards: 1, registrationTopic: TOPIC, sessionTopics: { signIn: 'mf_in', signOut: 'mf_out' }, latenessMs: 10 * MINUTE, specs: [tumbling(HOUR)] };
+  const k = shardKeys(0);
 
   /** The warehouse, except that merges into `failing` throw while `fail` is set. */
   const flaky = (failing: TableSpec) => {
     const state = { fail: true };
     const wh: Warehouse = {
-      kind: w.kind,
-      ensureSchema: (t) => w.ensureSchema(t),
-      mergeJson: (t, rows) => w.mergeJson(t, rows),
-      loadRaw: (load) => w.loadRaw(load),
-      rawPositions: () => w.rawPositions(),
-      query: (sql, binds) => w.query(sql, binds),
+      kind: f.w.kind,
+      ensureSchema: (t) => f.w.ensureSchema(t),
+      mergeJson: (t, rows) => f.w.mergeJson(t, rows),
+      loadRaw: (load) => f.w.loadRaw(load),
+      rawPositions: () => f.w.rawPositions(),
+      query: (sql, binds) => f.w.query(sql, binds),
       close: async () => undefined,
       merge: async (t: TableSpec, rows: Row[]) => {
         if (state.fail && t.name === failing.name) throw new Error(`injected: ${t.name} is unavailable`);
-        return w.merge(t, rows);
+        return f.w.merge(t, rows);
       },
     };
     return { wh, state };
@@ -66,16 +70,16 @@ describe('flush:metrics records its progress only after the warehouse took the r
   it('a failed merge leaves the windows to be written final by the next run', async () => {
     // Three users in hour 0, two in hour 1, one in hour 2; the watermark passes the end of hour 1.
     const regs = [5, 20, 40, 65, 100, 130].map((m, i) => [T0 + m * MINUTE, `u${i}`] as const);
-    await redis.zadd(k.registrations, ...regs.flatMap(([t, u]) => [t, u]));
-    await redis.hset(k.maxTime, TOPIC, T0 + 2 * HOUR + 15 * MINUTE);
+    await f.redis.zadd(k.registrations, ...regs.flatMap(([t, u]) => [t, u]));
+    await f.redis.hset(k.maxTime, TOPIC, T0 + 2 * HOUR + 15 * MINUTE);
 
     const { wh, state } = flaky(REGISTRATION_METRICS);
-    await expect(flushMetrics(redis, wh, opts)).rejects.toThrow('injected');
-    expect(await w.query(`SELECT * FROM user_registration_metrics`)).toEqual([]);
+    await expect(flushMetrics(f.redis, wh, opts)).rejects.toThrow('injected');
+    expect(await f.w.query(`SELECT * FROM user_registration_metrics`)).toEqual([]);
     state.fail = false;
-    const result = await flushMetrics(redis, wh, opts);
+    const result = await flushMetrics(f.redis, wh, opts);
     expect(result.finalized).toBe(2);
-    const rows = await w.query<{ start: string; n: number; final: boolean }>(
+    const rows = await f.w.query<{ start: string; n: number; final: boolean }>(
       `SELECT strftime(window_start, '%H:%M') AS start, CAST(registration_count AS INTEGER) AS n, is_final AS final FROM user_registration_metrics ORDER BY window_start`,
     );
     expect(rows).toEqual([
@@ -86,23 +90,23 @@ describe('flush:metrics records its progress only after the warehouse took the r
   });
 
   it('merges only sales totals that changed, or that still lack a title', async () => {
-    await redis.hset(k.sales, { 'mf-m1|USD': 1000, 'mf-m2|USD': 250 });
+    await f.redis.hset(k.sales, { 'mf-m1|USD': 1000, 'mf-m2|USD': 250 });
     const { wh, state } = flaky(MOVIE_SALES);
-    await expect(flushMetrics(redis, wh, opts)).rejects.toThrow('injected');
+    await expect(flushMetrics(f.redis, wh, opts)).rejects.toThrow('injected');
     state.fail = false;
-    expect((await flushMetrics(redis, wh, opts)).sales).toBe(2); // nothing was recorded by the failed run
-    expect((await flushMetrics(redis, wh, opts)).sales).toBe(2); // no titles yet: merged again
+    expect((await flushMetrics(f.redis, wh, opts)).sales).toBe(2); // nothing was recorded by the failed run
+    expect((await flushMetrics(f.redis, wh, opts)).sales).toBe(2); // no titles yet: merged again
 
     // The catalog learns mf-m1's title: merged once more with it, then left alone.
     const catalog = rawTables().get('movies_catalog_enriched')!;
     const values: Record<string, unknown> = { event_id: 'mf-c1', event_name: 'movies_catalog_enriched', event_time: new Date(T0).toISOString(), item_id: 'mf-m1', title: 'Heat', kafka_topic: 'mf', ingested_at: new Date(T0).toISOString() };
     const blank: Record<string, unknown> = { VARCHAR: '', JSON: '{}', BIGINT: 0, INTEGER: 0, DOUBLE: 0, BOOLEAN: false, TIMESTAMP: new Date(T0).toISOString() };
-    await w.merge(catalog, [catalog.columns.map((c) => (c.name in values ? values[c.name] : c.nullable ? null : blank[c.type])) as Row]);
-    expect((await flushMetrics(redis, wh, opts)).sales).toBe(2);
-    expect((await flushMetrics(redis, wh, opts)).sales).toBe(1); // mf-m2, still untitled
-    await redis.hincrby(k.sales, 'mf-m1|USD', 500);
-    expect((await flushMetrics(redis, wh, opts)).sales).toBe(2);
-    const sales = await w.query<{ id: string; title: string | null; cents: number }>(`SELECT movie_id AS id, title, CAST(total_sales AS INTEGER) AS cents FROM movie_sales ORDER BY movie_id`);
+    await f.w.merge(catalog, [catalog.columns.map((c) => (c.name in values ? values[c.name] : c.nullable ? null : blank[c.type])) as Row]);
+    expect((await flushMetrics(f.redis, wh, opts)).sales).toBe(2);
+    expect((await flushMetrics(f.redis, wh, opts)).sales).toBe(1); // mf-m2, still untitled
+    await f.redis.hincrby(k.sales, 'mf-m1|USD', 500);
+    expect((await flushMetrics(f.redis, wh, opts)).sales).toBe(2);
+    const sales = await f.w.query<{ id: string; title: string | null; cents: number }>(`SELECT movie_id AS id, title, CAST(total_sales AS INTEGER) AS cents FROM movie_sales ORDER BY movie_id`);
     expect(sales).toEqual([
       { id: 'mf-m1', title: 'Heat', cents: 1500 },
       { id: 'mf-m2', title: null, cents: 250 },
@@ -110,8 +114,8 @@ describe('flush:metrics records its progress only after the warehouse took the r
   });
 
   it('finalises nothing while a shard behind Kafka has no mark yet, then goes on once it caught up', async () => {
-    await redis.flushdb();
-    await clearMetricsState(redis);
+    await f.redis.flushdb();
+    await clearMetricsState(f.redis);
     // A real topic: registrations wait on partition 1 that its shard has not applied yet.
     const topic = unique('mf-reg');
     const admin = await ctx.admin();
@@ -126,19 +130,58 @@ describe('flush:metrics records its progress only after the warehouse took the r
       ),
     );
     await producer.disconnect();
-    await redis.zadd(shardKeys(0).registrations, T0 + 5 * MINUTE, 'a', T0 + 70 * MINUTE, 'b');
-    await redis.hset(shardKeys(0).maxTime, topic, T0 + 3 * HOUR);
-    await redis.hset(shardKeys(0).offsets, topic, 1);
+    await f.redis.zadd(shardKeys(0).registrations, T0 + 5 * MINUTE, 'a', T0 + 70 * MINUTE, 'b');
+    await f.redis.hset(shardKeys(0).maxTime, topic, T0 + 3 * HOUR);
+    await f.redis.hset(shardKeys(0).offsets, topic, 1);
 
     const two = { ...opts, shards: 2, registrationTopic: topic, sessionTopics: { signIn: topic, signOut: topic }, partitionOffsets: async (t: string) => topicOffsets(admin, t) };
-    const behind = await flushMetrics(redis, w, two);
+    const behind = await flushMetrics(f.redis, f.w, two);
     expect(behind.finalized).toBe(0);
     expect(behind.watermark).toBeNull();
     // Shard 1 applied its three offsets (all dead letters, say): still no mark, but nothing pending.
-    await redis.hset(shardKeys(1).offsets, topic, 2);
-    const caughtUp = await flushMetrics(redis, w, two);
+    await f.redis.hset(shardKeys(1).offsets, topic, 2);
+    const caughtUp = await flushMetrics(f.redis, f.w, two);
     expect(caughtUp.finalized).toBe(2);
     expect(caughtUp.watermark).toBe(new Date(T0 + 3 * HOUR - 10 * MINUTE).toISOString());
     await admin.deleteTopics({ topics: [topic] });
+  });
+});
+
+describe('flush:metrics builds only the windows that hold data', () => {
+  const { f } = fixture(4, 'sparse');
+  const k = shardKeys(0);
+
+  it('a registration in year 9999 and an 11-month gap cost a few windows, not one per hour of the span (which ran out of memory)', { timeout: 60_000 }, async () => {
+    const t1 = Date.parse('2026-08-01T00:05:00.000Z');
+    const t2 = t1 + 330 * 24 * HOUR;
+    const t3 = Date.parse('9999-12-31T23:59:59.999Z');
+    await f.redis.zadd(k.registrations, t1, 'sp-a', t1 + MINUTE, 'sp-b', t2, 'sp-c', t3, 'sp-d');
+    await f.redis.hset(k.maxTime, 'sp_registrations', t3);
+    const opts = { shards: 1, registrationTopic: 'sp_registrations', sessionTopics: { signIn: 'sp_in', signOut: 'sp_out' }, latenessMs: 10 * MINUTE, specs: [tumbling(HOUR), hopping(HOUR, 15 * MINUTE)] };
+    const heap = process.memoryUsage().heapUsed;
+    const result = await flushMetrics(f.redis, f.w, opts);
+    expect(process.memoryUsage().heapUsed - heap).toBeLessThan(200e6);
+    const rows = await f.w.query<{ type: string; start: string; n: number; final: boolean }>(
+      `SELECT window_type AS type, strftime(window_start, '%Y-%m-%dT%H:%M') AS start, CAST(registration_count AS INTEGER) AS n, is_final AS final FROM user_registration_metrics ORDER BY window_type, window_start`,
+    );
+    const tumblingRows = rows.filter((r) => r.type === 'tumbling_1h');
+    expect(tumblingRows).toEqual([
+      { type: 'tumbling_1h', start: '2026-08-01T00:00', n: 2, final: true },
+      { type: 'tumbling_1h', start: '2027-06-27T00:00', n: 1, final: true },
+    ]);
+    // Each registration is in four 15-minute-sliding windows; none is empty. The year-9999 one's
+    // windows end in year 10000, which no warehouse timestamp holds: they are not stored (and
+    // flush:metrics does not fail on them).
+    expect(rows.filter((r) => r.type === 'sliding_1h_15m')).toHaveLength(8);
+    expect(rows.every((r) => r.n > 0)).toBe(true);
+    expect(result.finalized).toBe(2 + 8);
+
+    // A late registration the stream counted for a final window that holds no other: its row appears, count 0.
+    const empty = Date.parse('2026-09-01T00:00:00.000Z');
+    await f.redis.hset(k.late, `tumbling_1h:${empty}`, 1);
+    await flushMetrics(f.redis, f.w, opts);
+    expect(await f.w.query(`SELECT CAST(registration_count AS INTEGER) AS n, CAST(late_events AS INTEGER) AS late, is_final AS final FROM user_registration_metrics WHERE window_type = 'tumbling_1h' AND window_start = TIMESTAMP '2026-09-01 00:00:00'`)).toEqual([
+      { n: 0, late: 1, final: true },
+    ]);
   });
 });

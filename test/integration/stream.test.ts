@@ -99,6 +99,8 @@ describe('stream ingestion into DuckDB', () => {
       { value: unknownId, reason: 'unknown_schema_id' },
       { value: ctx.serde.encode(topic, { ...good(9), user_id: '   ' }), reason: 'missing_required_field' },
       { value: ctx.serde.encode(topic, { ...good(8), timestamp: 'last tuesday' }), reason: 'invalid_timestamp' },
+      // A 2000-character user id breaks the schema's rule for strings (at most 1024).
+      { value: ctx.serde.encode(topic, { ...good(7), user_id: 'u'.repeat(2000) }), reason: 'invalid_value' },
     ];
     const key = `${prefix}-poison-user`; // one key: one partition, good and bad interleaved
     const p = createIdempotentProducer(ctx.kafka, ctx.config);
@@ -113,7 +115,7 @@ describe('stream ingestion into DuckDB', () => {
     });
     await p.disconnect();
 
-    await waitFor('five dead letters', () => deadLetters.filter((d) => d.headers.source_topic === topic && poison.some((x) => x.value.equals(d.value ?? Buffer.alloc(0)))).length >= 5);
+    await waitFor('six dead letters', () => deadLetters.filter((d) => d.headers.source_topic === topic && poison.some((x) => x.value.equals(d.value ?? Buffer.alloc(0)))).length >= poison.length);
     for (const x of poison) {
       const d = deadLetters.find((dl) => dl.value?.equals(x.value))!;
       expect(d, x.reason).toBeDefined();
@@ -122,7 +124,7 @@ describe('stream ingestion into DuckDB', () => {
       expect(Number(d.headers.source_offset)).toBeGreaterThanOrEqual(0);
       expect(d.headers.error!.length).toBeGreaterThan(0);
     }
-    await waitFor('the six good sign-ins', async () => (await query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM raw_sign_in WHERE user_id = '${key}'`))[0]!.n === 6);
+    await waitFor('the seven good sign-ins', async () => (await query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM raw_sign_in WHERE user_id = '${key}'`))[0]!.n === 7);
     // Both paths read the topic; only the raw loader dead-letters, so each poison message is there once.
     await settle(ctx, 60_000);
     for (const x of poison) expect(deadLetters.filter((d) => d.value?.equals(x.value)).length, x.reason).toBe(1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HOUR, MINUTE, finalWindowKeys, hopping, tumbling, windowsBetween, windowsFor } from '../../src/windows/window.ts';
+import { HOUR, MINUTE, finalWindowKeys, hopping, tumbling, windowsFor } from '../../src/windows/window.ts';
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (w: { start: number; end: number }) => [new Date(w.start).toISOString().slice(11, 16), new Date(w.end).toISOString().slice(11, 16)];
@@ -25,15 +25,6 @@ describe('windows', () => {
     ]);
     expect(ws).not.toContainEqual(['09:15', '10:15']);
     expect(windowsFor(hopping(HOUR, 15 * MINUTE), at('2026-11-25T10:14:59.999Z')).map(iso)[0]).toEqual(['09:15', '10:15']);
-  });
-
-  it('lists windows by start', () => {
-    const ws = windowsBetween(hopping(HOUR, 15 * MINUTE), at('2026-11-25T10:05:00Z'), at('2026-11-25T11:00:00Z')).map(iso);
-    expect(ws).toEqual([
-      ['10:15', '11:15'],
-      ['10:30', '11:30'],
-      ['10:45', '11:45'],
-    ]);
   });
 
   it('calls an event late once a window holding it is final', () => {
