@@ -14,6 +14,7 @@ import { loadCatalog } from './catalog.ts';
 import type { GenerateSummary, GenerateTask, ToGenerator } from './generate-task.ts';
 import type { LaneAck, LaneTask } from './lane.ts';
 import { RunCheckpoint } from './checkpoint.ts';
+import { shardCount, shardKeys } from '../state/scripts.ts';
 import { catalogFingerprint, recordRun } from './run-log.ts';
 
 export interface RunParams {
@@ -98,10 +99,23 @@ export async function nextCliPrefix(ctx: AppContext): Promise<string> {
   return `c${await ctx.redis.incr('segpipe:simulator:cli-runs')}`;
 }
 
-/** Where a run without an explicit start begins: now, or later if earlier runs got ahead. */
+/**
+ * Where a run without an explicit start begins: now, or later if earlier runs got ahead, and
+ * never behind an event the stream has applied (its shards' event-time marks): a run whose last
+ * clock update was lost (Redis unreachable at that moment) must not make the next one late.
+ */
 export async function worldClock(ctx: AppContext): Promise<number> {
-  return Math.max(Date.now(), Number((await ctx.redis.get(WORLD_CLOCK)) ?? 0));
+  const shards = Array.from({ length: shardCount(ctx.config) }, (_, p) => shardKeys(p).maxTime);
+  // One read per shard: each is its own Redis Cluster slot.
+  const [clock, ...marks] = await Promise.all([ctx.redis.get(WORLD_CLOCK), ...shards.map((k) => ctx.redis.hvals(k))]);
+  const base = Math.max(Date.now(), Number(clock ?? 0));
+  // A mark far past the clock is one bad timestamp, not a run: the world does not jump to it.
+  const applied = Math.max(0, ...marks.flat().map(Number).filter((t) => Number.isFinite(t) && t <= base + MARK_AHEAD_MS));
+  return Math.max(base, applied > 0 ? applied + 1 : 0);
 }
+
+/** How far past the world clock an applied event may be and still move it (REST runs may start up to 30 days ahead). */
+const MARK_AHEAD_MS = 30 * 86_400_000;
 
 export async function runSimulation(
   ctx: AppContext,
