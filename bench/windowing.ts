@@ -78,7 +78,7 @@ export async function benchWindowing(config: Config): Promise<{ figures: Record<
       windowing_redis_mb_per_million: perMillion(memAfter - memBefore),
     },
     notes: [
-      `${REGISTRATIONS} registrations over ${SHARDS} shards in batches of ${BATCH}, one every 50 ms of event time: one applyBatch-8.lua call per batch doing the position check, the offset guard, ZADD NX of the event_id into the shard's dedup set (kept for a horizon of ${HORIZON_MS / 3_600_000} h of event time, trimmed in the same step), ZADD LT into the registrations set and the event-time mark. Raw rows do not pass through Redis (the raw loader takes them from Kafka).`,
+      `${REGISTRATIONS} registrations over ${SHARDS} shards in batches of ${BATCH}, one every 50 ms of event time: one applyBatch-9.lua call per batch doing the position check, the offset guard, ZADD NX of the event_id into the shard's dedup set (kept for a horizon of ${HORIZON_MS / 3_600_000} h of event time, trimmed in the same step), ZADD LT into the registrations set and the event-time mark. Raw rows do not pass through Redis (the raw loader takes them from Kafka).`,
       'State memory is MEMORY USAGE of the registrations sets (what windows need) and of the dedup sets (what exactly-once for re-sent events costs per million event ids inside the horizon; a deployment holds as many as its state topics carry within DEDUP_HORIZON_MS of event time); the Redis figure is used_memory before and after.',
       'Target (issue #6): at least 100,000 events/s through the state step.',
     ],

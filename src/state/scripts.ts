@@ -10,6 +10,7 @@ const LUA_DIR = path.join(import.meta.dirname, 'lua');
 export interface StateCommands {
   applyBatch(...keysThenArgs: Array<string | number>): Promise<[number, number, number, number]>;
   occupiedBuckets(key: string, from: number, to: number, width: number, limit: number): Promise<number[]>;
+  commitPairing(...keysThenArgs: Array<string | number>): Promise<number>;
 }
 
 const registered = new WeakSet<Redis>();
@@ -53,6 +54,8 @@ export interface BatchApply {
   /** Max event time among applied events, or -1. */
   maxEventTime: number;
   dedupHorizonMs: number;
+  /** For sign-ins and sign-outs: the pairing boundary ("done") the batch was decided from, as read (null: none yet); a moved one applies nothing. */
+  pairedFrom?: string | null;
   late: Array<{ offset: string; windowKey: string }>;
   events: Array<{ offset: string; eventId: string; time: number; op: string }>;
 }
@@ -62,15 +65,15 @@ export interface BatchApplied {
   duplicates: number;
   /** Events beyond the dedup horizon (the caller dead-letters the same ones). */
   refused: number;
-  /** The stored offset was not `readFrom`: nothing applied, read again. */
+  /** The stored offset was not `readFrom`, or the pairing boundary not `pairedFrom`: nothing applied, read again. */
   moved: boolean;
 }
 
-/** Runs applyBatch-8.lua for one batch of one topic-partition. */
+/** Runs applyBatch-9.lua for one batch of one topic-partition. */
 export async function applyBatch(redis: Redis, partition: number, b: BatchApply): Promise<BatchApplied> {
   const k = shardKeys(partition);
-  const args: Array<string | number> = [k.offsets, k.maxTime, k.late, k.registrations, k.sales, k.signIns, k.signOuts, k.seen(b.topic)];
-  args.push(b.topic, b.readFrom === null ? '' : b.readFrom, b.lastOffset, b.maxEventTime, b.dedupHorizonMs, b.late.length);
+  const args: Array<string | number> = [k.offsets, k.maxTime, k.late, k.registrations, k.sales, k.signIns, k.signOuts, k.seen(b.topic), k.sessionTotals];
+  args.push(b.topic, b.readFrom === null ? '' : b.readFrom, b.lastOffset, b.maxEventTime, b.dedupHorizonMs, b.pairedFrom === undefined ? '*' : (b.pairedFrom ?? ''), b.late.length);
   for (const l of b.late) args.push(l.offset, l.windowKey);
   for (const e of b.events) args.push(e.offset, e.eventId, e.time, e.op);
   const [applied, duplicates, refused, moved] = await withStateCommands(redis).applyBatch(...args);

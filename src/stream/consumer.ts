@@ -22,7 +22,7 @@ import { InvalidEventError, parseEventTime, toRow } from './transform.ts';
 
 const log = childLog('stream');
 
-/** The state change an event makes (see applyBatch-8.lua). */
+/** The state change an event makes (see applyBatch-9.lua). */
 export function stateOp(event: StateEventName, value: Record<string, unknown>, t: number): string {
   if (event === 'consumer_registration') return `R ${String(value.user_id).trim()} ${t}`;
   if (event === 'sign_in') return `I ${String(value.user_id).trim()} ${t}`;
@@ -126,9 +126,11 @@ export class StreamConsumer {
       const fresh = stored === null ? batch.messages : batch.messages.filter((m) => Number(m.offset) > stored);
       const decided = await this.decide(event, topic, partition, fresh, Number(markText ?? -1), pairedText === null ? null : Number(pairedText));
       if (decided.late.length > 0) await this.sendDeadLetters(topic, partition, decided.late);
-      const result = await applyBatch(redis, partition, { topic, readFrom: stored, lastOffset: last, dedupHorizonMs: this.ctx.config.stream.dedupHorizonMs, ...decided.apply });
+      // Session events were judged against the pairing boundary read above: the step checks it did not move.
+      const pairedFrom = event === 'sign_in' || event === 'sign_out' ? pairedText : undefined;
+      const result = await applyBatch(redis, partition, { topic, readFrom: stored, lastOffset: last, dedupHorizonMs: this.ctx.config.stream.dedupHorizonMs, pairedFrom, ...decided.apply });
       if (result.moved) {
-        if (attempt >= MAX_REDECIDE) throw new Error(`${topic}[${partition}]: its stored offset moved under this batch ${attempt} times; another consumer is applying the same partition`);
+        if (attempt >= MAX_REDECIDE) throw new Error(`${topic}[${partition}]: its stored offset or session pairing moved under this batch ${attempt} times; another consumer is applying the same partition, or flush:metrics runs without pause`);
         continue;
       }
       if (result.refused > 0) log.error({ topic, partition, refused: result.refused }, 'events beyond the dedup horizon refused inside the state step but not dead-lettered');

@@ -8,7 +8,7 @@
 // Per shard and hourly window, the closed sessions' count and duration sum are kept (so averages
 // merge exactly across shards), with orphans and the sessions active at each hour boundary.
 import type { Redis } from 'ioredis';
-import { shardKeys } from '../state/scripts.ts';
+import { shardKeys, withStateCommands } from '../state/scripts.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
 import type { Row } from '../warehouse/warehouse.ts';
 import { HOUR, watermark } from './window.ts';
@@ -44,8 +44,12 @@ const parse = (member: string, kind: 0 | 1): SessionEvent => {
 };
 const hourOf = (t: number) => Math.floor(t / HOUR) * HOUR;
 
-/** Pairs one shard's recorded events up to its watermark; returns the shard's pairing boundary. */
-export async function pairShard(redis: Redis, partition: number, topics: { signIn: string; signOut: string }, latenessMs: number): Promise<number | null> {
+/**
+ * Pairs one shard's recorded events up to its watermark; returns the shard's pairing boundary.
+ * The result is committed by commitPairing-4.lua only if the shard still holds what was read
+ * (`beforeCommit`: a test's hook between the read and the commit).
+ */
+export async function pairShard(redis: Redis, partition: number, topics: { signIn: string; signOut: string }, latenessMs: number, beforeCommit?: () => Promise<void>): Promise<number | null> {
   const k = shardKeys(partition);
   const [markIn, markOut, doneText] = await Promise.all([redis.hget(k.maxTime, topics.signIn), redis.hget(k.maxTime, topics.signOut), redis.hget(k.sessionTotals, 'done')]);
   const done = doneText === null ? Number.NEGATIVE_INFINITY : Number(doneText);
@@ -86,15 +90,14 @@ export async function pairShard(redis: Redis, partition: number, topics: { signI
   }
   recordBoundariesUpTo(wm);
 
-  const tx = redis.multi();
-  if (ins.length) tx.zrem(k.signIns, ...ins);
-  if (outs.length) tx.zrem(k.signOuts, ...outs);
-  tx.del(k.openSessions);
-  if (open.size) tx.hset(k.openSessions, Object.fromEntries([...open].map(([u, t]) => [u, String(t)])));
-  for (const [field, n] of deltas) tx.hincrby(k.sessionTotals, field, n);
-  if (Object.keys(active).length) tx.hset(k.sessionTotals, active);
-  tx.hset(k.sessionTotals, 'done', String(wm));
-  await tx.exec();
+  await beforeCommit?.();
+  const args: Array<string | number> = [doneText ?? '', String(wm), ins.length, outs.length, open.size, deltas.size, Object.keys(active).length];
+  for (const [u, t] of open) args.push(u, String(t));
+  for (const [field, n] of deltas) args.push(field, n);
+  for (const [field, n] of Object.entries(active)) args.push(field, n);
+  const committed = await withStateCommands(redis).commitPairing(k.signIns, k.signOuts, k.openSessions, k.sessionTotals, ...args);
+  // Something arrived behind the new boundary, or another run committed: the next run pairs again.
+  if (committed !== 1) return doneText === null ? null : done;
   return wm;
 }
 

@@ -7,6 +7,9 @@
   - the caller decided lateness from the stored offset and mark it read: if the stored offset is
     no longer that one (another consumer applied in between), nothing changes and the caller
     reads again;
+  - for sign-ins and sign-outs, also from how far flush:metrics had paired the shard's sessions:
+    if pairing moved on since (its hours may now be final), nothing changes and the caller
+    decides again, so no session event is recorded behind the pairing boundary;
   - offsets at or below the stored offset were applied before (a replay): skipped;
   - an event_id this topic's shard already applied (a re-sent event) changes nothing;
   - an event older than the mark minus the dedup horizon could no longer be told from a re-sent
@@ -21,23 +24,28 @@
       KEYS[6] sign-ins          {p<N>}:sess:in    sorted set: "<time>|<user_id>" scored by time
       KEYS[7] sign-outs         {p<N>}:sess:out   sorted set: "<time>|<user_id>" scored by time
       KEYS[8] applied ids       {p<N>}:seen:<topic> sorted set: event_id scored by event time, kept for the horizon
+      KEYS[9] session totals    {p<N>}:sess:acc   field "done": how far sessions are paired (epoch ms)
 
       ARGV[1] topic
       ARGV[2] the stored offset the caller read ("" when none)
       ARGV[3] last offset of the batch (stored even when its message was not applied)
       ARGV[4] max event time among the batch's applied events (epoch ms), or -1
       ARGV[5] dedup horizon (ms of event time)
-      ARGV[6] m: number of late entries, then m pairs: offset, <window_type>:<window_start>
+      ARGV[6] the pairing boundary the caller read ("" when none), or "*" when the batch records no session events
+      ARGV[7] m: number of late entries, then m pairs: offset, <window_type>:<window_start>
       then    quadruples: offset, event_id, event time (epoch ms), state op
               state op: "R <user_id> <time>" (registration) | "S <item_id>|<currency> <cents>" (sale)
                         | "I <user_id> <time>" (sign-in) | "O <user_id> <time>" (sign-out)
 
     Output:
-      { applied, duplicates, refused beyond the horizon, 1 if the stored offset moved (nothing done) else 0 }
+      { applied, duplicates, refused beyond the horizon, 1 if the stored offset or the pairing boundary moved (nothing done) else 0 }
 ]]
 local topic = ARGV[1]
 local storedText = redis.call("HGET", KEYS[1], topic)
 if (storedText or "") ~= ARGV[2] then
+  return { 0, 0, 0, 1 }
+end
+if ARGV[6] ~= "*" and (redis.call("HGET", KEYS[9], "done") or "") ~= ARGV[6] then
   return { 0, 0, 0, 1 }
 end
 local stored = tonumber(storedText or "-1")
@@ -49,7 +57,7 @@ local horizon = tonumber(ARGV[5])
 local mark = tonumber(redis.call("HGET", KEYS[2], topic) or "-1")
 local floor = mark >= 0 and mark - horizon or nil
 
-local i = 6
+local i = 7
 local late = tonumber(ARGV[i])
 for j = i + 1, i + 2 * late, 2 do
   if tonumber(ARGV[j]) > stored then
