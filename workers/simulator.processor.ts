@@ -29,6 +29,8 @@ export function createSimulatorProcessor(ctx: AppContext) {
         signal,
         resumeKey: `${job.queueName}:${job.id}`,
       });
+      // The last progress report may have been skipped or still be on its way: a finished run says 100 %.
+      if (!result.stopped) await job.updateProgress({ sent: result.events, total: params.events, percent: 100 }).catch(() => undefined);
       const done = `after ${result.events} of ${params.events} events`;
       if (result.stopped === 'cancelled') throw new UnrecoverableError(`cancelled (${String(signal.reason)}) ${done}`);
       if (result.stopped === 'max_duration') throw new UnrecoverableError(`stopped ${done} at the longest a run may last (SIMULATOR_MAX_RUN_S=${limits.maxRunSeconds} s)`);

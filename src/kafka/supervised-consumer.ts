@@ -36,6 +36,8 @@ export class SupervisedConsumer {
   private failures = 0;
   private timer?: NodeJS.Timeout;
   private restartTimer?: NodeJS.Timeout;
+  /** A relaunch under way, so stop() can wait for it instead of racing it. */
+  private relaunching?: Promise<void>;
 
   constructor(
     private readonly kafka: Kafka,
@@ -64,6 +66,7 @@ export class SupervisedConsumer {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.restartTimer);
+    await this.relaunching;
     await this.consumer?.disconnect();
     await this.redis.hdel(livenessKey(this.opts.role), this.member).catch(() => undefined);
   }
@@ -88,21 +91,33 @@ export class SupervisedConsumer {
       await consumer.disconnect().catch(() => undefined);
       throw err;
     }
-    this.opts.onRun?.(consumer);
+    try {
+      this.opts.onRun?.(consumer);
+    } catch (err) {
+      // kafkajs may have crashed it while it started (a failed join): that crash restarts it.
+      this.log.warn({ err: (err as Error).message }, `the ${this.opts.role} consumer's start-up hook failed`);
+    }
   }
 
   private crashed(err: Error): void {
+    // One restart at a time, and none after stop().
+    if (this.stopped || this.restartTimer) return;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.failures);
     this.failures++;
     this.report = { ...this.report, state: 'restarting', restarts: this.report.restarts + 1, lastError: `${err.name}: ${err.message}`, assigned: {} };
     this.log.error({ err: err.message, name: err.name, restartInMs: delay, restarts: this.report.restarts }, `the ${this.opts.role} consumer crashed; starting a new one after back-off`);
     void this.publish();
     this.restartTimer = setTimeout(() => {
-      this.launch().then(
-        () => {
+      this.restartTimer = undefined;
+      const restarts = this.report.restarts;
+      this.relaunching = this.launch().then(
+        async () => {
+          if (this.stopped) return void (await this.consumer?.disconnect().catch(() => undefined));
+          // It crashed again while starting (kafkajs reports a failed join that way): that crash restarts it.
+          if (this.report.restarts !== restarts) return;
           this.report = { ...this.report, state: 'running', progressAt: Date.now() };
           void this.publish();
-          this.log.info({ restarts: this.report.restarts }, `the ${this.opts.role} consumer runs again`);
+          this.log.info({ restarts }, `the ${this.opts.role} consumer runs again`);
         },
         (e: Error) => this.crashed(e),
       );

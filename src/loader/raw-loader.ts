@@ -151,9 +151,21 @@ export class RawLoader {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.group?.stop();
+    // Buffered ranges load while the consumer is still in its group, so their Kafka commits (the
+    // hint for the next start, and what /health measures the loader's lag by) go through too.
+    await this.onConsumer((c) => c.pause([...this.eventByTopic.keys()].map((topic) => ({ topic }))));
     await this.drain().catch((err) => log.warn({ err: (err as Error).message }, 'buffered ranges not loaded at stop; they are read again at the next start'));
+    await this.group?.stop();
     await this.dlq?.disconnect();
+  }
+
+  /** A call on the current consumer that must not fail a load already committed: after a crash it is disconnected until its restart. */
+  private async onConsumer(call: (consumer: Consumer) => unknown): Promise<void> {
+    try {
+      if (this.consumer) await call(this.consumer);
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'consumer call skipped (it restarts)');
+    }
   }
 
   private async take({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -172,6 +184,8 @@ export class RawLoader {
       // Wholly before the position (a group whose commit lags the warehouse): left unresolved,
       // kafkajs would fetch the same batch for ever, so read from the position.
       this.consumer!.seek({ topic, partition, offset: String(expected) });
+      // Kafka's commit was behind the warehouse: move it on, so it is the hint it should be.
+      await this.consumer!.commitOffsets([{ topic, partition, offset: String(expected) }]).catch(() => undefined);
       return;
     }
     const first = Number(messages[0]!.offset);
@@ -231,18 +245,18 @@ export class RawLoader {
     } catch (err) {
       if (!this.paused.has(tp)) {
         this.paused.add(tp);
-        this.consumer?.pause([{ topic, partitions: [p] }]);
+        await this.onConsumer((c) => c.pause([{ topic, partitions: [p] }]));
         log.warn({ topic, partition: p, err: (err as Error).message }, 'loading a range failed: partition paused, retrying');
       }
       throw err;
     }
     this.pending.delete(tp);
-    if (this.paused.delete(tp)) this.consumer?.resume([{ topic, partitions: [p] }]);
+    if (this.paused.delete(tp)) await this.onConsumer((c) => c.resume([{ topic, partitions: [p] }]));
     if (!result.applied) {
       this.stats.refused++;
       const position = result.position ?? pend.from;
       this.positions!.set(tp, position);
-      this.consumer?.seek({ topic, partition: p, offset: String(position) });
+      await this.onConsumer((c) => c.seek({ topic, partition: p, offset: String(position) }));
       return;
     }
     this.stats.loads++;
@@ -252,7 +266,7 @@ export class RawLoader {
     this.positions!.set(tp, pend.to);
     this.opts.afterCommit?.(table.name, pend.rows);
     // A hint for the next start only; the position of record is the warehouse's.
-    await this.consumer?.commitOffsets([{ topic, partition: p, offset: String(pend.to) }]).catch(() => undefined);
+    await this.onConsumer((c) => c.commitOffsets([{ topic, partition: p, offset: String(pend.to) }]));
     // Statistics for /api/status and /metrics, after the commit (a crash before it loads again).
     const stats = this.ctx.redis.multi();
     stats.hset(LOAD_STATS_KEY, `${table.name}:last_flush`, new Date().toISOString());

@@ -42,12 +42,18 @@ const FINAL_THROUGH = 'segpipe:metrics:final_through';
 /** Final counts by `<type>:<start>`, kept so a final row can be rewritten with new late counts. */
 const FINAL_COUNTS = 'segpipe:metrics:final_counts';
 const LATE_REPORTED = 'segpipe:metrics:late_reported';
+/**
+ * `<type>:<start>` of windows written open and not final yet. Windows are built around the
+ * buckets that hold data, and a registration can leave a window (ZADD LT moves a user to an
+ * earlier time): such a window is still rewritten, with its new count, until it is final.
+ */
+const OPEN_WRITTEN = 'segpipe:metrics:open_written';
 /** Per `<item>|<currency>`: the total last merged with a title; unchanged totals are not merged again. */
 const SALES_REPORTED = 'segpipe:metrics:sales_reported';
 
 /** Forgets which windows were written as final and which sales were merged: with clearShardState, a fresh start. */
 export async function clearMetricsState(redis: Redis): Promise<void> {
-  await redis.del(FINAL_THROUGH, FINAL_COUNTS, LATE_REPORTED, SALES_REPORTED);
+  await redis.del(FINAL_THROUGH, FINAL_COUNTS, LATE_REPORTED, SALES_REPORTED, OPEN_WRITTEN);
 }
 
 export interface MetricsOptions {
@@ -130,16 +136,23 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     const firsts = await Promise.all(shards.map((k) => redis.zrange(k.registrations, '0', '0', 'WITHSCORES')));
     const earliest = Math.min(...firsts.filter((f) => f.length === 2).map((f) => Number(f[1])));
     const lateCounts = await sumHashes(redis, shards.map((k) => k.late));
-    const finalThroughs = await redis.hgetall(FINAL_THROUGH);
+    const [finalThroughs, openWritten] = await Promise.all([redis.hgetall(FINAL_THROUGH), redis.hkeys(OPEN_WRITTEN)]);
     // What this run writes final is recorded only after the warehouse took the rows: a failed
     // merge leaves the windows to be written final again by the next run.
     const record = redis.multi();
+    const written = { open: [] as string[], final: [] as string[] };
     let trimBefore = Number.POSITIVE_INFINITY;
     for (const spec of specs) {
       const done = Number(finalThroughs[spec.type] ?? Number.NEGATIVE_INFINITY);
       const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
       let finalThrough = done;
-      const windows = (await occupiedWindows(redis, shards, spec, from, newest + 1)).filter((w) => w.end > done); // earlier ones were written final
+      const occupied = await occupiedWindows(redis, shards, spec, from, newest + 1);
+      const starts = new Set(occupied.map((w) => w.start));
+      for (const key of openWritten) if (key.startsWith(`${spec.type}:`)) starts.add(Number(key.slice(spec.type.length + 1)));
+      const windows = [...starts]
+        .sort((a, b) => a - b)
+        .map((start) => ({ start, end: start + spec.sizeMs }))
+        .filter((w) => w.end > done); // earlier ones were written final
       // One round trip for every ZCOUNT of every window and shard.
       const pipe = redis.pipeline();
       for (const w of windows) for (const k of shards) pipe.zcount(k.registrations, w.start, `(${w.end}`);
@@ -159,12 +172,18 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
           finalized++;
           finalThrough = Math.max(finalThrough, w.end);
           finalCounts[key] = count;
-        } else trimBefore = Math.min(trimBefore, w.start);
+          written.final.push(key);
+        } else {
+          trimBefore = Math.min(trimBefore, w.start);
+          written.open.push(key);
+        }
       });
       if (Object.keys(finalCounts).length) record.hset(FINAL_COUNTS, finalCounts);
       if (finalThrough > done) record.hset(FINAL_THROUGH, spec.type, finalThrough);
       trimBefore = Math.min(trimBefore, Number.isFinite(finalThrough) ? finalThrough - spec.sizeMs + spec.advanceMs : trimBefore);
     }
+    if (written.open.length) record.hset(OPEN_WRITTEN, Object.fromEntries(written.open.map((key) => [key, 1])));
+    if (written.final.length) record.hdel(OPEN_WRITTEN, ...written.final);
     // Final windows that received late events since they were written: rewrite with the count.
     const reported = await redis.hgetall(LATE_REPORTED);
     const changed = Object.entries(lateCounts).filter(([key, n]) => Number(reported[key] ?? 0) !== n);
@@ -172,8 +191,8 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     changed.forEach(([key, n], i) => {
       const [type, startText] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1)];
       const spec = specs.find((s) => s.type === type);
-      if (!spec) return;
       const start = Number(startText);
+      if (!spec || start + spec.sizeMs >= TIME_LIMIT) return;
       // A final window with no registration of its own has no row yet (windows are sparse): its count is 0.
       const finalCount = finalCounts[i] ?? (start + spec.sizeMs <= wm! ? '0' : null);
       if (finalCount === null) return;

@@ -88,6 +88,15 @@ describe('simulator through Kafka', () => {
     const run = await finished(jobId);
     expect(run.failedReason).toBeNull();
     expect(run.result).toMatchObject({ events: 3000 });
+    expect((run as Run & { progress: unknown }).progress).toMatchObject({ sent: 3000, percent: 100 });
+    // Runs can be listed, newest first, with their state.
+    const listed = (await api.inject({ url: '/api/runs/simulator?state=completed', headers: auth })).json() as { runs: Array<{ id: string; state: string }> };
+    expect(listed.runs.map((r) => r.id)).toContain(jobId);
+    const all = (await api.inject({ url: '/api/runs?limit=5', headers: auth })).json() as { runs: Array<{ id: string; queue: string; state: string }> };
+    expect(all.runs.length).toBeLessThanOrEqual(5);
+    expect(all.runs.find((r) => r.id === jobId)).toMatchObject({ queue: 'simulator', state: 'completed' });
+    expect((await api.inject({ url: '/api/runs?limit=0', headers: auth })).statusCode).toBe(400);
+    expect((await api.inject({ url: '/api/runs' })).statusCode).toBe(401);
 
     const prefix = `r${jobId}-`;
     const mine = () => received.filter((r) => String(r.value.user_id).startsWith(prefix));

@@ -145,6 +145,9 @@ describe('stream ingestion into DuckDB', () => {
     const clean = await cli(['verify']);
     expect(clean.out).toContain('every offset the loader passed is a row, a duplicate or a dead letter');
     expect(clean.code).toBe(0);
+    // --json: stdout is one JSON document, the report with the oracle's result in it.
+    const json = (await promisify(execFile)(process.execPath, ['bin/segpipe.mjs', 'verify', '--json', '--metrics'], { env: { ...process.env, ...TEST_ENV, ...env, LOG_LEVEL: 'error' } }).catch((e: { stdout: string }) => e)) as { stdout: string };
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, partitions: expect.any(Array), oracle: { diffs: expect.any(Array), finalWindows: expect.any(Number) } });
 
     const victim = events.find((e) => e.eventName === 'item_view')!;
     // A row lost by hand, on the writing connection of the warehouse this process owns.

@@ -10,6 +10,11 @@ import { QUEUES, type QueueName } from '../../../queues/names.ts';
 import { enqueueRun, runParamsProblems } from '../../../queues/simulator.ts';
 import { CANCELLABLE_QUEUES, cancelJob } from '../../../queues/cancel.ts';
 
+/** Job states a listing reads, and the queues whose jobs are runs a user starts (flush and query jobs are the pipeline's own). */
+const RUN_STATES = ['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'] as const;
+type RunState = (typeof RUN_STATES)[number];
+const RUN_QUEUES: QueueName[] = [QUEUES.simulator, QUEUES.movies];
+
 const badRequest = (message: string) => Object.assign(new Error(message), { statusCode: 400 });
 
 const jobReply = {
@@ -92,6 +97,35 @@ export const runsRoutes = (ctx: AppContext) =>
         const job = await enqueueRun(ctx.queues.simulator, params);
         return reply.code(202).send({ jobId: job.id, queue: QUEUES.simulator, name: job.name });
       },
+    );
+
+    // Newest first, each with its state: what Bull Board shows, for a script or an operator.
+    const listQuery = {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        state: { type: 'string', enum: [...RUN_STATES], description: 'only jobs in this state' },
+        limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+      },
+    };
+    const list = async (queues: QueueName[], q: { state?: RunState; limit: number }) => {
+      const states = q.state ? [q.state] : RUN_STATES;
+      const found: Array<Record<string, unknown> & { timestamp: number }> = [];
+      for (const queue of queues) {
+        for (const state of states) {
+          for (const job of await ctx.queues[queue].getJobs([state], 0, q.limit - 1, false)) {
+            if (!job) continue;
+            found.push({ queue, id: job.id, name: job.name, state, progress: job.progress, attemptsMade: job.attemptsMade, failedReason: job.failedReason ?? null, timestamp: job.timestamp, finishedOn: job.finishedOn ?? null });
+          }
+        }
+      }
+      return { runs: found.sort((a, b) => b.timestamp - a.timestamp).slice(0, q.limit) };
+    };
+    app.get('/runs', { schema: { querystring: listQuery } }, async (req) => list(RUN_QUEUES, req.query as { state?: RunState; limit: number }));
+    app.get(
+      '/runs/:queue',
+      { schema: { params: { type: 'object', required: ['queue'], properties: { queue: { type: 'string', enum: Object.values(QUEUES) } } }, querystring: listQuery } },
+      async (req) => list([(req.params as { queue: QueueName }).queue], req.query as { state?: RunState; limit: number }),
     );
 
     app.get(

@@ -100,7 +100,7 @@ if maxtime > mark then
 end
 -- Ids older than the horizon can go: events that old are refused above, so none can repeat.
 if mark >= 0 then
-  redis.call("ZREMRANGEBYSCORE", KEYS[8], "-inf", "(" .. (mark - horizon))
+  redis.call("ZREMRANGEBYSCORE", KEYS[8], "-inf", "(" .. string.format("%.0f", mark - horizon))
 end
 redis.call("HSET", KEYS[1], topic, last)
 return { applied, duplicates, refused, 0 }
