@@ -22,6 +22,9 @@ import type { RawLoad, RawLoadResult, RawPosition, Row } from '../warehouse/ware
 
 const log = childLog('loader');
 
+/** `topic:partition` (a topic name may hold ':') → topic, partition. */
+const splitTp = (tp: string): [string, number] => [tp.slice(0, tp.lastIndexOf(':')), Number(tp.slice(tp.lastIndexOf(':') + 1))];
+
 /** Per raw table: `<table>:last_flush` (ISO time of the last load) and `<table>:rows` (rows loaded), for /api/status. */
 export const LOAD_STATS_KEY = 'segpipe:flush:stats';
 
@@ -134,7 +137,10 @@ export class RawLoader {
       // A consumer started after a crash reads again from the committed offsets; partitions whose
       // load is failing stay paused.
       onRun: (consumer) => {
-        for (const tp of this.paused) consumer.pause([{ topic: tp.slice(0, tp.lastIndexOf(':')), partitions: [Number(tp.slice(tp.lastIndexOf(':') + 1))] }]);
+        for (const tp of this.paused) {
+          const [topic, partition] = splitTp(tp);
+          consumer.pause([{ topic, partitions: [partition] }]);
+        }
       },
     });
     await this.group.start();
@@ -230,7 +236,7 @@ export class RawLoader {
   private async load(tp: string): Promise<void> {
     const pend = this.pending.get(tp);
     if (!pend) return;
-    const [topic, p] = [tp.slice(0, tp.lastIndexOf(':')), Number(tp.slice(tp.lastIndexOf(':') + 1))];
+    const [topic, p] = splitTp(tp);
     const table: TableSpec = this.tables.get(this.eventByTopic.get(topic)!)!;
     let result: RawLoadResult;
     try {

@@ -123,7 +123,7 @@ export class DuckDBWarehouse implements Warehouse {
           return { applied: false, position: stored };
         }
         let inserted = 0;
-        if (load.rows.length > 0) inserted = table.appendOnly && !this.keyed.has(table.name) ? await this.appendUnique(conn, load, await this.recentIds(conn, table, load.partition)) : await this.appendNew(conn, table, load.rows);
+        if (load.rows.length > 0) inserted = table.appendOnly && !this.keyed.has(table.name) ? await this.appendUnique(conn, load, await this.recentIds(conn, table, load.partition, slot)) : await this.appendNew(conn, table, load.rows);
         const duplicates = load.rows.length - inserted;
         await conn.run(
           `INSERT INTO ${q(RAW_OFFSETS.name)} VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (topic, kafka_partition) DO UPDATE SET ` +
@@ -171,18 +171,12 @@ export class DuckDBWarehouse implements Warehouse {
     }
     await appendRows(conn, table.name, 'database', table, fresh);
     if (old.length === 0) return fresh.length;
-    const stage = `late_${table.name}`;
-    await conn.run(`CREATE OR REPLACE TEMP TABLE ${q(stage)} AS SELECT * FROM ${q(table.name)} LIMIT 0`);
-    await appendRows(conn, stage, 'temp', table, old);
     const key = q(table.key[0]!);
-    const result = await conn.run(`INSERT INTO ${q(table.name)} SELECT * FROM ${q(stage)} s WHERE NOT EXISTS (SELECT 1 FROM ${q(table.name)} t WHERE t.${key} = s.${key})`);
-    await conn.run(`DROP TABLE ${q(stage)}`);
-    return fresh.length + result.rowsChanged;
+    return fresh.length + (await insertViaStage(conn, table, `late_${table.name}`, old, (stage) => `INSERT INTO ${q(table.name)} SELECT * FROM ${q(stage)} s WHERE NOT EXISTS (SELECT 1 FROM ${q(table.name)} t WHERE t.${key} = s.${key})`));
   }
 
   /** A partition's ids from its newest event time back at least one horizon, read in the load's transaction. */
-  private async recentIds(conn: DuckDBConnection, table: TableSpec, partition: number): Promise<RecentIds> {
-    const slot = `${table.name}:${partition}`;
+  private async recentIds(conn: DuckDBConnection, table: TableSpec, partition: number, slot: string): Promise<RecentIds> {
     let recent = this.recent.get(slot);
     if (recent) return recent;
     recent = new RecentIds(this.dedupHorizonMs);
@@ -200,15 +194,8 @@ export class DuckDBWarehouse implements Warehouse {
 
   /** Typed rows through an appender into a staging table, then those with a new event_id (the first of each). */
   private async appendNew(conn: DuckDBConnection, table: TableSpec, rows: Row[]): Promise<number> {
-    const stage = `load_${table.name}`;
-    await conn.run(`CREATE OR REPLACE TEMP TABLE ${q(stage)} AS SELECT * FROM ${q(table.name)} LIMIT 0`);
-    await appendRows(conn, stage, 'temp', table, rows);
     const keys = table.key.map(q).join(', ');
-    const result = await conn.run(
-      `INSERT OR IGNORE INTO ${q(table.name)} SELECT * FROM ${q(stage)} QUALIFY row_number() OVER (PARTITION BY ${keys} ORDER BY kafka_offset) = 1`,
-    );
-    await conn.run(`DROP TABLE ${q(stage)}`);
-    return result.rowsChanged;
+    return insertViaStage(conn, table, `load_${table.name}`, rows, (stage) => `INSERT OR IGNORE INTO ${q(table.name)} SELECT * FROM ${q(stage)} QUALIFY row_number() OVER (PARTITION BY ${keys} ORDER BY kafka_offset) = 1`);
   }
 
   async rawPositions(): Promise<Map<string, RawPosition>> {
@@ -266,6 +253,15 @@ async function appendRows(conn: DuckDBConnection, table: string, where: 'databas
     appender.endRow();
   }
   appender.closeSync();
+}
+
+/** `rows` through a temporary staging table shaped like `table`, then `insert(stage)` from it; returns the rows it inserted. */
+async function insertViaStage(conn: DuckDBConnection, table: TableSpec, stage: string, rows: Row[], insert: (stage: string) => string): Promise<number> {
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ${q(stage)} AS SELECT * FROM ${q(table.name)} LIMIT 0`);
+  await appendRows(conn, stage, 'temp', table, rows);
+  const result = await conn.run(insert(stage));
+  await conn.run(`DROP TABLE ${q(stage)}`);
+  return result.rowsChanged;
 }
 
 /** Epoch ms of a TIMESTAMP cell (ISO 8601 text, or already a number). */

@@ -9,7 +9,7 @@ import { shardKeys, withStateCommands } from '../state/scripts.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
 import type { Row, Warehouse } from '../warehouse/warehouse.ts';
 import { SESSION_METRICS, pairShard, sessionRows } from './sessions.ts';
-import { REGISTRATION_WINDOWS, watermark, windowsFor, type Window, type WindowSpec } from './window.ts';
+import { REGISTRATION_WINDOWS, watermark, windowsFor, type WindowSpec } from './window.ts';
 
 export const REGISTRATION_METRICS: TableSpec = {
   name: 'user_registration_metrics',
@@ -99,19 +99,16 @@ const MAX_BUCKETS = 1_000_000;
 const TIME_LIMIT = 253_402_300_800_000;
 
 /**
- * The windows of `spec` that hold a registration of some shard in [from, to), oldest first:
- * sparse, built around the buckets with data (occupiedBuckets-1.lua), so the work follows the
- * data and not the time span (a year-9999 event, a gap of months).
+ * Starts of the windows of `spec` that hold a registration of some shard in [from, to): sparse,
+ * built around the buckets with data (occupiedBuckets-1.lua), so the work follows the data and
+ * not the time span (a year-9999 event, a gap of months).
  */
-async function occupiedWindows(redis: Redis, shards: Array<ReturnType<typeof shardKeys>>, spec: WindowSpec, from: number, to: number): Promise<Window[]> {
+async function occupiedStarts(redis: Redis, shards: Array<ReturnType<typeof shardKeys>>, spec: WindowSpec, from: number, to: number): Promise<Set<number>> {
   const state = withStateCommands(redis);
   const lists = await Promise.all(shards.map((k) => state.occupiedBuckets(k.registrations, Math.floor(from), Math.ceil(to), spec.advanceMs, MAX_BUCKETS)));
   const starts = new Set<number>();
-  for (const list of lists) for (const b of list) for (const w of windowsFor(spec, Number(b))) starts.add(w.start);
-  return [...starts]
-    .filter((start) => start + spec.sizeMs < TIME_LIMIT)
-    .sort((a, b) => a - b)
-    .map((start) => ({ start, end: start + spec.sizeMs }));
+  for (const list of lists) for (const b of list) for (const w of windowsFor(spec, Number(b))) if (w.end < TIME_LIMIT) starts.add(w.start);
+  return starts;
 }
 
 export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: MetricsOptions): Promise<MetricsResult> {
@@ -146,8 +143,7 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
       const done = Number(finalThroughs[spec.type] ?? Number.NEGATIVE_INFINITY);
       const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
       let finalThrough = done;
-      const occupied = await occupiedWindows(redis, shards, spec, from, newest + 1);
-      const starts = new Set(occupied.map((w) => w.start));
+      const starts = await occupiedStarts(redis, shards, spec, from, newest + 1);
       for (const key of openWritten) if (key.startsWith(`${spec.type}:`)) starts.add(Number(key.slice(spec.type.length + 1)));
       const windows = [...starts]
         .sort((a, b) => a - b)
