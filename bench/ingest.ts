@@ -54,7 +54,7 @@ async function rawStages(ctx: AppContext, dbFile: string): Promise<{ decode: num
   for (const [event, tableRows] of byTable) {
     for (let i = 0; i < tableRows.length; i += 50_000) {
       const slice = tableRows.slice(i, i + 50_000);
-      await warehouse.loadRaw({ table: tables.get(event as never)!, topic: event, partition: 0, from: i, to: i + slice.length, rows: slice, deadLetters: 0 });
+      await warehouse.loadRaw({ table: tables.get(event as never)!, topic: event, partition: 0, from: i, to: i + slice.length, rows: slice, deadLetters: 0, mark: -1 });
     }
   }
   const load = ((performance.now() - w0) * 1000) / STAGE_EVENTS;

@@ -31,7 +31,17 @@ export function enqueueRun(queue: Queue, params: SimulateRunData) {
 }
 
 const START_MIN = Date.UTC(2000, 0, 1);
-const START_AHEAD_MS = 30 * 86_400_000;
+
+/**
+ * Why a run may not start at `start`, or null. Event time far from now would become the stream's
+ * watermark and the world clock; more than MAX_EVENT_TIME_SKEW_MS ahead, its events are dead
+ * letters (future_timestamp).
+ */
+export function startProblem(start: unknown, limits: Config['simulator']): string | null {
+  if (typeof start === 'number' && Number.isFinite(start) && start >= START_MIN && start <= Date.now() + limits.maxStartAheadMs) return null;
+  const ahead = limits.maxStartAheadMs % 86_400_000 === 0 ? `${limits.maxStartAheadMs / 86_400_000} day(s)` : `${limits.maxStartAheadMs} ms`;
+  return `start must be a time from ${new Date(START_MIN).toISOString().slice(0, 10)} to ${ahead} from now (MAX_EVENT_TIME_SKEW_MS: later events are refused as future_timestamp)`;
+}
 
 /**
  * What is wrong with a run's parameters under this deployment's bounds; empty when nothing is.
@@ -52,10 +62,8 @@ export function runParamsProblems(p: Partial<Record<keyof SimulateRunData, unkno
       problems.push(`${p.events} events at ${p.rate} events/s take ${Math.ceil(p.events / p.rate)} s, longer than a run may last (SIMULATOR_MAX_RUN_S=${limits.maxRunSeconds})`);
     }
   }
-  // Event time far from now would become the stream's watermark (and the world clock): bounded.
-  if (p.start !== undefined && (!isNum(p.start) || p.start < START_MIN || p.start > Date.now() + START_AHEAD_MS)) {
-    problems.push(`start must be a time from ${new Date(START_MIN).toISOString().slice(0, 10)} to ${START_AHEAD_MS / 86_400_000} days from now`);
-  }
+  const late = p.start === undefined ? null : startProblem(p.start, limits);
+  if (late) problems.push(late);
   if (p.userPrefix !== undefined && (typeof p.userPrefix !== 'string' || !/^[A-Za-z0-9_.-]{1,40}$/.test(p.userPrefix))) problems.push('userPrefix must be 1 to 40 of A-Z a-z 0-9 _ . -');
   return problems;
 }

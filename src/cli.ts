@@ -275,7 +275,13 @@ program
   .action(async (opts: { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: number; userPrefix?: string }) => {
     const { SingleBar, Presets } = await import('cli-progress');
     const { runSimulation, nextCliPrefix } = await import('./simulator/run.ts');
+    const { startProblem } = await import('../queues/simulator.ts');
     const cfg = config();
+    const refused = opts.start === undefined ? null : startProblem(opts.start, cfg.simulator);
+    if (refused) {
+      say(`--start: ${refused}`);
+      process.exit(2);
+    }
     const ctx = new AppContext(cfg);
     try {
       await ctx.prepare();

@@ -118,6 +118,7 @@ const envSchema = z
     LOADER_GROUP_ID: z.string().min(1).default('segpipe-loader'),
     ALLOWED_LATENESS_MS: int(0, 365 * 86_400_000).default(600_000),
     DEDUP_HORIZON_MS: int(0, 365 * 86_400_000).default(3_600_000),
+    MAX_EVENT_TIME_SKEW_MS: int(60_000, 365 * 86_400_000).default(86_400_000),
 
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: int(0, 65535).default(3000),
@@ -196,6 +197,8 @@ export interface Config {
     latenessMs: number;
     /** Event time behind a partition's newest within which a re-sent event_id is recognised; older events are refused from state. */
     dedupHorizonMs: number;
+    /** How far an event time may be ahead of both its Kafka record time and its partition's newest event time (future_timestamp beyond). */
+    maxSkewMs: number;
   };
   simulator: {
     /** Events per `simulate:burst`; 0 turns the repeatable burst off. */
@@ -206,6 +209,8 @@ export interface Config {
     maxEvents: number;
     minRate: number;
     maxRunSeconds: number;
+    /** How far ahead of now a run may start: MAX_EVENT_TIME_SKEW_MS, beyond which its events would be dead letters. */
+    maxStartAheadMs: number;
   };
   movies: {
     /** DATA_DIR, absolute: files named by requests and jobs must lie inside it. */
@@ -288,7 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginAttemptsPerMinute: e.LOGIN_ATTEMPTS_PER_MIN,
       trustProxy: e.TRUST_PROXY,
     },
-    stream: { groupId: e.STREAM_GROUP_ID, loaderGroupId: e.LOADER_GROUP_ID, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS, dedupHorizonMs: e.DEDUP_HORIZON_MS },
+    stream: { groupId: e.STREAM_GROUP_ID, loaderGroupId: e.LOADER_GROUP_ID, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS, dedupHorizonMs: e.DEDUP_HORIZON_MS, maxSkewMs: e.MAX_EVENT_TIME_SKEW_MS },
     simulator: {
       burstEvents: e.SIMULATOR_BURST_EVENTS,
       burstEverySeconds: e.SIMULATOR_BURST_EVERY_S,
@@ -296,6 +301,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxEvents: e.SIMULATOR_MAX_EVENTS,
       minRate: e.SIMULATOR_MIN_RATE,
       maxRunSeconds: e.SIMULATOR_MAX_RUN_S,
+      maxStartAheadMs: e.MAX_EVENT_TIME_SKEW_MS,
     },
     movies: {
       dataDir: path.resolve(e.DATA_DIR),

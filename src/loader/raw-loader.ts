@@ -16,7 +16,7 @@ import { SupervisedConsumer } from '../kafka/supervised-consumer.ts';
 import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
-import { InvalidEventError, toRow } from '../stream/transform.ts';
+import { InvalidEventError, futureTimestampError, parseEventTime, toRow } from '../stream/transform.ts';
 import { rawTables, type TableSpec } from '../warehouse/tables.ts';
 import type { RawLoad, RawLoadResult, RawPosition, Row } from '../warehouse/warehouse.ts';
 
@@ -59,6 +59,8 @@ interface Pending {
   deadLetters: number;
   /** Dead letters of the range by reason. */
   reasons: Map<string, number>;
+  /** The partition's newest event time through the range's last message (future_timestamp's bound), -1 when none. */
+  mark: number;
   since: number;
 }
 
@@ -78,6 +80,8 @@ export class RawLoader {
   private readonly eventByTopic: Map<string, EventName>;
   /** Next offset to load per `topic:partition`, as the warehouse has it. */
   private positions?: Map<string, number>;
+  /** Newest event time loaded per `topic:partition`, as the warehouse has it. */
+  private readonly marks = new Map<string, number>();
   private readonly pending = new Map<string, Pending>();
   /** One task at a time per partition: a batch, a load, a retry. */
   private readonly perPartition = new SerialByKey();
@@ -110,7 +114,9 @@ export class RawLoader {
 
   async start(): Promise<void> {
     const { ctx } = this;
-    this.positions = new Map([...(await this.target.rawPositions())].map(([tp, p]) => [tp, p.nextOffset]));
+    const stored = await this.target.rawPositions();
+    this.positions = new Map([...stored].map(([tp, p]) => [tp, p.nextOffset]));
+    for (const [tp, p] of stored) this.marks.set(tp, p.mark);
     // A partition the warehouse has never loaded starts at Kafka's first offset, wherever the
     // group's committed offset (a hint) may point.
     const admin = await ctx.admin();
@@ -206,14 +212,20 @@ export class RawLoader {
       // so its counts fall short of its length and verify reports the partition.
       log.error({ topic, partition, position: expected, firstInKafka: low }, 'messages deleted by retention before they were loaded');
     }
-    if (!pend) this.pending.set(tp, (pend = { from: expected, to: expected, rows: [], unsent: [], deadLetters: 0, reasons: new Map(), since: Date.now() }));
+    if (!pend) this.pending.set(tp, (pend = { from: expected, to: expected, rows: [], unsent: [], deadLetters: 0, reasons: new Map(), mark: this.marks.get(tp) ?? -1, since: Date.now() }));
     const ingestedAt = Date.now();
     const serde = this.ctx.serde;
+    const skew = this.ctx.config.stream.maxSkewMs;
     for (const m of messages) {
       try {
         const origin = { topic, partition, offset: m.offset };
         const { value } = serde.decodeLoaded<Record<string, unknown>>(m.value, origin) ?? (await serde.decode<Record<string, unknown>>(m.value, origin));
-        pend.rows.push(toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt }));
+        const t = parseEventTime(value.timestamp);
+        const row = toRow(event, table, value, { topic, partition, offset: m.offset, ingestedAt }, t);
+        const future = futureTimestampError(t, Number(m.timestamp), pend.mark, skew);
+        if (future) throw future;
+        pend.rows.push(row);
+        if (t > pend.mark) pend.mark = t;
       } catch (err) {
         if (!(err instanceof MessageDecodeError || err instanceof InvalidEventError)) throw err;
         pend.unsent.push({ offset: m.offset, key: m.key, value: m.value, reason: err.reason, error: err.message });
@@ -247,7 +259,7 @@ export class RawLoader {
         await sendDeadLetters(this.dlq!, this.ctx.config.topics.dlq, { topic, partition: p }, pend.unsent, this.dlqRequestBytes);
         pend.unsent = [];
       }
-      result = await this.target.loadRaw({ table, topic, partition: p, from: pend.from, to: pend.to, rows: pend.rows, deadLetters: pend.deadLetters, beforeCommit: this.opts.beforeCommit });
+      result = await this.target.loadRaw({ table, topic, partition: p, from: pend.from, to: pend.to, rows: pend.rows, deadLetters: pend.deadLetters, mark: pend.mark, beforeCommit: this.opts.beforeCommit });
     } catch (err) {
       if (!this.paused.has(tp)) {
         this.paused.add(tp);
@@ -262,6 +274,7 @@ export class RawLoader {
       this.stats.refused++;
       const position = result.position ?? pend.from;
       this.positions!.set(tp, position);
+      this.marks.set(tp, result.mark);
       await this.onConsumer((c) => c.seek({ topic, partition: p, offset: String(position) }));
       return;
     }
@@ -270,6 +283,7 @@ export class RawLoader {
     this.stats.duplicates += result.duplicates;
     this.stats.deadLetters += pend.deadLetters;
     this.positions!.set(tp, pend.to);
+    this.marks.set(tp, pend.mark);
     this.opts.afterCommit?.(table.name, pend.rows);
     // A hint for the next start only; the position of record is the warehouse's.
     await this.onConsumer((c) => c.commitOffsets([{ topic, partition: p, offset: String(pend.to) }]));

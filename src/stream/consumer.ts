@@ -18,7 +18,7 @@ import { MessageDecodeError } from '../registry/errors.ts';
 import { applyBatch, shardKeys, type BatchApply } from '../state/scripts.ts';
 import { REGISTRATION_WINDOWS, finalWindowKeys, watermark } from '../windows/window.ts';
 import { rawTables } from '../warehouse/tables.ts';
-import { InvalidEventError, parseEventTime, toRow } from './transform.ts';
+import { InvalidEventError, futureTimestampError, parseEventTime, toRow } from './transform.ts';
 
 const log = childLog('stream');
 
@@ -169,7 +169,7 @@ export class StreamConsumer {
     const table = this.tables.get(event)!;
     const apply: Pick<BatchApply, 'maxEventTime' | 'late' | 'events'> = { maxEventTime: -1, late: [], events: [] };
     const late: DeadLetter[] = [];
-    const { latenessMs, dedupHorizonMs } = this.ctx.config.stream;
+    const { latenessMs, dedupHorizonMs, maxSkewMs } = this.ctx.config.stream;
     const horizonFloor = markAtStart >= 0 ? markAtStart - dedupHorizonMs : Number.NEGATIVE_INFINITY;
     const ingestedAt = Date.now();
     const serde = this.ctx.serde;
@@ -187,6 +187,8 @@ export class StreamConsumer {
         if (err instanceof MessageDecodeError || err instanceof InvalidEventError) continue;
         throw err;
       }
+      // Judged from the partition's history as the raw loader judges it (which dead-letters it).
+      if (futureTimestampError(t, Number(m.timestamp), mark, maxSkewMs)) continue;
       const tooLate = (error: string) => late.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error });
       if (t < horizonFloor) {
         tooLate(`event time ${new Date(t).toISOString()} is more than the dedup horizon behind ${new Date(markAtStart).toISOString()}: it could not be told from a re-sent event`);

@@ -5,7 +5,7 @@ import type { EventName } from '../config.ts';
 import type { Column, TableSpec, ValueRule } from '../warehouse/tables.ts';
 import type { Cell, Row } from '../warehouse/warehouse.ts';
 
-export type InvalidReason = 'missing_required_field' | 'invalid_timestamp' | 'wrong_event_name' | 'invalid_value';
+export type InvalidReason = 'missing_required_field' | 'invalid_timestamp' | 'wrong_event_name' | 'invalid_value' | 'future_timestamp';
 
 export class InvalidEventError extends Error {
   constructor(
@@ -61,6 +61,23 @@ export function canonicalTime(v: string): number {
   if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 28 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 || ms < 0) return Number.NaN;
   // Date.UTC reads years below 100 as 19xx: those take the general path.
   return y < 100 ? Number.NaN : Date.UTC(y, mo - 1, d, h, mi, s, ms);
+}
+
+/**
+ * Event-time sanity (DESIGN.md): an event time more than `skewMs` ahead of both its Kafka record
+ * time (the producer's clock when it sent it) and the newest event time its topic-partition had
+ * before it (`mark`, -1 when none) comes from a bad clock, and would finalise every window behind
+ * it. Both bounds, not either: a fast-forward simulation or a backfill runs ahead of the wall
+ * clock but close behind its own previous events; a replay of old data is far behind both. A pure
+ * function of the message and its partition's history, so the raw loader (which dead-letters the
+ * event) and the stream (which leaves it out) decide alike, also when they read it again.
+ */
+export function futureTimestampError(t: number, recordTime: number, mark: number, skewMs: number): InvalidEventError | null {
+  const sent = Number.isFinite(recordTime) && recordTime > 0 ? recordTime : -1;
+  const newest = Math.max(sent, mark);
+  if (newest < 0 || !(t > newest + skewMs)) return null;
+  const ahead = sent >= mark ? `its Kafka record time ${new Date(sent).toISOString()}` : `its partition's newest event time ${new Date(mark).toISOString()}`;
+  return new InvalidEventError('future_timestamp', `event time ${new Date(t).toISOString()} is more than MAX_EVENT_TIME_SKEW_MS (${skewMs} ms) ahead of ${ahead}: a bad clock; it would finalise every window before it`);
 }
 
 type CellOf = (record: Record<string, unknown>, lineage: Lineage, eventTime: number) => Cell;

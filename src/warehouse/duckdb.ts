@@ -66,6 +66,8 @@ export class DuckDBWarehouse implements Warehouse {
       const cols = t.columns.map((c) => `${q(c.name)} ${duckdbType(c)}${c.nullable ? '' : ' NOT NULL'}`);
       const key = t.appendOnly ? '' : `, PRIMARY KEY (${t.key.map(q).join(', ')})`;
       await this.conn.run(`CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')}${key})`);
+      // A table an earlier version created: its new optional columns are added (NULL in old rows).
+      for (const c of t.columns) if (c.nullable) await this.conn.run(`ALTER TABLE ${q(t.name)} ADD COLUMN IF NOT EXISTS ${q(c.name)} ${duckdbType(c)}`);
     }
     const indexed = await this.conn.runAndReadAll(`SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND schema_name = 'main'`);
     const names = new Set(indexed.getRows().map((r) => String(r[0])));
@@ -116,20 +118,21 @@ export class DuckDBWarehouse implements Warehouse {
       try {
         // The guard: a range loads only onto the position it starts from, inside the transaction
         // that moves the position, so a range is in the warehouse once whatever was replayed.
-        const found = await conn.runAndReadAll(`SELECT next_offset FROM ${q(RAW_OFFSETS.name)} WHERE topic = $1 AND kafka_partition = $2`, [load.topic, load.partition]);
+        const found = await conn.runAndReadAll(`SELECT next_offset, coalesce(event_time_mark, -1) FROM ${q(RAW_OFFSETS.name)} WHERE topic = $1 AND kafka_partition = $2`, [load.topic, load.partition]);
         const stored = found.currentRowCount > 0 ? Number(found.getRows()[0]![0]) : null;
         if (stored !== null && stored !== load.from) {
+          const mark = Number(found.getRows()[0]![1]);
           await conn.run('ROLLBACK');
-          return { applied: false, position: stored };
+          return { applied: false, position: stored, mark };
         }
         let inserted = 0;
         if (load.rows.length > 0) inserted = table.appendOnly && !this.keyed.has(table.name) ? await this.appendUnique(conn, load, await this.recentIds(conn, table, load.partition, slot)) : await this.appendNew(conn, table, load.rows);
         const duplicates = load.rows.length - inserted;
         await conn.run(
-          `INSERT INTO ${q(RAW_OFFSETS.name)} VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (topic, kafka_partition) DO UPDATE SET ` +
+          `INSERT INTO ${q(RAW_OFFSETS.name)} (${RAW_OFFSETS.columns.map((c) => q(c.name)).join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, now(), $7) ON CONFLICT (topic, kafka_partition) DO UPDATE SET ` +
             'next_offset = EXCLUDED.next_offset, rows_loaded = rows_loaded + EXCLUDED.rows_loaded, duplicates = duplicates + EXCLUDED.duplicates, ' +
-            'dead_letters = dead_letters + EXCLUDED.dead_letters, loaded_at = EXCLUDED.loaded_at',
-          [load.topic, load.partition, BigInt(load.to), BigInt(inserted), BigInt(duplicates), BigInt(load.deadLetters)],
+            'dead_letters = dead_letters + EXCLUDED.dead_letters, loaded_at = EXCLUDED.loaded_at, event_time_mark = EXCLUDED.event_time_mark',
+          [load.topic, load.partition, BigInt(load.to), BigInt(inserted), BigInt(duplicates), BigInt(load.deadLetters), BigInt(load.mark)],
         );
         await load.beforeCommit?.();
         await conn.run('COMMIT');
@@ -199,10 +202,10 @@ export class DuckDBWarehouse implements Warehouse {
   }
 
   async rawPositions(): Promise<Map<string, RawPosition>> {
-    const rows = await this.query<{ topic: string; kafka_partition: number; next_offset: number; rows_loaded: number; duplicates: number; dead_letters: number }>(
-      `SELECT topic, kafka_partition, next_offset, rows_loaded, duplicates, dead_letters FROM ${q(RAW_OFFSETS.name)}`,
+    const rows = await this.query<{ topic: string; kafka_partition: number; next_offset: number; rows_loaded: number; duplicates: number; dead_letters: number; mark: number }>(
+      `SELECT topic, kafka_partition, next_offset, rows_loaded, duplicates, dead_letters, coalesce(event_time_mark, -1) AS mark FROM ${q(RAW_OFFSETS.name)}`,
     );
-    return new Map(rows.map((r) => [`${r.topic}:${r.kafka_partition}`, { nextOffset: r.next_offset, rows: r.rows_loaded, duplicates: r.duplicates, deadLetters: r.dead_letters }]));
+    return new Map(rows.map((r) => [`${r.topic}:${r.kafka_partition}`, { nextOffset: r.next_offset, rows: r.rows_loaded, duplicates: r.duplicates, deadLetters: r.dead_letters, mark: Number(r.mark) }]));
   }
 
   async query<T = Record<string, unknown>>(sql: string, binds?: Cell[]): Promise<T[]> {

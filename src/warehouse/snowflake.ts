@@ -151,6 +151,8 @@ export class SnowflakeWarehouse implements Warehouse {
     for (const t of tables) {
       const cols = t.columns.map((c) => `${q(c.name)} ${snowflakeType(c)}${c.nullable ? '' : ' NOT NULL'}`);
       await this.exec(`CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(q).join(', ')}))`);
+      // A table an earlier version created: its new optional columns are added (NULL in old rows).
+      for (const c of t.columns) if (c.nullable) await this.exec(`ALTER TABLE ${q(t.name)} ADD COLUMN IF NOT EXISTS ${q(c.name)} ${snowflakeType(c)}`);
     }
   }
 
@@ -223,11 +225,14 @@ export class SnowflakeWarehouse implements Warehouse {
     // Staged before the transaction (DDL would commit it), statement by statement without retries.
     if (load.rows.length > 0) await this.stageRows(stage, table, load.rows, (sql, binds) => this.execOnce(sql, binds));
     await this.execOnce('BEGIN');
-    const found = await this.execOnce<{ next_offset: number }>(`SELECT ${q('next_offset')} FROM ${q(RAW_OFFSETS.name)} WHERE ${q('topic')} = ? AND ${q('kafka_partition')} = ?`, [load.topic, load.partition]);
+    const found = await this.execOnce<{ next_offset: number; mark: number | null }>(
+      `SELECT ${q('next_offset')}, ${q('event_time_mark')} AS ${q('mark')} FROM ${q(RAW_OFFSETS.name)} WHERE ${q('topic')} = ? AND ${q('kafka_partition')} = ?`,
+      [load.topic, load.partition],
+    );
     const stored = found.length > 0 ? Number(found[0]!.next_offset) : null;
     if (stored !== null && stored !== load.from) {
       await this.execOnce('ROLLBACK');
-      return { applied: false, position: stored };
+      return { applied: false, position: stored, mark: found[0]!.mark === null ? -1 : Number(found[0]!.mark) };
     }
     let inserted = 0;
     if (load.rows.length > 0) {
@@ -247,14 +252,14 @@ export class SnowflakeWarehouse implements Warehouse {
     const pos = ['topic', 'kafka_partition'].map((c) => `${q(c)} = ?`).join(' AND ');
     if (stored === null) {
       await this.execOnce(
-        `INSERT INTO ${q(RAW_OFFSETS.name)} (${RAW_OFFSETS.columns.map((c) => q(c.name)).join(', ')}) SELECT ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP()`,
-        [load.topic, load.partition, load.to, inserted, duplicates, load.deadLetters],
+        `INSERT INTO ${q(RAW_OFFSETS.name)} (${RAW_OFFSETS.columns.map((c) => q(c.name)).join(', ')}) SELECT ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP(), ?`,
+        [load.topic, load.partition, load.to, inserted, duplicates, load.deadLetters, load.mark],
       );
     } else {
       await this.execOnce(
         `UPDATE ${q(RAW_OFFSETS.name)} SET ${q('next_offset')} = ?, ${q('rows_loaded')} = ${q('rows_loaded')} + ?, ${q('duplicates')} = ${q('duplicates')} + ?, ` +
-          `${q('dead_letters')} = ${q('dead_letters')} + ?, ${q('loaded_at')} = CURRENT_TIMESTAMP() WHERE ${pos} AND ${q('next_offset')} = ?`,
-        [load.to, inserted, duplicates, load.deadLetters, load.topic, load.partition, load.from],
+          `${q('dead_letters')} = ${q('dead_letters')} + ?, ${q('loaded_at')} = CURRENT_TIMESTAMP(), ${q('event_time_mark')} = ? WHERE ${pos} AND ${q('next_offset')} = ?`,
+        [load.to, inserted, duplicates, load.deadLetters, load.mark, load.topic, load.partition, load.from],
       );
     }
     await load.beforeCommit?.();
@@ -264,11 +269,14 @@ export class SnowflakeWarehouse implements Warehouse {
   }
 
   async rawPositions(): Promise<Map<string, RawPosition>> {
-    const rows = await this.exec<{ topic: string; kafka_partition: number; next_offset: number; rows_loaded: number; duplicates: number; dead_letters: number }>(
-      `SELECT ${['topic', 'kafka_partition', 'next_offset', 'rows_loaded', 'duplicates', 'dead_letters'].map(q).join(', ')} FROM ${q(RAW_OFFSETS.name)}`,
+    const rows = await this.exec<{ topic: string; kafka_partition: number; next_offset: number; rows_loaded: number; duplicates: number; dead_letters: number; event_time_mark: number | null }>(
+      `SELECT ${['topic', 'kafka_partition', 'next_offset', 'rows_loaded', 'duplicates', 'dead_letters', 'event_time_mark'].map(q).join(', ')} FROM ${q(RAW_OFFSETS.name)}`,
     );
     return new Map(
-      rows.map((r) => [`${r.topic}:${Number(r.kafka_partition)}`, { nextOffset: Number(r.next_offset), rows: Number(r.rows_loaded), duplicates: Number(r.duplicates), deadLetters: Number(r.dead_letters) }]),
+      rows.map((r) => [
+        `${r.topic}:${Number(r.kafka_partition)}`,
+        { nextOffset: Number(r.next_offset), rows: Number(r.rows_loaded), duplicates: Number(r.duplicates), deadLetters: Number(r.dead_letters), mark: r.event_time_mark === null ? -1 : Number(r.event_time_mark) },
+      ]),
     );
   }
 

@@ -88,7 +88,7 @@ export function rawTables(): Map<EventName, TableSpec> {
 /**
  * The raw path's position of record: per topic-partition, the offset after the last message
  * loaded, and what the loaded range became (rows, duplicates of rows already there, dead
- * letters). Written in the transaction that loads the rows.
+ * letters), and the newest event time loaded. Written in the transaction that loads the rows.
  */
 export const RAW_OFFSETS: TableSpec = {
   name: 'segpipe_raw_offsets',
@@ -101,5 +101,7 @@ export const RAW_OFFSETS: TableSpec = {
     { name: 'duplicates', type: 'BIGINT', nullable: false },
     { name: 'dead_letters', type: 'BIGINT', nullable: false },
     { name: 'loaded_at', type: 'TIMESTAMP', nullable: false },
+    // The newest event time loaded (epoch ms), from which the next range's future_timestamp rule starts.
+    { name: 'event_time_mark', type: 'BIGINT', nullable: true },
   ],
 };

@@ -52,20 +52,24 @@ export interface RawLoad {
   rows: Row[];
   /** Messages of the range that went to the dead-letter topic instead. */
   deadLetters: number;
+  /** The partition's newest event time after the range (epoch ms), -1 when none. */
+  mark: number;
   /** Runs inside the transaction, after the rows and before the commit (the kill test holds there). */
   beforeCommit?: () => Promise<void>;
 }
 
 export type RawLoadResult =
   | { applied: true; inserted: number; duplicates: number }
-  /** The stored position is not the range's start: nothing changed; load from `position`. */
-  | { applied: false; position: number | null };
+  /** The stored position is not the range's start: nothing changed; load from `position`, with the stored `mark`. */
+  | { applied: false; position: number | null; mark: number };
 
 export interface RawPosition {
   nextOffset: number;
   rows: number;
   duplicates: number;
   deadLetters: number;
+  /** Newest event time loaded (epoch ms), -1 when none. */
+  mark: number;
 }
 
 export class WarehouseLockedError extends Error {

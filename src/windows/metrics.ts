@@ -2,8 +2,10 @@
 // Registrations: one sorted set per shard (user_id scored by registration time, ZADD NX), so a
 // window's distinct count is the sum over shards of ZCOUNT [start, end) (a user's events all
 // live in one shard). Windows are upserted while open (is_final=false) and once more when the
-// watermark passes their end (is_final=true); then state older than the oldest open window is
-// trimmed, which keeps Redis memory bounded. Sales: cents per item per shard, summed.
+// watermark passes their end (is_final=true). Registrations are never trimmed: a user's earliest
+// registration is what tells a later one apart (it counts nowhere), so Redis holds one entry per
+// registered user; the work of a run follows the windows touched, not the set's size. Sales:
+// cents per item per shard, summed.
 import type { Redis } from 'ioredis';
 import { shardKeys, withStateCommands } from '../state/scripts.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
@@ -93,7 +95,7 @@ export interface MetricsResult {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Occupied buckets one shard reports at most per window type and run; registrations are trimmed behind the open windows, so real data stays far below. */
+/** Occupied buckets one shard reports at most per window type and run; only those after the windows written final are asked for, so real data stays far below. */
 const MAX_BUCKETS = 1_000_000;
 /** 10000-01-01T00:00:00Z: a window ending there or later has no ISO 8601 text a warehouse takes, so it is not stored. */
 const TIME_LIMIT = 253_402_300_800_000;
@@ -138,7 +140,6 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     // merge leaves the windows to be written final again by the next run.
     const record = redis.multi();
     const written = { open: [] as string[], final: [] as string[] };
-    let trimBefore = Number.POSITIVE_INFINITY;
     for (const spec of specs) {
       const done = Number(finalThroughs[spec.type] ?? Number.NEGATIVE_INFINITY);
       const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
@@ -170,13 +171,11 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
           finalCounts[key] = count;
           written.final.push(key);
         } else {
-          trimBefore = Math.min(trimBefore, w.start);
           written.open.push(key);
         }
       });
       if (Object.keys(finalCounts).length) record.hset(FINAL_COUNTS, finalCounts);
       if (finalThrough > done) record.hset(FINAL_THROUGH, spec.type, finalThrough);
-      trimBefore = Math.min(trimBefore, Number.isFinite(finalThrough) ? finalThrough - spec.sizeMs + spec.advanceMs : trimBefore);
     }
     if (written.open.length) record.hset(OPEN_WRITTEN, Object.fromEntries(written.open.map((key) => [key, 1])));
     if (written.final.length) record.hdel(OPEN_WRITTEN, ...written.final);
@@ -197,8 +196,6 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     });
     if (rows.length) await warehouse.merge(REGISTRATION_METRICS, rows);
     await record.exec();
-    // Registrations older than every open window can no longer change a count.
-    if (Number.isFinite(trimBefore)) await Promise.all(shards.map((k) => redis.zremrangebyscore(k.registrations, '-inf', `(${trimBefore}`)));
   }
 
   // Shards pair independently (each has its own keys).

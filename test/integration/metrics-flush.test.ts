@@ -208,4 +208,24 @@ describe('flush:metrics rewrites a window a registration left', () => {
     await flushMetrics(f.redis, f.w, opts);
     expect(await count('2026-09-01 01:00:00')).toEqual([{ n: 0, final: true }]);
   });
+
+  it('a user registered in a window long final and trimmed away, registering again, is not counted again', async () => {
+    const { applyBatch } = await import('../../src/state/scripts.ts');
+    const topic = 'rr_registrations';
+    const opts = { shards: 1, registrationTopic: topic, sessionTopics: { signIn: 'rr_in', signOut: 'rr_out' }, latenessMs: 10 * MINUTE, specs: [tumbling(HOUR)] };
+    const t0 = Date.parse('2026-10-01T00:00:00.000Z');
+    const register = (offset: number, user: string, t: number) =>
+      applyBatch(f.redis, 0, { topic, readFrom: offset === 0 ? null : offset - 1, lastOffset: String(offset), maxEventTime: t, dedupHorizonMs: 86_400_000, late: [], events: [{ offset: String(offset), eventId: `rr-${offset}`, time: t, op: `R ${user} ${t}` }] });
+    await register(0, 'rr-u', t0 + 10 * MINUTE);
+    await register(1, 'rr-other', t0 + 10 * HOUR);
+    // 00:00 is final and behind every open window: the state behind the open windows is trimmed.
+    await flushMetrics(f.redis, f.w, opts);
+    await register(2, 'rr-u', t0 + 10 * HOUR + 5 * MINUTE);
+    await flushMetrics(f.redis, f.w, opts);
+    const rows = await f.w.query<{ start: string; n: number }>(
+      `SELECT strftime(window_start, '%H:%M') AS start, CAST(registration_count AS INTEGER) AS n FROM user_registration_metrics WHERE window_start >= TIMESTAMP '2026-10-01 00:00:00' AND window_start < TIMESTAMP '2026-10-02 00:00:00' ORDER BY 1`,
+    );
+    // rr-u counts once, in the hour of their first registration; 10:00 holds only rr-other.
+    expect(rows).toEqual([{ start: '00:00', n: 1 }, { start: '10:00', n: 1 }]);
+  });
 });

@@ -46,7 +46,7 @@ describe('raw tables unique by event_id without a key index', () => {
     let next = 0;
     return async (rows: Row[], beforeCommit?: () => Promise<void>) => {
       const from = next;
-      const result = await w().loadRaw({ table, topic: 't', partition: 0, from, to: from + rows.length, rows, deadLetters: 0, beforeCommit });
+      const result = await w().loadRaw({ table, topic: 't', partition: 0, from, to: from + rows.length, rows, deadLetters: 0, mark: -1, beforeCommit });
       if (result.applied) next += rows.length;
       return result;
     };
@@ -91,7 +91,7 @@ describe('raw tables unique by event_id without a key index', () => {
 
   it('a retry of a range running beside the failing load of it neither loses nor repeats an event', { timeout: 60_000 }, async () => {
     const w = await open(path.join(dir, 'concurrent.duckdb'));
-    const load = (rows: Row[], from: number, beforeCommit?: () => Promise<void>) => w.loadRaw({ table, topic: 't', partition: 0, from, to: from + rows.length, rows, deadLetters: 0, beforeCommit });
+    const load = (rows: Row[], from: number, beforeCommit?: () => Promise<void>) => w.loadRaw({ table, topic: 't', partition: 0, from, to: from + rows.length, rows, deadLetters: 0, mark: -1, beforeCommit });
     expect(await load([row('first', T0 + 5 * H, 0)], 0)).toMatchObject({ applied: true, inserted: 1 });
     // A new event and 20k late ones (checked against the table, which takes a while).
     const range = [row('x', T0 + 5 * H + 1, 1), ...Array.from({ length: 20_000 }, (_, i) => row(`late${i}`, T0 + i, 2 + i))];

@@ -96,7 +96,7 @@ describe('raw loader', () => {
       expect(deadAt.size).toBe(JUNK);
       // A range loaded again (a replay) is refused inside the transaction and changes nothing.
       const table = rawTables().get('item_view')!;
-      expect(await w.loadRaw({ table, topic: ctx.config.topics.item_view, partition: 0, from: 0, to: 1, rows: [], deadLetters: 1 })).toMatchObject({ applied: false });
+      expect(await w.loadRaw({ table, topic: ctx.config.topics.item_view, partition: 0, from: 0, to: 1, rows: [], deadLetters: 1, mark: -1 })).toMatchObject({ applied: false });
       await expectExact(w);
     } finally {
       await loader.stop();

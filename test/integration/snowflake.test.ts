@@ -174,15 +174,15 @@ describe('Snowflake warehouse through snowflake-sdk against a Snowflake-protocol
     const rows = rowsOf('sign_in', records);
     // Two rows repeated within the range, and one already in the table from the merges above.
     const range = [...rows, rows[0]!, rows[1]!, expected.get(table.name)![0]!];
-    const load = { table, topic: 'sign_in_topic', partition: 4, from: 0, to: range.length + 2, rows: range, deadLetters: 2 };
+    const load = { table, topic: 'sign_in_topic', partition: 4, from: 0, to: range.length + 2, rows: range, deadLetters: 2, mark: Date.parse('2026-11-22T05:00:00Z') };
     expect(await w.loadRaw!(load)).toEqual({ applied: true, inserted: rows.length, duplicates: 3 });
     expect(await count(table.name)).toBe(before + rows.length);
-    expect(await w.loadRaw!(load)).toEqual({ applied: false, position: range.length + 2 });
+    expect(await w.loadRaw!(load)).toEqual({ applied: false, position: range.length + 2, mark: Date.parse('2026-11-22T05:00:00Z') });
     expect(await count(table.name)).toBe(before + rows.length);
     const failing = { ...load, from: range.length + 2, to: range.length + 3, rows: rowsOf('sign_in', [{ ...records[0]!, event_id: 'sfl-new-one' }]), deadLetters: 0, beforeCommit: async () => { throw new Error('killed before the commit'); } };
     await expect(w.loadRaw!(failing)).rejects.toThrow('killed before the commit');
     expect(await count(table.name)).toBe(before + rows.length);
-    expect((await w.rawPositions!()).get('sign_in_topic:4')).toEqual({ nextOffset: range.length + 2, rows: rows.length, duplicates: 3, deadLetters: 2 });
+    expect((await w.rawPositions!()).get('sign_in_topic:4')).toEqual({ nextOffset: range.length + 2, rows: rows.length, duplicates: 3, deadLetters: 2, mark: Date.parse('2026-11-22T05:00:00Z') });
     expect(await w.loadRaw!({ ...failing, beforeCommit: undefined })).toEqual({ applied: true, inserted: 1, duplicates: 0 });
     expect((await w.rawPositions!()).get('sign_in_topic:4')!.nextOffset).toBe(range.length + 3);
     expected.set(table.name, [...expected.get(table.name)!, ...rows, ...failing.rows]);

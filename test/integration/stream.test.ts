@@ -161,6 +161,40 @@ describe('stream ingestion into DuckDB', () => {
     expect(broken.out).toContain('MISMATCH');
   });
 
+  it('a year-9999 timestamp and one days ahead of the clock go to the DLQ as future_timestamp: no raw row, no watermark moved, the flush goes on', { timeout: 120_000 }, async () => {
+    const { partitionerFor } = await import('../../src/kafka/partitioner.ts');
+    const { shardKeys } = await import('../../src/state/scripts.ts');
+    const topic = ctx.config.topics.consumer_registration;
+    const key = `${prefix}-clock-user`;
+    const partition = partitionerFor(ctx.config.kafka.partitions)(topic, key);
+    const markBefore = Number(await ctx.redis.hget(shardKeys(partition).maxTime, topic));
+    expect(markBefore).toBeGreaterThan(0); // the first test's registrations reached this partition
+    const reg = (n: string, timestamp: string) => ({ event_id: `${prefix}-clock-${n}`, event_name: 'consumer_registration', timestamp, user_id: key, age: 30, masked_email: 'x***@example.com', preferred_language: 'en' });
+    const inThreeDays = new Date(Date.now() + 3 * 86_400_000).toISOString();
+    const bad = [reg('9999', '9999-12-31T23:59:59.999Z'), reg('ahead', inThreeDays)];
+    const good = reg('good', new Date(markBefore + 60_000).toISOString());
+    const p = createIdempotentProducer(ctx.kafka, ctx.config);
+    await p.connect();
+    await p.send({ topic, acks: -1, messages: [...bad, good].map((r) => ({ key, value: ctx.serde.encode(topic, r) })) });
+    await p.disconnect();
+
+    await waitFor('the good registration in the warehouse', async () => (await query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM raw_consumer_registration WHERE user_id = '${key}'`))[0]!.n === 1);
+    await waitFor('two future_timestamp dead letters', () => deadLetters.filter((d) => d.headers.source_topic === topic && d.headers.reason === 'future_timestamp').length >= 2);
+    const rows = await query<{ event_id: string }>(`SELECT event_id FROM raw_consumer_registration WHERE user_id = '${key}'`);
+    expect(rows.map((r) => r.event_id)).toEqual([good.event_id]);
+    const dead = deadLetters.filter((d) => d.headers.source_topic === topic && d.headers.reason === 'future_timestamp');
+    expect(dead).toHaveLength(2);
+    expect(dead[0]!.headers.error).toContain('MAX_EVENT_TIME_SKEW_MS');
+    // The stream left both out: its mark is the good event's time, not year 9999.
+    await settle(ctx, 60_000);
+    expect(Number(await ctx.redis.hget(shardKeys(partition).maxTime, topic))).toBe(Date.parse(good.timestamp));
+    // flush:metrics (run by this process's flush worker) writes no window near either bad time.
+    const far = await query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM user_registration_metrics WHERE window_end > TIMESTAMP '${inThreeDays.slice(0, 10)}' - INTERVAL 1 day`);
+    expect(far[0]!.n).toBe(0);
+    // Each offset of the topic is a row or a dead letter (the test before deleted an item view by hand).
+    expect((await reconcile(ctx)).partitions.filter((r) => r.topic === topic && r.difference !== 0)).toEqual([]);
+  });
+
   it('the state step applies a batch once: a replay, a re-sent event_id and an event beyond the dedup horizon change nothing; a moved position applies nothing', async () => {
     const { applyBatch, shardKeys } = await import('../../src/state/scripts.ts');
     const redis = ctx.redis.duplicate();

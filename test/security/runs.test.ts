@@ -52,6 +52,8 @@ describe('bounded, cancellable runs', () => {
       // Event time in year 9999 would become the stream's watermark and the world clock.
       { events: 10, start: '9999-12-31T23:59:59Z' },
       { events: 10, start: '1900-01-01T00:00:00Z' },
+      // Past MAX_EVENT_TIME_SKEW_MS ahead of now, its events would be dead letters (future_timestamp).
+      { events: 10, start: new Date(Date.now() + 2 * 86_400_000).toISOString() },
     ]) {
       const res = await post(body);
       expect(res.status, JSON.stringify(body)).toBe(400);

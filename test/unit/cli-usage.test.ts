@@ -16,6 +16,9 @@ describe('CLI usage errors', () => {
       [['simulate', '--events', '10', '--users', '0'], '--users'],
       [['simulate', '--events', '10', '--start', 'yesterday'], '--start'],
       [['simulate', '--events', '10', '--user-prefix', 'a b'], '--user-prefix'],
+      // Two days ahead: past MAX_EVENT_TIME_SKEW_MS (1 day), every event would be a dead letter.
+      [['simulate', '--events', '10', '--start', new Date(Date.now() + 2 * 86_400_000).toISOString()], 'MAX_EVENT_TIME_SKEW_MS'],
+      [['simulate', '--events', '10', '--start', '9999-12-31T23:59:59Z'], '--start'],
     ] as const) {
       const r = cli(...args);
       expect(r.status, args.join(' ')).not.toBe(0);
