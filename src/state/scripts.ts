@@ -42,6 +42,8 @@ export const shardKeys = (partition: number) => ({
   /** Sessions paired so far: open sessions (user → sign-in time) and the pairing boundary. */
   openSessions: `{p${partition}}:sess:open`,
   sessionTotals: `{p${partition}}:sess:acc`,
+  /** How far flush:metrics made each window type final here (formatFinalThrough); registrations judge lateness by it. */
+  finalThrough: `{p${partition}}:final`,
   /** Event ids of a topic applied within the dedup horizon. */
   seen: (topic: string) => `{p${partition}}:seen:${topic}`,
 });
@@ -56,6 +58,8 @@ export interface BatchApply {
   dedupHorizonMs: number;
   /** For sign-ins and sign-outs: the pairing boundary ("done") the batch was decided from, as read (null: none yet); a moved one applies nothing. */
   pairedFrom?: string | null;
+  /** For registrations: the shard's final-through text the batch was decided from, as read (null: none yet); a moved one applies nothing. */
+  finalFrom?: string | null;
   late: Array<{ offset: string; windowKey: string }>;
   events: Array<{ offset: string; eventId: string; time: number; op: string }>;
 }
@@ -65,15 +69,16 @@ export interface BatchApplied {
   duplicates: number;
   /** Events beyond the dedup horizon (the caller dead-letters the same ones). */
   refused: number;
-  /** The stored offset was not `readFrom`, or the pairing boundary not `pairedFrom`: nothing applied, read again. */
+  /** The stored offset was not `readFrom`, the pairing boundary not `pairedFrom` or the final-through not `finalFrom`: nothing applied, read again. */
   moved: boolean;
 }
 
-/** Runs applyBatch-9.lua for one batch of one topic-partition. */
+/** Runs applyBatch-10.lua for one batch of one topic-partition. */
 export async function applyBatch(redis: Redis, partition: number, b: BatchApply): Promise<BatchApplied> {
   const k = shardKeys(partition);
-  const args: Array<string | number> = [k.offsets, k.maxTime, k.late, k.registrations, k.sales, k.signIns, k.signOuts, k.seen(b.topic), k.sessionTotals];
-  args.push(b.topic, b.readFrom === null ? '' : b.readFrom, b.lastOffset, b.maxEventTime, b.dedupHorizonMs, b.pairedFrom === undefined ? '*' : (b.pairedFrom ?? ''), b.late.length);
+  const args: Array<string | number> = [k.offsets, k.maxTime, k.late, k.registrations, k.sales, k.signIns, k.signOuts, k.seen(b.topic), k.sessionTotals, k.finalThrough];
+  const guard = (v: string | null | undefined) => (v === undefined ? '*' : (v ?? ''));
+  args.push(b.topic, b.readFrom === null ? '' : b.readFrom, b.lastOffset, b.maxEventTime, b.dedupHorizonMs, guard(b.pairedFrom), guard(b.finalFrom), b.late.length);
   for (const l of b.late) args.push(l.offset, l.windowKey);
   for (const e of b.events) args.push(e.offset, e.eventId, e.time, e.op);
   const [applied, duplicates, refused, moved] = await withStateCommands(redis).applyBatch(...args);

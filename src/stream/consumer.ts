@@ -16,7 +16,7 @@ import { childLog } from '../log.ts';
 import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 import { MessageDecodeError } from '../registry/errors.ts';
 import { applyBatch, shardKeys, type BatchApply } from '../state/scripts.ts';
-import { REGISTRATION_WINDOWS, finalWindowKeys, watermark } from '../windows/window.ts';
+import { REGISTRATION_WINDOWS, finalWindowKeys, parseFinalThrough, type FinalThrough } from '../windows/window.ts';
 import { rawTables } from '../warehouse/tables.ts';
 import { InvalidEventError, futureTimestampError, parseEventTime, toRow } from './transform.ts';
 
@@ -116,19 +116,21 @@ export class StreamConsumer {
     const last = batch.messages[batch.messages.length - 1]!.offset;
 
     for (let attempt = 1; ; attempt++) {
-      // One round trip for what the batch is decided from: the position, the event-time mark, and
-      // how far flush:metrics has paired this shard's sessions.
-      const replies = (await redis.multi().hget(keys.offsets, topic).hget(keys.maxTime, topic).hget(keys.sessionTotals, 'done').exec()) ?? [];
+      // One round trip for what the batch is decided from: the position, the event-time mark, how
+      // far flush:metrics has paired this shard's sessions, and which windows it made final.
+      const replies = (await redis.multi().hget(keys.offsets, topic).hget(keys.maxTime, topic).hget(keys.sessionTotals, 'done').get(keys.finalThrough).exec()) ?? [];
       for (const [err] of replies) if (err) throw err;
-      const [storedText, markText, pairedText] = replies.map(([, v]) => v) as [string | null, string | null, string | null];
+      const [storedText, markText, pairedText, finalText] = replies.map(([, v]) => v) as [string | null, string | null, string | null, string | null];
       const stored = storedText === null ? null : Number(storedText);
       if (stored !== null && !(await this.startsAtPosition(topic, partition, stored + 1, Number(batch.messages[0]!.offset)))) return;
       const fresh = stored === null ? batch.messages : batch.messages.filter((m) => Number(m.offset) > stored);
-      const decided = await this.decide(event, topic, partition, fresh, Number(markText ?? -1), pairedText === null ? null : Number(pairedText));
+      const decided = await this.decide(event, topic, partition, fresh, Number(markText ?? -1), pairedText === null ? null : Number(pairedText), parseFinalThrough(finalText));
       if (decided.late.length > 0) await this.sendDeadLetters(topic, partition, decided.late);
-      // Session events were judged against the pairing boundary read above: the step checks it did not move.
+      // Session events were judged against the pairing boundary read above, registrations against
+      // the windows final then: the step checks neither moved.
       const pairedFrom = event === 'sign_in' || event === 'sign_out' ? pairedText : undefined;
-      const result = await applyBatch(redis, partition, { topic, readFrom: stored, lastOffset: last, dedupHorizonMs: this.ctx.config.stream.dedupHorizonMs, pairedFrom, ...decided.apply });
+      const finalFrom = event === 'consumer_registration' ? finalText : undefined;
+      const result = await applyBatch(redis, partition, { topic, readFrom: stored, lastOffset: last, dedupHorizonMs: this.ctx.config.stream.dedupHorizonMs, pairedFrom, finalFrom, ...decided.apply });
       if (result.moved) {
         if (attempt >= MAX_REDECIDE) throw new Error(`${topic}[${partition}]: its stored offset or session pairing moved under this batch ${attempt} times; another consumer is applying the same partition, or flush:metrics runs without pause`);
         continue;
@@ -165,11 +167,11 @@ export class StreamConsumer {
   }
 
   /** What the batch changes, from the position and marks read: events, late entries, dead letters. */
-  private async decide(event: StateEventName, topic: string, partition: number, messages: KafkaMessage[], markAtStart: number, pairedThrough: number | null) {
+  private async decide(event: StateEventName, topic: string, partition: number, messages: KafkaMessage[], markAtStart: number, pairedThrough: number | null, finalThrough: FinalThrough) {
     const table = this.tables.get(event)!;
     const apply: Pick<BatchApply, 'maxEventTime' | 'late' | 'events'> = { maxEventTime: -1, late: [], events: [] };
     const late: DeadLetter[] = [];
-    const { latenessMs, dedupHorizonMs, maxSkewMs } = this.ctx.config.stream;
+    const { dedupHorizonMs, maxSkewMs } = this.ctx.config.stream;
     const horizonFloor = markAtStart >= 0 ? markAtStart - dedupHorizonMs : Number.NEGATIVE_INFINITY;
     const ingestedAt = Date.now();
     const serde = this.ctx.serde;
@@ -194,12 +196,13 @@ export class StreamConsumer {
         tooLate(`event time ${new Date(t).toISOString()} is more than the dedup horizon behind ${new Date(markAtStart).toISOString()}: it could not be told from a re-sent event`);
         continue;
       }
-      if (event === 'consumer_registration' && mark >= 0) {
-        const wm = watermark(mark, latenessMs);
-        const closed = finalWindowKeys(REGISTRATION_WINDOWS, t, wm);
+      // Late = in a window flush:metrics has already counted as final in this shard (also on a
+      // partition with no event-time mark yet), not merely behind this partition's watermark.
+      if (event === 'consumer_registration') {
+        const closed = finalWindowKeys(REGISTRATION_WINDOWS, t, finalThrough);
         if (closed.length > 0) {
           for (const windowKey of closed) apply.late.push({ offset: m.offset, windowKey });
-          tooLate(`event time ${new Date(t).toISOString()} is behind the watermark ${new Date(wm).toISOString()}: its window is final`);
+          tooLate(`event time ${new Date(t).toISOString()} is in ${closed.join(', ')}, already written final`);
           continue;
         }
       }

@@ -11,7 +11,7 @@ import { shardKeys, withStateCommands } from '../state/scripts.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
 import type { Row, Warehouse } from '../warehouse/warehouse.ts';
 import { SESSION_METRICS, pairShard, sessionRows } from './sessions.ts';
-import { REGISTRATION_WINDOWS, watermark, windowsFor, type WindowSpec } from './window.ts';
+import { REGISTRATION_WINDOWS, formatFinalThrough, lastEndBy, parseFinalThrough, watermark, windowsFor, type FinalThrough, type WindowSpec } from './window.ts';
 
 export const REGISTRATION_METRICS: TableSpec = {
   name: 'user_registration_metrics',
@@ -140,10 +140,11 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     // merge leaves the windows to be written final again by the next run.
     const record = redis.multi();
     const written = { open: [] as string[], final: [] as string[] };
+    const through = await finalInShards(redis, shards, specs, finalThroughs, wm);
     for (const spec of specs) {
       const done = Number(finalThroughs[spec.type] ?? Number.NEGATIVE_INFINITY);
       const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
-      let finalThrough = done;
+      const finalThrough = through[spec.type]!;
       const starts = await occupiedStarts(redis, shards, spec, from, newest + 1);
       for (const key of openWritten) if (key.startsWith(`${spec.type}:`)) starts.add(Number(key.slice(spec.type.length + 1)));
       const windows = [...starts]
@@ -163,11 +164,10 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
           if (err) throw err;
           count += Number(n);
         }
-        const isFinal = w.end <= wm!;
+        const isFinal = w.end <= finalThrough;
         rows.push([iso(w.start), iso(w.end), spec.type, count, lateCounts[key] ?? 0, isFinal, now]);
         if (isFinal) {
           finalized++;
-          finalThrough = Math.max(finalThrough, w.end);
           finalCounts[key] = count;
           written.final.push(key);
         } else {
@@ -227,6 +227,29 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
   if (saleRows.length) await warehouse.merge(MOVIE_SALES, saleRows);
   if (Object.keys(titled).length) await redis.hset(SALES_REPORTED, titled);
   return { watermark: wm === null || !Number.isFinite(wm) ? null : iso(wm), windows: rows.length, finalized, sessionWindows: sessions.length, sales: saleRows.length };
+}
+
+/**
+ * Makes the windows ending at or before the watermark final in every shard, before they are
+ * counted: from then on a registration for one of them is late (the state step checks the
+ * final-through a batch was judged by), so the counts read next cannot change any more. Never
+ * moves back (the watermark can, when a shard gets its first mark); a run that failed after this
+ * step left the shards ahead of FINAL_THROUGH, and the next run counts those windows again, the
+ * same. Returns the final-through of each spec.
+ */
+async function finalInShards(redis: Redis, shards: Array<ReturnType<typeof shardKeys>>, specs: WindowSpec[], recorded: Record<string, string>, wm: number): Promise<FinalThrough> {
+  const texts = await Promise.all(shards.map((k) => redis.get(k.finalThrough)));
+  const through: FinalThrough = {};
+  for (const text of texts) for (const [type, end] of Object.entries(parseFinalThrough(text))) through[type] = Math.max(through[type] ?? end, end);
+  for (const spec of specs) {
+    const ends = [through[spec.type] ?? Number.NEGATIVE_INFINITY, Number(recorded[spec.type] ?? Number.NEGATIVE_INFINITY)];
+    if (Number.isFinite(wm)) ends.push(lastEndBy(spec, wm));
+    through[spec.type] = Math.max(...ends);
+  }
+  const text = formatFinalThrough(Object.fromEntries(Object.entries(through).filter(([, end]) => Number.isFinite(end))));
+  // One write per shard: each is its own Redis Cluster slot.
+  await Promise.all(shards.map((k, p) => ((texts[p] ?? '') === text ? null : redis.set(k.finalThrough, text))));
+  return through;
 }
 
 async function sumHashes(redis: Redis, keys: string[]): Promise<Record<string, number>> {

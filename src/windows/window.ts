@@ -41,12 +41,36 @@ export function windowsFor(spec: WindowSpec, t: number): Window[] {
 /** Watermark: how far event time has surely progressed, given the allowed lateness. */
 export const watermark = (maxEventTime: number, latenessMs: number): number => maxEventTime - latenessMs;
 
+/** Per window type, the end at or before which its windows are final. */
+export type FinalThrough = Record<string, number>;
+
 /**
- * The windows holding an event at `t` that are final at watermark `wm`, as `<type>:<start>` keys;
- * any one makes the event late.
+ * The windows holding an event at `t` that are final, as `<type>:<start>` keys: at watermark
+ * `wm`, or by the final-through of their type; any one makes the event late.
  */
-export function finalWindowKeys(specs: WindowSpec[], t: number, wm: number): string[] {
-  return specs.flatMap((spec) => windowsFor(spec, t).filter((w) => w.end <= wm).map((w) => `${spec.type}:${w.start}`));
+export function finalWindowKeys(specs: WindowSpec[], t: number, through: number | FinalThrough): string[] {
+  const end = (spec: WindowSpec) => (typeof through === 'number' ? through : (through[spec.type] ?? Number.NEGATIVE_INFINITY));
+  return specs.flatMap((spec) => windowsFor(spec, t).filter((w) => w.end <= end(spec)).map((w) => `${spec.type}:${w.start}`));
 }
+
+/** A shard's final-through as stored ({p<N>}:final): `<type>=<end>` by type, `;`-separated, in type order. */
+export function formatFinalThrough(through: FinalThrough): string {
+  return Object.keys(through)
+    .sort()
+    .map((type) => `${type}=${through[type]}`)
+    .join(';');
+}
+
+export function parseFinalThrough(text: string | null): FinalThrough {
+  const out: FinalThrough = {};
+  for (const part of (text ?? '').split(';')) {
+    const eq = part.lastIndexOf('=');
+    if (eq > 0) out[part.slice(0, eq)] = Number(part.slice(eq + 1));
+  }
+  return out;
+}
+
+/** The latest end at or before `wm` of any window of `spec` (ends fall on its advance). */
+export const lastEndBy = (spec: WindowSpec, wm: number): number => Math.floor(wm / spec.advanceMs) * spec.advanceMs;
 
 export const REGISTRATION_WINDOWS: WindowSpec[] = [tumbling(HOUR), hopping(HOUR, 15 * MINUTE)];

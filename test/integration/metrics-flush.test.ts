@@ -191,7 +191,8 @@ describe('flush:metrics rewrites a window a registration left', () => {
   const k = shardKeys(0);
 
   it('a user whose earlier registration arrives later leaves the later window: it is rewritten with 0, and becomes final', async () => {
-    const opts = { shards: 1, registrationTopic: 'mv_registrations', sessionTopics: { signIn: 'mv_in', signOut: 'mv_out' }, latenessMs: 10 * MINUTE, specs: [tumbling(HOUR)] };
+    // 90 minutes of lateness: the earlier registration below arrives while its hour is still open.
+    const opts = { shards: 1, registrationTopic: 'mv_registrations', sessionTopics: { signIn: 'mv_in', signOut: 'mv_out' }, latenessMs: 90 * MINUTE, specs: [tumbling(HOUR)] };
     const t0 = Date.parse('2026-09-01T00:00:00.000Z');
     const count = async (start: string) =>
       f.w.query<{ n: number; final: boolean }>(`SELECT CAST(registration_count AS INTEGER) AS n, is_final AS final FROM user_registration_metrics WHERE window_start = TIMESTAMP '${start}'`);
@@ -201,10 +202,11 @@ describe('flush:metrics rewrites a window a registration left', () => {
     expect(await count('2026-09-01 01:00:00')).toEqual([{ n: 1, final: false }]);
     // The same user's registration at 00:20 (within the lateness): ZADD LT moves them to the 00:00 hour.
     await f.redis.zadd(k.registrations, 'LT', t0 + 20 * MINUTE, 'mv-u');
+    await f.redis.hset(k.maxTime, 'mv_registrations', t0 + 160 * MINUTE);
     await flushMetrics(f.redis, f.w, opts);
     expect(await count('2026-09-01 00:00:00')).toEqual([{ n: 1, final: true }]);
     expect(await count('2026-09-01 01:00:00')).toEqual([{ n: 0, final: false }]);
-    await f.redis.hset(k.maxTime, 'mv_registrations', t0 + 150 * MINUTE);
+    await f.redis.hset(k.maxTime, 'mv_registrations', t0 + 220 * MINUTE);
     await flushMetrics(f.redis, f.w, opts);
     expect(await count('2026-09-01 01:00:00')).toEqual([{ n: 0, final: true }]);
   });

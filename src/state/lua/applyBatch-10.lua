@@ -10,6 +10,10 @@
   - for sign-ins and sign-outs, also from how far flush:metrics had paired the shard's sessions:
     if pairing moved on since (its hours may now be final), nothing changes and the caller
     decides again, so no session event is recorded behind the pairing boundary;
+  - for registrations, also from how far flush:metrics has made each window type final in this
+    shard (set before it counts them): if that moved on since, nothing changes and the caller
+    decides again, so no registration enters a window already counted as final (a cold
+    partition with no event-time mark included);
   - offsets at or below the stored offset were applied before (a replay): skipped;
   - an event_id this topic's shard already applied (a re-sent event) changes nothing;
   - an event older than the mark minus the dedup horizon could no longer be told from a re-sent
@@ -25,6 +29,7 @@
       KEYS[7] sign-outs         {p<N>}:sess:out   sorted set: "<time>|<user_id>" scored by time
       KEYS[8] applied ids       {p<N>}:seen:<topic> sorted set: event_id scored by event time, kept for the horizon
       KEYS[9] session totals    {p<N>}:sess:acc   field "done": how far sessions are paired (epoch ms)
+      KEYS[10] final through    {p<N>}:final      "<window_type>=<end>;…": windows ending at or before are final
 
       ARGV[1] topic
       ARGV[2] the stored offset the caller read ("" when none)
@@ -32,13 +37,14 @@
       ARGV[4] max event time among the batch's applied events (epoch ms), or -1
       ARGV[5] dedup horizon (ms of event time)
       ARGV[6] the pairing boundary the caller read ("" when none), or "*" when the batch records no session events
-      ARGV[7] m: number of late entries, then m pairs: offset, <window_type>:<window_start>
+      ARGV[7] the final-through text the caller read ("" when none), or "*" when the batch holds no registrations
+      ARGV[8] m: number of late entries, then m pairs: offset, <window_type>:<window_start>
       then    quadruples: offset, event_id, event time (epoch ms), state op
               state op: "R <user_id> <time>" (registration) | "S <item_id>|<currency> <cents>" (sale)
                         | "I <user_id> <time>" (sign-in) | "O <user_id> <time>" (sign-out)
 
     Output:
-      { applied, duplicates, refused beyond the horizon, 1 if the stored offset or the pairing boundary moved (nothing done) else 0 }
+      { applied, duplicates, refused beyond the horizon, 1 if the stored offset, the pairing boundary or the final-through moved (nothing done) else 0 }
 ]]
 local topic = ARGV[1]
 local storedText = redis.call("HGET", KEYS[1], topic)
@@ -46,6 +52,9 @@ if (storedText or "") ~= ARGV[2] then
   return { 0, 0, 0, 1 }
 end
 if ARGV[6] ~= "*" and (redis.call("HGET", KEYS[9], "done") or "") ~= ARGV[6] then
+  return { 0, 0, 0, 1 }
+end
+if ARGV[7] ~= "*" and (redis.call("GET", KEYS[10]) or "") ~= ARGV[7] then
   return { 0, 0, 0, 1 }
 end
 local stored = tonumber(storedText or "-1")
@@ -57,7 +66,7 @@ local horizon = tonumber(ARGV[5])
 local mark = tonumber(redis.call("HGET", KEYS[2], topic) or "-1")
 local floor = mark >= 0 and mark - horizon or nil
 
-local i = 7
+local i = 8
 local late = tonumber(ARGV[i])
 for j = i + 1, i + 2 * late, 2 do
   if tonumber(ARGV[j]) > stored then

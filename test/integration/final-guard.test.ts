@@ -1,0 +1,96 @@
+// Finality inside the atomic step (issue #13): flush:metrics makes windows final in every shard
+// before it counts them, and the stream's state step refuses a registration batch judged against
+// an older final-through, so no registration enters a window once it is counted as final, also on
+// a partition that has no event-time mark yet. Real Redis (database 6 of its own), real DuckDB,
+// the Lua step and flush:metrics as the stream and the flush job call them.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppContext } from '../../src/context.ts';
+import { applyBatch, shardKeys } from '../../src/state/scripts.ts';
+import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
+import { REGISTRATION_METRICS, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
+import { SESSION_METRICS } from '../../src/windows/sessions.ts';
+import { HOUR, MINUTE, REGISTRATION_WINDOWS, finalWindowKeys, parseFinalThrough } from '../../src/windows/window.ts';
+import { MOVIE_SALES } from '../../src/windows/metrics.ts';
+import { testConfig } from '../helpers/env.ts';
+
+const TOPIC = 'fg_registrations';
+const T0 = Date.parse('2026-07-01T00:00:00.000Z');
+
+describe('finality guard inside the state step', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-final-guard-'));
+  const ctx = new AppContext(testConfig({ REDIS_URL: 'redis://127.0.0.1:16379/6' }));
+  const redis = ctx.redis;
+  let w: DuckDBWarehouse;
+  const opts = { shards: 2, registrationTopic: TOPIC, sessionTopics: { signIn: 'fg_in', signOut: 'fg_out' }, latenessMs: 10 * MINUTE };
+  const offsets = [-1, -1];
+  /** One registration as the stream applies it, judged from `finalFrom` (the shard's final-through text it read). */
+  const register = async (shard: number, user: string, t: number, finalFrom: string | null) => {
+    const offset = offsets[shard]! + 1;
+    const late = finalWindowKeys(REGISTRATION_WINDOWS, t, parseFinalThrough(finalFrom));
+    const r = await applyBatch(redis, shard, {
+      topic: TOPIC,
+      readFrom: offsets[shard]! < 0 ? null : offsets[shard]!,
+      lastOffset: String(offset),
+      maxEventTime: late.length ? -1 : t,
+      dedupHorizonMs: 7 * 86_400_000,
+      finalFrom,
+      late: late.map((windowKey) => ({ offset: String(offset), windowKey })),
+      events: late.length ? [] : [{ offset: String(offset), eventId: `${user}-${t}`, time: t, op: `R ${user} ${t}` }],
+    });
+    if (!r.moved) offsets[shard] = offset;
+    return { ...r, late };
+  };
+  const count = async (type: string, start: number) =>
+    (await w.query<{ n: number; late: number; final: boolean }>(
+      `SELECT CAST(registration_count AS INTEGER) AS n, CAST(late_events AS INTEGER) AS late, is_final AS final FROM user_registration_metrics WHERE window_type = '${type}' AND window_start = make_timestamp(${start * 1000})`,
+    ))[0];
+
+  beforeAll(async () => {
+    await redis.flushdb();
+    w = await DuckDBWarehouse.open(path.join(dir, 'wh.duckdb'));
+    await w.ensureSchema([REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
+  });
+  afterAll(async () => {
+    await clearMetricsState(redis);
+    await redis.flushdb();
+    await w.close();
+    await ctx.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a registration judged before its window became final is refused by the step, and is late when judged again', async () => {
+    await register(0, 'fg-a', T0 + 10 * MINUTE, null);
+    const judgedFrom = await redis.get(shardKeys(0).finalThrough); // null: nothing final yet
+    await register(0, 'fg-b', T0 + 2 * HOUR, judgedFrom);
+    // Shard 0's watermark is 01:50: the 00:00 hour (and the sliding windows ending by 01:45) are final.
+    await flushMetrics(redis, w, opts);
+    expect(await count('tumbling_1h', T0)).toMatchObject({ n: 1, final: true });
+    // A registration at 00:30, judged before that flush, arrives now: the step refuses it.
+    const stale = await register(0, 'fg-c', T0 + 30 * MINUTE, judgedFrom);
+    expect(stale.moved).toBe(true);
+    // Judged again from what the shard holds now, it is late for the final windows only.
+    const again = await register(0, 'fg-c', T0 + 30 * MINUTE, await redis.get(shardKeys(0).finalThrough));
+    expect(again).toMatchObject({ moved: false, applied: 0 });
+    expect(again.late).toContain(`tumbling_1h:${T0}`);
+    await flushMetrics(redis, w, opts);
+    // The final count stays what it was; the late event is counted beside it.
+    expect(await count('tumbling_1h', T0)).toEqual({ n: 1, late: 1, final: true });
+  });
+
+  it('a registration on a partition with no event-time mark yet cannot enter a window already final', async () => {
+    // Shard 1 has applied nothing, yet the flush made the same windows final in it.
+    expect(await redis.hget(shardKeys(1).maxTime, TOPIC)).toBeNull();
+    const final = await redis.get(shardKeys(1).finalThrough);
+    expect(parseFinalThrough(final)['tumbling_1h']).toBe(T0 + HOUR);
+    const cold = await register(1, 'fg-cold', T0 + 20 * MINUTE, final);
+    expect(cold).toMatchObject({ moved: false, applied: 0 });
+    expect(cold.late).toContain(`tumbling_1h:${T0}`);
+    await flushMetrics(redis, w, opts);
+    expect(await count('tumbling_1h', T0)).toEqual({ n: 1, late: 2, final: true });
+    // Judged from no final-through at all (the old decision on a cold partition), the step refuses it.
+    expect((await register(1, 'fg-cold2', T0 + 25 * MINUTE, null)).moved).toBe(true);
+  });
+});
