@@ -15,6 +15,8 @@ interface NamedQuery<P extends z.ZodType, R> {
 
 const query = <P extends z.ZodType, R>(q: NamedQuery<P, R>) => q;
 const limit = (max: number, def: number) => z.number().int().min(1).max(max).default(def);
+/** 9999-12-31T23:59:59.999Z: the last time a warehouse takes as ISO 8601 text. */
+const MAX_TIME = 253_402_300_799_999;
 
 export const NAMED_QUERIES = {
   /**
@@ -50,16 +52,41 @@ export const NAMED_QUERIES = {
       ) as Record<(typeof USER_EVENT_NAMES)[number], { n: number; d: number }>,
   }),
 
+  /**
+   * The `limit` windows of a type ending at `to` (epoch ms; default the newest window's end),
+   * oldest first, every one of them: windows are stored sparse (only those with data), and the
+   * ones with no registration are filled in here with a count of 0 (`filled: true`), final if
+   * they end by the last final window stored.
+   */
   registrationWindows: query({
-    params: z.object({ type: z.enum(REGISTRATION_WINDOWS.map((s) => s.type) as [string, ...string[]]), limit: limit(2000, 200) }).strict(),
-    run: async (w, p) =>
-      (
-        await w.query(
-          `SELECT window_start, window_end, registration_count, late_events, is_final
-           FROM user_registration_metrics WHERE window_type = ? ORDER BY window_start DESC LIMIT ${p.limit}`,
-          [p.type],
-        )
-      ).reverse(),
+    params: z
+      .object({ type: z.enum(REGISTRATION_WINDOWS.map((s) => s.type) as [string, ...string[]]), limit: limit(2000, 200), to: z.number().int().min(0).max(MAX_TIME).optional() })
+      .strict(),
+    run: async (w, p) => {
+      const spec = REGISTRATION_WINDOWS.find((s) => s.type === p.type)!;
+      const text = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
+      const [bounds] = await w.query<{ newest: string | null; final_end: string | null }>(
+        `SELECT max(window_start) AS "newest", max(CASE WHEN is_final THEN window_end END) AS "final_end" FROM user_registration_metrics WHERE window_type = ?`,
+        [p.type],
+      );
+      if (!bounds?.newest && p.to === undefined) return [];
+      const to = Math.ceil((p.to ?? Date.parse(`${bounds!.newest}`) + spec.advanceMs) / spec.advanceMs) * spec.advanceMs;
+      const from = to - p.limit * spec.advanceMs;
+      const rows = await w.query<{ window_start: string; window_end: string; registration_count: number; late_events: number; is_final: boolean }>(
+        `SELECT window_start, window_end, registration_count, late_events, is_final FROM user_registration_metrics
+         WHERE window_type = ? AND window_start >= CAST(? AS TIMESTAMP) AND window_start < CAST(? AS TIMESTAMP) ORDER BY window_start`,
+        [p.type, text(from), text(to)],
+      );
+      const stored = new Map(rows.map((r) => [Date.parse(`${r.window_start}`), r]));
+      const finalEnd = bounds?.final_end ? Date.parse(`${bounds.final_end}`) : Number.NEGATIVE_INFINITY;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      return Array.from({ length: p.limit }, (_, i) => {
+        const start = from + i * spec.advanceMs;
+        const r = stored.get(start);
+        if (r) return { ...r, window_start: iso(start), window_end: iso(start + spec.sizeMs), registration_count: Number(r.registration_count), late_events: Number(r.late_events), filled: false };
+        return { window_start: iso(start), window_end: iso(start + spec.sizeMs), registration_count: 0, late_events: 0, is_final: start + spec.sizeMs <= finalEnd, filled: true };
+      });
+    },
   }),
 
   sessionWindows: query({

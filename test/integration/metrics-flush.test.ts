@@ -183,6 +183,23 @@ describe('flush:metrics builds only the windows that hold data', () => {
     expect(await f.w.query(`SELECT CAST(registration_count AS INTEGER) AS n, CAST(late_events AS INTEGER) AS late, is_final AS final FROM user_registration_metrics WHERE window_type = 'tumbling_1h' AND window_start = TIMESTAMP '2026-09-01 00:00:00'`)).toEqual([
       { n: 0, late: 1, final: true },
     ]);
+
+    // Readers get every window of the range they ask for, the empty ones filled in with 0.
+    const { NAMED_QUERIES } = await import('../../src/warehouse/queries.ts');
+    const read = (params: Record<string, unknown>) => NAMED_QUERIES.registrationWindows.run(f.w, NAMED_QUERIES.registrationWindows.params.parse(params));
+    const day = await read({ type: 'tumbling_1h', limit: 4, to: Date.parse('2026-08-01T02:00:00.000Z') });
+    expect(day.map((w) => [w.window_start, w.registration_count, w.filled])).toEqual([
+      ['2026-07-31T22:00:00.000Z', 0, true],
+      ['2026-07-31T23:00:00.000Z', 0, true],
+      ['2026-08-01T00:00:00.000Z', 2, false],
+      ['2026-08-01T01:00:00.000Z', 0, true],
+    ]);
+    expect(day.every((w) => w.is_final)).toBe(true); // all end before the last final window
+    // By default the range ends with the newest window stored; the 11-month gap costs nothing.
+    const newest = await read({ type: 'sliding_1h_15m', limit: 6 });
+    expect(newest).toHaveLength(6);
+    expect(newest.at(-1)).toMatchObject({ window_start: '2027-06-27T00:00:00.000Z', registration_count: 1, filled: false });
+    expect(newest.filter((w) => !w.filled).map((w) => w.window_start)).toEqual(['2027-06-26T23:15:00.000Z', '2027-06-26T23:30:00.000Z', '2027-06-26T23:45:00.000Z', '2027-06-27T00:00:00.000Z']);
   });
 });
 

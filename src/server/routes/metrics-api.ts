@@ -17,13 +17,20 @@ export const metricsApiRoutes = (ctx: AppContext) =>
             type: 'object',
             additionalProperties: false,
             required: ['type'],
-            properties: { type: { type: 'string', enum: REGISTRATION_WINDOWS.map((w) => w.type) }, limit: limit(2000, 200) },
+            properties: {
+              type: { type: 'string', enum: REGISTRATION_WINDOWS.map((w) => w.type) },
+              limit: limit(2000, 200),
+              to: { type: 'string', format: 'date-time', description: 'the windows ending by this time; default the newest window' },
+            },
           },
         },
       },
       async (req) => {
-        const { type, limit: n } = req.query as { type: string; limit: number };
-        return { type, windows: await warehouseQuery(ctx, 'registrationWindows', { type, limit: n }) };
+        const { type, limit: n, to } = req.query as { type: string; limit: number; to?: string };
+        const toMs = to === undefined ? undefined : Date.parse(to);
+        if (toMs !== undefined && !(toMs >= 0 && toMs < 253_402_300_800_000)) throw Object.assign(new Error('to must be a time from 1970 to 9999'), { statusCode: 400 });
+        // Every window of the range, the empty ones filled with 0 (they are stored sparse).
+        return { type, windows: await warehouseQuery(ctx, 'registrationWindows', { type, limit: n, ...(toMs === undefined ? {} : { to: toMs }) }) };
       },
     );
 
