@@ -313,12 +313,15 @@ program
   .requiredOption('--items <n>', 'number of records', (v) => positiveInt('--items')(v))
   .requiredOption('--out <file>', 'output file')
   .option('--seed <n>', 'random seed', (v) => seedArg('--seed')(v), 42)
+  // The sample Movies.txt holds ITEM 1..1300: a generated file numbered from 1 would give two
+  // products one id, and their sales one total.
+  .option('--first-id <n>', 'id of the first record (default 1000001, clear of the sample file\'s 1..1300)', (v) => positiveInt('--first-id')(v), 1_000_001)
   .option('--edge-rate <r>', 'share of records with an edge case (0..1)', (v) => {
     const r = Number(v);
     if (!(r >= 0 && r <= 1)) throw new InvalidArgumentError(`--edge-rate must be between 0 and 1, got "${v}"`);
     return r;
   }, 0.05)
-  .action(async (opts: { items: number; out: string; seed: number; edgeRate: number }) => {
+  .action(async (opts: { items: number; out: string; seed: number; firstId: number; edgeRate: number }) => {
     const { SingleBar, Presets } = await import('cli-progress');
     const { generateMovies } = await import('./movies/generate.ts');
     const bar = new SingleBar({ format: 'gen-movies |{bar}| {value}/{total} items · {mb} MB', hideCursor: true }, Presets.shades_classic);

@@ -64,7 +64,9 @@ export class MovieIngestor {
     const totalBytes = ranges.length ? ranges[ranges.length - 1]!.end : 0;
     const timestamp = new Date().toISOString();
     const producer = await this.producer.get();
-    const quarantine = new QuarantineWriter(path.join(ctx.config.movies.quarantineDir, `${path.basename(file)}.jsonl`), file);
+    // One file per run: the next file of the same name (a daily drop) does not overwrite this one's.
+    const stamp = timestamp.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const quarantine = new QuarantineWriter(path.join(ctx.config.movies.quarantineDir, `${path.basename(file)}.${stamp}.jsonl`), file);
     const progress: IngestProgress = { bytes: 0, totalBytes, items: 0, produced: 0, unchanged: 0, quarantined: 0 };
     const byReason: Partial<Record<QuarantineReason, number>> = {};
 
@@ -158,7 +160,7 @@ class QuarantineWriter {
     private readonly file: string,
     private readonly source: string,
   ) {
-    fs.rmSync(file, { force: true }); // a re-run describes the file as it is now
+    fs.rmSync(file, { force: true }); // a re-run within the same second describes the file as it is now
   }
 
   get path(): string | null {

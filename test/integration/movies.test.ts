@@ -159,7 +159,7 @@ describe('movie catalog pipeline', () => {
     expect(fs.existsSync(file)).toBe(true); // only files from incoming/ move
 
     const quarantined = fs
-      .readFileSync(path.join(quarantineDir, 'garbage.txt.jsonl'), 'utf8')
+      .readFileSync(run.result!.quarantineFile as string, 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -171,6 +171,19 @@ describe('movie catalog pipeline', () => {
     ]);
     const metrics = (await api.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/segpipe_movies_quarantined_lines_total\{reason="empty_key",app="segpipe"\} [1-9]/);
+
+    // The next file of the same name (a daily drop) gets a quarantine file of its own.
+    await new Promise((r) => setTimeout(r, 1100));
+    fs.writeFileSync(file, ['ITEM 90004', 'Title=Good Four', 'another garbage line'].join('\n'));
+    const second = (await api.inject({ method: 'POST', url: '/api/runs/movies', headers: { authorization: `Bearer ${TOKEN}` }, payload: { path: file } })).json() as { jobId: string };
+    let next: typeof run = { state: '', result: null };
+    await waitFor('the second run to complete', async () => {
+      next = (await api.inject({ url: `/api/runs/movies/${second.jobId}`, headers: { authorization: `Bearer ${TOKEN}` } })).json();
+      return next.state === 'completed';
+    });
+    expect(next.result!.quarantineFile).not.toBe(run.result!.quarantineFile);
+    expect(fs.readFileSync(run.result!.quarantineFile as string, 'utf8').trim().split('\n')).toHaveLength(4);
+    expect(JSON.parse(fs.readFileSync(next.result!.quarantineFile as string, 'utf8'))).toMatchObject({ file: 'garbage.txt', line: 3, text: 'another garbage line' });
   });
 
   it('parses the committed sample file with every edge case and quarantines its garbage', async () => {

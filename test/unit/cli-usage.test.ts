@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 // Option parsing fails before any service is reached, so these need no stack.
@@ -23,6 +26,18 @@ describe('CLI usage errors', () => {
       const r = cli(...args);
       expect(r.status, args.join(' ')).not.toBe(0);
       expect(r.stderr, args.join(' ')).toContain(name);
+    }
+  });
+
+  it('gen-movies numbers its records clear of the sample file (ITEM 1..1300), so two products never share an id', { timeout: 60_000 }, () => {
+    const out = path.join(os.tmpdir(), `segpipe-gen-${process.pid}.txt`);
+    try {
+      expect(cli('gen-movies', '--items', '2', '--out', out).status).toBe(0);
+      expect(fs.readFileSync(out, 'utf8').match(/^ITEM \d+/gm)).toEqual(['ITEM 1000001', 'ITEM 1000002']);
+      expect(cli('gen-movies', '--items', '1', '--out', out, '--first-id', '5000').status).toBe(0);
+      expect(fs.readFileSync(out, 'utf8')).toMatch(/^ITEM 5000\b/);
+    } finally {
+      fs.rmSync(out, { force: true });
     }
   });
 
