@@ -6,8 +6,7 @@ import { childLog } from '../src/log.ts';
 import { RAW_OFFSETS, rawTables } from '../src/warehouse/tables.ts';
 import { openWarehouse } from '../src/warehouse/index.ts';
 import { WarehouseLockedError, type Warehouse } from '../src/warehouse/warehouse.ts';
-import { MOVIE_SALES, REGISTRATION_METRICS } from '../src/windows/metrics.ts';
-import { SESSION_METRICS } from '../src/windows/sessions.ts';
+import { METRICS_TABLES } from '../src/windows/metrics.ts';
 
 const log = childLog('warehouse');
 const owned = new WeakMap<AppContext, Promise<Warehouse | null>>();
@@ -33,6 +32,6 @@ async function open(ctx: AppContext): Promise<Warehouse | null> {
     throw err;
   }
   ctx.onClose(() => w.close());
-  await w.ensureSchema([...rawTables().values(), REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES, RAW_OFFSETS]);
+  await w.ensureSchema([...rawTables().values(), ...METRICS_TABLES, RAW_OFFSETS]);
   return w;
 }

@@ -32,6 +32,7 @@ export const LOAD_STATS_KEY = 'segpipe:flush:stats';
 export interface RawTarget {
   loadRaw(load: RawLoad): Promise<RawLoadResult>;
   rawPositions(): Promise<Map<string, RawPosition>>;
+  query<T = Record<string, unknown>>(sql: string, binds?: Array<string | number | boolean | null>): Promise<T[]>;
 }
 
 export interface RawLoaderOptions {
@@ -116,7 +117,7 @@ export class RawLoader {
     const { ctx } = this;
     const stored = await this.target.rawPositions();
     this.positions = new Map([...stored].map(([tp, p]) => [tp, p.nextOffset]));
-    for (const [tp, p] of stored) this.marks.set(tp, p.mark);
+    for (const [tp, p] of stored) this.marks.set(tp, p.mark >= 0 || p.rows === 0 ? p.mark : await this.newestLoaded(tp));
     // A partition the warehouse has never loaded starts at Kafka's first offset, wherever the
     // group's committed offset (a hint) may point.
     const admin = await ctx.admin();
@@ -240,6 +241,23 @@ export class RawLoader {
     if (pend.rows.length + pend.deadLetters >= this.maxRows) await this.load(tp).catch(() => undefined);
   }
 
+  /**
+   * A partition loaded before its position kept a mark (a warehouse of an earlier version): its
+   * newest row's event time is the same mark, as its rows are exactly the events it kept.
+   */
+  private async newestLoaded(tp: string): Promise<number> {
+    const [topic, partition] = splitTp(tp);
+    const event = this.eventByTopic.get(topic);
+    if (!event) return -1;
+    const [row] = await this.target.query<{ t: string | Date | null }>(`SELECT max(event_time) AS "t" FROM ${this.tables.get(event)!.name} WHERE kafka_partition = ?`, [partition]);
+    const t = row?.t;
+    if (t === null || t === undefined) return -1;
+    if (t instanceof Date) return t.getTime();
+    // UTC text, with or without its zone (warehouses store event time as UTC without one).
+    const ms = Date.parse(/[zZ]$|[+-]\d\d:?\d\d$/.test(t) ? t : `${t.replace(' ', 'T')}Z`);
+    return Number.isNaN(ms) ? -1 : ms;
+  }
+
   private async readDlqLimit(): Promise<void> {
     this.dlqRequestBytes = Math.floor((await maxMessageBytes(await this.ctx.admin(), this.ctx.config.topics.dlq)) / 2);
   }
@@ -251,15 +269,18 @@ export class RawLoader {
     const [topic, p] = splitTp(tp);
     const table: TableSpec = this.tables.get(this.eventByTopic.get(topic)!)!;
     let result: RawLoadResult;
+    // Sent inside the transaction once its position guard passed, before the commit: a range
+    // refused (loaded already, by this loader before a restart or by another) sends none again;
+    // a crash between the send and the commit sends them again when the range reloads.
+    const sendDeadLettersOfRange = async () => {
+      if (pend.unsent.length === 0) return;
+      // A failed send may have been refused for a limit lowered since it was read: read it again.
+      if (this.paused.has(tp)) await this.readDlqLimit();
+      await sendDeadLetters(this.dlq!, this.ctx.config.topics.dlq, { topic, partition: p }, pend.unsent, this.dlqRequestBytes);
+      pend.unsent = [];
+    };
     try {
-      // Sent before the transaction: a crash in between sends them again when the range reloads.
-      if (pend.unsent.length > 0) {
-        // A failed send may have been refused for a limit lowered since it was read: read it again.
-        if (this.paused.has(tp)) await this.readDlqLimit();
-        await sendDeadLetters(this.dlq!, this.ctx.config.topics.dlq, { topic, partition: p }, pend.unsent, this.dlqRequestBytes);
-        pend.unsent = [];
-      }
-      result = await this.target.loadRaw({ table, topic, partition: p, from: pend.from, to: pend.to, rows: pend.rows, deadLetters: pend.deadLetters, mark: pend.mark, beforeCommit: this.opts.beforeCommit });
+      result = await this.target.loadRaw({ table, topic, partition: p, from: pend.from, to: pend.to, rows: pend.rows, deadLetters: pend.deadLetters, mark: pend.mark, afterGuard: sendDeadLettersOfRange, beforeCommit: this.opts.beforeCommit });
     } catch (err) {
       if (!this.paused.has(tp)) {
         this.paused.add(tp);

@@ -11,6 +11,8 @@ export interface StateCommands {
   applyBatch(...keysThenArgs: Array<string | number>): Promise<[number, number, number, number]>;
   occupiedBuckets(key: string, from: number, to: number, width: number, limit: number): Promise<number[]>;
   commitPairing(...keysThenArgs: Array<string | number>): Promise<number>;
+  raiseFinal(key: string, ...typeEndPairs: Array<string | number>): Promise<string>;
+  raiseHash(key: string, ...fieldValuePairs: Array<string | number>): Promise<number>;
 }
 
 const registered = new WeakSet<Redis>();
@@ -44,6 +46,8 @@ export const shardKeys = (partition: number) => ({
   sessionTotals: `{p${partition}}:sess:acc`,
   /** How far flush:metrics made each window type final here (formatFinalThrough); registrations judge lateness by it. */
   finalThrough: `{p${partition}}:final`,
+  /** Registrations applied while some of their windows were final: `<event_id>\t<final-through>` scored by offset, until flush:metrics loads them. */
+  lateLog: `{p${partition}}:latelog`,
   /** Event ids of a topic applied within the dedup horizon. */
   seen: (topic: string) => `{p${partition}}:seen:${topic}`,
 });
@@ -73,10 +77,10 @@ export interface BatchApplied {
   moved: boolean;
 }
 
-/** Runs applyBatch-10.lua for one batch of one topic-partition. */
+/** Runs applyBatch-11.lua for one batch of one topic-partition. */
 export async function applyBatch(redis: Redis, partition: number, b: BatchApply): Promise<BatchApplied> {
   const k = shardKeys(partition);
-  const args: Array<string | number> = [k.offsets, k.maxTime, k.late, k.registrations, k.sales, k.signIns, k.signOuts, k.seen(b.topic), k.sessionTotals, k.finalThrough];
+  const args: Array<string | number> = [k.offsets, k.maxTime, k.late, k.registrations, k.sales, k.signIns, k.signOuts, k.seen(b.topic), k.sessionTotals, k.finalThrough, k.lateLog];
   const guard = (v: string | null | undefined) => (v === undefined ? '*' : (v ?? ''));
   args.push(b.topic, b.readFrom === null ? '' : b.readFrom, b.lastOffset, b.maxEventTime, b.dedupHorizonMs, guard(b.pairedFrom), guard(b.finalFrom), b.late.length);
   for (const l of b.late) args.push(l.offset, l.windowKey);

@@ -1,7 +1,9 @@
 // The stream role, the state path (DESIGN.md, exactly-once: two paths): a consumer group over the
 // topics that carry state, one batch of one partition at a time:
 //   1. decode and validate every message (what fails is the raw loader's dead letter, skipped here);
-//   2. dead-letter the events too late for their windows (their raw rows are still loaded);
+//   2. dead-letter the events the state cannot take: beyond the dedup horizon, or session events
+//      behind the shard's pairing boundary (their raw rows are still loaded); a registration late
+//      for some windows is applied to the others;
 //   3. one Lua call applies the guards and the state changes and stores the batch's last offset;
 //   4. only then is the Kafka offset committed.
 // Redis is the position of record: a batch that starts past the offset after the stored one (Redis
@@ -191,20 +193,20 @@ export class StreamConsumer {
       }
       // Judged from the partition's history as the raw loader judges it (which dead-letters it).
       if (futureTimestampError(t, Number(m.timestamp), mark, maxSkewMs)) continue;
+      // The mark follows every event the loader keeps, late or not, so both paths judge the next
+      // event's time against the same newest time.
+      mark = Math.max(mark, t);
+      apply.maxEventTime = Math.max(apply.maxEventTime, t);
       const tooLate = (error: string) => late.push({ offset: m.offset, key: m.key, value: m.value, reason: 'late', error });
       if (t < horizonFloor) {
         tooLate(`event time ${new Date(t).toISOString()} is more than the dedup horizon behind ${new Date(markAtStart).toISOString()}: it could not be told from a re-sent event`);
         continue;
       }
-      // Late = in a window flush:metrics has already counted as final in this shard (also on a
-      // partition with no event-time mark yet), not merely behind this partition's watermark.
+      // Lateness is per window (as in Kafka Streams): a registration skips only the windows
+      // flush:metrics has already counted as final in this shard (also on a partition with no
+      // event-time mark yet), counted in their late_events, and still counts in its open ones.
       if (event === 'consumer_registration') {
-        const closed = finalWindowKeys(REGISTRATION_WINDOWS, t, finalThrough);
-        if (closed.length > 0) {
-          for (const windowKey of closed) apply.late.push({ offset: m.offset, windowKey });
-          tooLate(`event time ${new Date(t).toISOString()} is in ${closed.join(', ')}, already written final`);
-          continue;
-        }
+        for (const windowKey of finalWindowKeys(REGISTRATION_WINDOWS, t, finalThrough)) apply.late.push({ offset: m.offset, windowKey });
       }
       // Sessions are paired in event-time order up to a boundary; one behind it would be paired
       // out of order into hours already final.
@@ -212,8 +214,6 @@ export class StreamConsumer {
         tooLate(`event time ${new Date(t).toISOString()} is not after ${new Date(pairedThrough).toISOString()}, where this shard's sessions are paired: its hour is final`);
         continue;
       }
-      mark = Math.max(mark, t);
-      apply.maxEventTime = Math.max(apply.maxEventTime, t);
       apply.events.push({ offset: m.offset, eventId: String(value.event_id).trim(), time: t, op: stateOp(event, value, t) });
     }
     return { apply, late };

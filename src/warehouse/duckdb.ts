@@ -125,6 +125,7 @@ export class DuckDBWarehouse implements Warehouse {
           await conn.run('ROLLBACK');
           return { applied: false, position: stored, mark };
         }
+        await load.afterGuard?.();
         let inserted = 0;
         if (load.rows.length > 0) inserted = table.appendOnly && !this.keyed.has(table.name) ? await this.appendUnique(conn, load, await this.recentIds(conn, table, load.partition, slot)) : await this.appendNew(conn, table, load.rows);
         const duplicates = load.rows.length - inserted;

@@ -234,6 +234,7 @@ export class SnowflakeWarehouse implements Warehouse {
       await this.execOnce('ROLLBACK');
       return { applied: false, position: stored, mark: found[0]!.mark === null ? -1 : Number(found[0]!.mark) };
     }
+    await load.afterGuard?.();
     let inserted = 0;
     if (load.rows.length > 0) {
       const cols = table.columns;

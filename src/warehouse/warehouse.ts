@@ -54,6 +54,11 @@ export interface RawLoad {
   deadLetters: number;
   /** The partition's newest event time after the range (epoch ms), -1 when none. */
   mark: number;
+  /**
+   * Runs inside the transaction once the position guard passed, before the rows: the loader
+   * sends the range's dead letters there, so a range refused as loaded already sends none again.
+   */
+  afterGuard?: () => Promise<void>;
   /** Runs inside the transaction, after the rows and before the commit (the kill test holds there). */
   beforeCommit?: () => Promise<void>;
 }

@@ -39,6 +39,31 @@ export const MOVIE_SALES: TableSpec = {
   ],
 };
 
+/**
+ * Registrations the stream applied while some of their windows were already final (those kept
+ * their count; the open ones counted it), with the shard's final-through at that moment
+ * (`<window_type>=<end ms>;…`): what the oracle needs to recompute every final window from the
+ * warehouse alone.
+ */
+export const LATE_REGISTRATIONS: TableSpec = {
+  name: 'late_registrations',
+  key: ['kafka_topic', 'kafka_partition', 'kafka_offset'],
+  columns: [
+    { name: 'kafka_topic', type: 'VARCHAR', nullable: false },
+    { name: 'kafka_partition', type: 'INTEGER', nullable: false },
+    { name: 'kafka_offset', type: 'BIGINT', nullable: false },
+    { name: 'event_id', type: 'VARCHAR', nullable: false },
+    { name: 'final_through', type: 'VARCHAR', nullable: false },
+    { name: 'recorded_at', type: 'TIMESTAMP', nullable: false },
+  ],
+};
+
+/** Every table flush:metrics writes. */
+export const METRICS_TABLES: TableSpec[] = [REGISTRATION_METRICS, LATE_REGISTRATIONS, SESSION_METRICS, MOVIE_SALES];
+
+/** Late-log entries a shard hands to the warehouse per run at most (the rest wait for the next). */
+const LATE_LOG_BATCH = 10_000;
+
 /** Per window type: end of the last window written as final (windows before it are done). */
 const FINAL_THROUGH = 'segpipe:metrics:final_through';
 /** Final counts by `<type>:<start>`, kept so a final row can be rewritten with new late counts. */
@@ -138,7 +163,7 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     const [finalThroughs, openWritten] = await Promise.all([redis.hgetall(FINAL_THROUGH), redis.hkeys(OPEN_WRITTEN)]);
     // What this run writes final is recorded only after the warehouse took the rows: a failed
     // merge leaves the windows to be written final again by the next run.
-    const record = redis.multi();
+    const record = withStateCommands(redis).multi() as ReturnType<Redis['multi']> & { raiseHash(key: string, ...pairs: Array<string | number>): unknown };
     const written = { open: [] as string[], final: [] as string[] };
     const through = await finalInShards(redis, shards, specs, finalThroughs, wm);
     for (const spec of specs) {
@@ -175,7 +200,7 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
         }
       });
       if (Object.keys(finalCounts).length) record.hset(FINAL_COUNTS, finalCounts);
-      if (finalThrough > done) record.hset(FINAL_THROUGH, spec.type, finalThrough);
+      if (finalThrough > done) record.raiseHash(FINAL_THROUGH, spec.type, finalThrough);
     }
     if (written.open.length) record.hset(OPEN_WRITTEN, Object.fromEntries(written.open.map((key) => [key, 1])));
     if (written.final.length) record.hdel(OPEN_WRITTEN, ...written.final);
@@ -189,7 +214,7 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
       const start = Number(startText);
       if (!spec || start + spec.sizeMs >= TIME_LIMIT) return;
       // A final window with no registration of its own has no row yet (windows are sparse): its count is 0.
-      const finalCount = finalCounts[i] ?? (start + spec.sizeMs <= wm! ? '0' : null);
+      const finalCount = finalCounts[i] ?? (start + spec.sizeMs <= (through[type] ?? Number.NEGATIVE_INFINITY) ? '0' : null);
       if (finalCount === null) return;
       if (!rows.some((r) => r[2] === type && r[0] === iso(start))) rows.push([iso(start), iso(start + spec.sizeMs), type, Number(finalCount), n, true, now]);
       record.hset(LATE_REPORTED, key, n);
@@ -197,6 +222,8 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     if (rows.length) await warehouse.merge(REGISTRATION_METRICS, rows);
     await record.exec();
   }
+
+  await loadLateLog(redis, warehouse, shards, opts.registrationTopic, now);
 
   // Shards pair independently (each has its own keys).
   const signInsBehind = await laggingShards(redis, opts.shards, opts.sessionTopics.signIn, opts.partitionOffsets);
@@ -229,6 +256,23 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
   return { watermark: wm === null || !Number.isFinite(wm) ? null : iso(wm), windows: rows.length, finalized, sessionWindows: sessions.length, sales: saleRows.length };
 }
 
+/** Moves each shard's late log into LATE_REGISTRATIONS: merged first (keyed, so a repeat changes nothing), then removed up to what was merged. */
+async function loadLateLog(redis: Redis, warehouse: Warehouse, shards: Array<ReturnType<typeof shardKeys>>, topic: string, now: string): Promise<void> {
+  await Promise.all(
+    shards.map(async (k, partition) => {
+      const flat = await redis.zrange(k.lateLog, '0', String(LATE_LOG_BATCH - 1), 'WITHSCORES');
+      if (flat.length === 0) return;
+      const rows: Row[] = [];
+      for (let i = 0; i < flat.length; i += 2) {
+        const [eventId, through] = flat[i]!.split('\t') as [string, string];
+        rows.push([topic, partition, Number(flat[i + 1]), eventId, through ?? '', now]);
+      }
+      await warehouse.merge(LATE_REGISTRATIONS, rows);
+      await redis.zremrangebyscore(k.lateLog, '-inf', flat[flat.length - 1]!);
+    }),
+  );
+}
+
 /**
  * Makes the windows ending at or before the watermark final in every shard, before they are
  * counted: from then on a registration for one of them is late (the state step checks the
@@ -246,9 +290,12 @@ async function finalInShards(redis: Redis, shards: Array<ReturnType<typeof shard
     if (Number.isFinite(wm)) ends.push(lastEndBy(spec, wm));
     through[spec.type] = Math.max(...ends);
   }
-  const text = formatFinalThrough(Object.fromEntries(Object.entries(through).filter(([, end]) => Number.isFinite(end))));
-  // One write per shard: each is its own Redis Cluster slot.
-  await Promise.all(shards.map((k, p) => ((texts[p] ?? '') === text ? null : redis.set(k.finalThrough, text))));
+  const finite = Object.fromEntries(Object.entries(through).filter(([, end]) => Number.isFinite(end)));
+  const wanted = formatFinalThrough(finite);
+  // One script per shard (each is its own Redis Cluster slot); it only ever raises what is there.
+  const state = withStateCommands(redis);
+  const pairs = Object.entries(finite).flat();
+  if (pairs.length) await Promise.all(shards.map((k, p) => (texts[p] === wanted ? null : state.raiseFinal(k.finalThrough, ...pairs))));
   return through;
 }
 

@@ -2,6 +2,7 @@
 // the streaming state, and diffed with what the stream wrote. Only final windows are compared
 // (open ones may still grow); sales are compared in full.
 import type { SourceOffset } from '../kafka/dead-letters.ts';
+import { LATE_REGISTRATIONS } from './metrics.ts';
 import { REGISTRATION_WINDOWS, type WindowSpec } from './window.ts';
 
 export interface MetricDiff {
@@ -32,17 +33,31 @@ export function stateView(table: string, excluded: SourceOffset[] = []): string 
   return `(SELECT * FROM ${table} WHERE NOT (${out.join(' OR ')}))`;
 }
 
-/** Registrations per window, from each user's first registration (distinct users). */
+/**
+ * Registrations per window: the users whose first registration lies in it (distinct users), as
+ * the window's final count saw them. A registration the stream applied while some windows were
+ * final (late_registrations, with the final-through of each type at that moment, `lim`) did not
+ * reach the windows of its type ending at or before `lim`: for those it is left out, for the
+ * others it counts. So a user is in window W when one of their registrations that reached W lies
+ * in it, and none that reached W lies before it.
+ */
 export function registrationOracleSql(spec: WindowSpec, excluded: SourceOffset[] = []): string {
   const steps = spec.sizeMs / spec.advanceMs;
+  if (!/^[a-z0-9_]+$/.test(spec.type)) throw new Error(`not a window type: ${spec.type}`);
   return `
-    WITH firsts AS (SELECT user_id, min(event_time) AS t FROM ${stateView('raw_consumer_registration', excluded)} GROUP BY user_id),
-    assigned AS (
-      SELECT user_id, to_timestamp(floor(epoch_ms(t) / ${spec.advanceMs}) * ${spec.advanceMs / 1000} - k * ${spec.advanceMs / 1000}) AS window_start
-      FROM firsts, range(${steps}) AS r(k)
+    WITH regs AS (
+      SELECT r.user_id, epoch_ms(r.event_time) AS t, CAST(NULLIF(regexp_extract(l.final_through, '(^|;)${spec.type}=(-?[0-9]+)', 2), '') AS BIGINT) AS lim
+      FROM ${stateView('raw_consumer_registration', excluded)} r LEFT JOIN ${LATE_REGISTRATIONS.name} l ON l.event_id = r.event_id AND l.kafka_topic = r.kafka_topic
+    ),
+    reached AS (
+      SELECT DISTINCT user_id, ws FROM (
+        SELECT user_id, lim, CAST(floor(t / ${spec.advanceMs}) AS BIGINT) * ${spec.advanceMs} - k * ${spec.advanceMs} AS ws FROM regs, range(${steps}) AS r(k)
+      ) WHERE lim IS NULL OR ws + ${spec.sizeMs} > lim
     )
-    SELECT strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.000Z') AS window_start, CAST(count(*) AS INTEGER) AS n
-    FROM assigned GROUP BY 1`;
+    SELECT strftime(make_timestamp(c.ws * 1000), '%Y-%m-%dT%H:%M:%S.000Z') AS window_start, CAST(count(*) AS INTEGER) AS n
+    FROM reached c
+    WHERE NOT EXISTS (SELECT 1 FROM regs e WHERE e.user_id = c.user_id AND e.t < c.ws AND (e.lim IS NULL OR c.ws + ${spec.sizeMs} > e.lim))
+    GROUP BY c.ws`;
 }
 
 /** `excluded`: the events the stream left out as late (see lateDeadLetters). */

@@ -10,10 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppContext } from '../../src/context.ts';
 import { applyBatch, shardKeys } from '../../src/state/scripts.ts';
 import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
-import { REGISTRATION_METRICS, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
-import { SESSION_METRICS } from '../../src/windows/sessions.ts';
+import { METRICS_TABLES, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
+import { RAW_OFFSETS, rawTables } from '../../src/warehouse/tables.ts';
 import { HOUR, MINUTE, REGISTRATION_WINDOWS, finalWindowKeys, parseFinalThrough } from '../../src/windows/window.ts';
-import { MOVIE_SALES } from '../../src/windows/metrics.ts';
+import { toRow } from '../../src/stream/transform.ts';
+import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { testConfig } from '../helpers/env.ts';
 
 const TOPIC = 'fg_registrations';
@@ -26,23 +27,35 @@ describe('finality guard inside the state step', () => {
   let w: DuckDBWarehouse;
   const opts = { shards: 2, registrationTopic: TOPIC, sessionTopics: { signIn: 'fg_in', signOut: 'fg_out' }, latenessMs: 10 * MINUTE };
   const offsets = [-1, -1];
-  /** One registration as the stream applies it, judged from `finalFrom` (the shard's final-through text it read). */
+  const table = rawTables().get('consumer_registration')!;
+  /**
+   * One registration as the stream applies it, judged from `finalFrom` (the shard's final-through
+   * text it read): late for the final windows it belongs to, applied for the others. Once applied,
+   * its raw row is loaded as the raw loader would.
+   */
   const register = async (shard: number, user: string, t: number, finalFrom: string | null) => {
     const offset = offsets[shard]! + 1;
     const late = finalWindowKeys(REGISTRATION_WINDOWS, t, parseFinalThrough(finalFrom));
+    const eventId = `${user}-${t}`;
     const r = await applyBatch(redis, shard, {
       topic: TOPIC,
       readFrom: offsets[shard]! < 0 ? null : offsets[shard]!,
       lastOffset: String(offset),
-      maxEventTime: late.length ? -1 : t,
+      maxEventTime: t,
       dedupHorizonMs: 7 * 86_400_000,
       finalFrom,
       late: late.map((windowKey) => ({ offset: String(offset), windowKey })),
-      events: late.length ? [] : [{ offset: String(offset), eventId: `${user}-${t}`, time: t, op: `R ${user} ${t}` }],
+      events: [{ offset: String(offset), eventId, time: t, op: `R ${user} ${t}` }],
     });
-    if (!r.moved) offsets[shard] = offset;
+    if (!r.moved) {
+      offsets[shard] = offset;
+      const record = { event_id: eventId, event_name: 'consumer_registration', timestamp: new Date(t).toISOString(), user_id: user, age: 30, masked_email: 'x***@example.com', preferred_language: 'en' };
+      const row = toRow('consumer_registration', table, record, { topic: TOPIC, partition: shard, offset: String(offset), ingestedAt: Date.now() });
+      expect(await w.loadRaw({ table, topic: TOPIC, partition: shard, from: offset, to: offset + 1, rows: [row], deadLetters: 0, mark: t })).toMatchObject({ applied: true });
+    }
     return { ...r, late };
   };
+  const current = (shard: number) => redis.get(shardKeys(shard).finalThrough);
   const count = async (type: string, start: number) =>
     (await w.query<{ n: number; late: number; final: boolean }>(
       `SELECT CAST(registration_count AS INTEGER) AS n, CAST(late_events AS INTEGER) AS late, is_final AS final FROM user_registration_metrics WHERE window_type = '${type}' AND window_start = make_timestamp(${start * 1000})`,
@@ -51,7 +64,7 @@ describe('finality guard inside the state step', () => {
   beforeAll(async () => {
     await redis.flushdb();
     w = await DuckDBWarehouse.open(path.join(dir, 'wh.duckdb'));
-    await w.ensureSchema([REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
+    await w.ensureSchema([...rawTables().values(), ...METRICS_TABLES, RAW_OFFSETS]);
   });
   afterAll(async () => {
     await clearMetricsState(redis);
@@ -72,8 +85,8 @@ describe('finality guard inside the state step', () => {
     const stale = await register(0, 'fg-c', T0 + 30 * MINUTE, judgedFrom);
     expect(stale.moved).toBe(true);
     // Judged again from what the shard holds now, it is late for the final windows only.
-    const again = await register(0, 'fg-c', T0 + 30 * MINUTE, await redis.get(shardKeys(0).finalThrough));
-    expect(again).toMatchObject({ moved: false, applied: 0 });
+    const again = await register(0, 'fg-c', T0 + 30 * MINUTE, await current(0));
+    expect(again).toMatchObject({ moved: false, applied: 1 }); // applied, counted in no window: all of its are final
     expect(again.late).toContain(`tumbling_1h:${T0}`);
     await flushMetrics(redis, w, opts);
     // The final count stays what it was; the late event is counted beside it.
@@ -86,11 +99,40 @@ describe('finality guard inside the state step', () => {
     const final = await redis.get(shardKeys(1).finalThrough);
     expect(parseFinalThrough(final)['tumbling_1h']).toBe(T0 + HOUR);
     const cold = await register(1, 'fg-cold', T0 + 20 * MINUTE, final);
-    expect(cold).toMatchObject({ moved: false, applied: 0 });
+    expect(cold).toMatchObject({ moved: false, applied: 1 });
     expect(cold.late).toContain(`tumbling_1h:${T0}`);
     await flushMetrics(redis, w, opts);
     expect(await count('tumbling_1h', T0)).toEqual({ n: 1, late: 2, final: true });
     // Judged from no final-through at all (the old decision on a cold partition), the step refuses it.
     expect((await register(1, 'fg-cold2', T0 + 25 * MINUTE, null)).moved).toBe(true);
+  });
+
+  it('a registration late for its oldest sliding windows counts in its open ones, and the oracle equals every final window from the warehouse alone', async () => {
+    // Shard 0's mark is 02:00: tumbling windows are final through 01:00, sliding ones through 01:45.
+    expect(parseFinalThrough(await current(0))).toEqual({ tumbling_1h: T0 + HOUR, sliding_1h_15m: T0 + 105 * MINUTE });
+    const partial = await register(0, 'fg-p', T0 + 70 * MINUTE, await current(0));
+    const sliding = (m: number) => `sliding_1h_15m:${T0 + m * MINUTE}`;
+    expect(partial.late.sort()).toEqual([sliding(15), sliding(30), sliding(45)].sort());
+    // A user registered in an open window, then again earlier, late for that earlier window's hour.
+    await register(0, 'fg-m', T0 + 150 * MINUTE, await current(0));
+    await register(0, 'fg-m', T0 + 40 * MINUTE, await current(0));
+    // The watermark moves on to 04:50: everything above is final now.
+    await register(0, 'fg-z', T0 + 5 * HOUR, await current(0));
+    await register(1, 'fg-y', T0 + 5 * HOUR, await current(1));
+    await flushMetrics(redis, w, opts);
+    expect(await count('tumbling_1h', T0 + HOUR)).toEqual({ n: 1, late: 0, final: true }); // fg-p
+    expect(await count('sliding_1h_15m', T0 + HOUR)).toEqual({ n: 1, late: 0, final: true });
+    expect(await count('sliding_1h_15m', T0 + 45 * MINUTE)).toMatchObject({ n: 0, final: true });
+    // fg-m's 00:40 registration is their earliest: it moved them out of the 02:30 windows (still
+    // open then), and its own windows were final, so fg-m counts in none (late there).
+    expect(await count('tumbling_1h', T0 + 2 * HOUR)).toEqual({ n: 1, late: 0, final: true }); // fg-b alone
+    const late = await w.query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM late_registrations`);
+    expect(late[0]!.n).toBe(4); // fg-c, fg-cold, fg-p, fg-m's second
+    const { diffs, finalWindows } = await diffWithOracle((sql) => w.query(sql));
+    expect(finalWindows).toBeGreaterThan(10);
+    expect(diffs).toEqual([]);
+    // Without the late log the raw tables alone disagree with the final windows.
+    await w.execute('DELETE FROM late_registrations');
+    expect((await diffWithOracle((sql) => w.query(sql))).diffs.length).toBeGreaterThan(0);
   });
 });

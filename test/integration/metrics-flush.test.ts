@@ -11,7 +11,7 @@ import { shardKeys } from '../../src/state/scripts.ts';
 import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
 import { rawTables, type TableSpec } from '../../src/warehouse/tables.ts';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.ts';
-import { MOVIE_SALES, REGISTRATION_METRICS, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
+import { METRICS_TABLES, MOVIE_SALES, REGISTRATION_METRICS, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
 import { SESSION_METRICS } from '../../src/windows/sessions.ts';
 import { HOUR, MINUTE, hopping, tumbling } from '../../src/windows/window.ts';
 import { testConfig, unique } from '../helpers/env.ts';
@@ -30,7 +30,7 @@ function fixture(db: number, name: string) {
     await f.redis.select(db);
     await f.redis.flushdb();
     f.w = await DuckDBWarehouse.open(path.join(dir, 'wh.duckdb'));
-    await f.w.ensureSchema([...rawTables().values(), REGISTRATION_METRICS, SESSION_METRICS, MOVIE_SALES]);
+    await f.w.ensureSchema([...rawTables().values(), ...METRICS_TABLES]);
   });
   afterAll(async () => {
     await clearMetricsState(f.redis);

@@ -30,6 +30,10 @@
       KEYS[8] applied ids       {p<N>}:seen:<topic> sorted set: event_id scored by event time, kept for the horizon
       KEYS[9] session totals    {p<N>}:sess:acc   field "done": how far sessions are paired (epoch ms)
       KEYS[10] final through    {p<N>}:final      "<window_type>=<end>;…": windows ending at or before are final
+      KEYS[11] late log         {p<N>}:latelog    sorted set "<event_id>\t<final-through>" scored by offset:
+                                                  registrations applied while some of their windows were
+                                                  final, and which (flush:metrics loads them into the
+                                                  warehouse, where the oracle reads them)
 
       ARGV[1] topic
       ARGV[2] the stored offset the caller read ("" when none)
@@ -38,7 +42,8 @@
       ARGV[5] dedup horizon (ms of event time)
       ARGV[6] the pairing boundary the caller read ("" when none), or "*" when the batch records no session events
       ARGV[7] the final-through text the caller read ("" when none), or "*" when the batch holds no registrations
-      ARGV[8] m: number of late entries, then m pairs: offset, <window_type>:<window_start>
+      ARGV[8] m: number of late entries, then m pairs: offset, <window_type>:<window_start> (a final
+              window the registration at that offset belongs to; it still counts in its open ones)
       then    quadruples: offset, event_id, event time (epoch ms), state op
               state op: "R <user_id> <time>" (registration) | "S <item_id>|<currency> <cents>" (sale)
                         | "I <user_id> <time>" (sign-in) | "O <user_id> <time>" (sign-out)
@@ -68,10 +73,14 @@ local floor = mark >= 0 and mark - horizon or nil
 
 local i = 8
 local late = tonumber(ARGV[i])
+local lateAt = {}
 for j = i + 1, i + 2 * late, 2 do
-  if tonumber(ARGV[j]) > stored then
-    redis.call("HINCRBY", KEYS[3], ARGV[j + 1], 1)
+  local at = lateAt[ARGV[j]]
+  if not at then
+    at = {}
+    lateAt[ARGV[j]] = at
   end
+  at[#at + 1] = ARGV[j + 1]
 end
 i = i + 2 * late + 1
 
@@ -89,7 +98,16 @@ for j = i, #ARGV, 4 do
       if kind == "R" then
         local user, rt = string.match(op, "^R (.+) (%-?%d+)$")
         -- LT: a user counts once, at the earliest registration time seen (the oracle's min(event_time)).
+        -- A late one too: the windows already final keep their count (flush:metrics never
+        -- recounts them); its open windows count it. The late log says which were final.
         redis.call("ZADD", KEYS[4], "LT", rt, user)
+        local finals = lateAt[ARGV[j]]
+        if finals then
+          for _, windowKey in ipairs(finals) do
+            redis.call("HINCRBY", KEYS[3], windowKey, 1)
+          end
+          redis.call("ZADD", KEYS[11], ARGV[j], ARGV[j + 1] .. "\t" .. ARGV[7])
+        end
       elseif kind == "S" then
         local item, cents = string.match(op, "^S (.+) (%-?%d+)$")
         redis.call("HINCRBY", KEYS[5], item, cents)
