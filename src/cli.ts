@@ -12,6 +12,16 @@ import path from 'node:path';
 
 const say = (msg: string) => process.stderr.write(`segpipe: ${msg}\n`);
 
+/** Exits 2 with one line when a service the command needs does not answer at all. */
+async function requireServices(cfg: Config): Promise<void> {
+  const { servicesProblem } = await import('./stack/preflight.ts');
+  const problem = await servicesProblem(cfg);
+  if (problem) {
+    say(problem);
+    process.exit(2);
+  }
+}
+
 function config(): Config {
   return loadConfig(process.env);
 }
@@ -157,6 +167,7 @@ movies
     const { MovieIngestor } = await import('./movies/ingest.ts');
     const { createParsePool } = await import('./movies/pool.ts');
     const cfg = config();
+    await requireServices(cfg);
     const ctx = new AppContext(cfg);
     const pool = createParsePool(cfg.movies.threads);
     const ingestor = new MovieIngestor(ctx, pool);
@@ -204,6 +215,7 @@ program
       say('verify --metrics: the oracle is written in DuckDB SQL and runs only on WAREHOUSE=duckdb; run verify without --metrics to reconcile offsets');
       process.exit(2);
     }
+    await requireServices(cfg);
     const ctx = new AppContext(cfg);
     const out = (line: string) => {
       if (!opts.json) process.stdout.write(`${line}\n`);
@@ -215,7 +227,7 @@ program
         const { lateDeadLetters } = await import('./kafka/dead-letters.ts');
         await flushNow(ctx, { name: FLUSH_METRICS });
         // The whole oracle is one job where the warehouse lives; a big warehouse takes minutes.
-        oracle = await warehouseQuery(ctx, 'oracleDiff', { excluded: await lateDeadLetters(ctx) }, 900_000);
+        oracle = await warehouseQuery(ctx, 'oracleDiff', { excluded: await lateDeadLetters(ctx), sessionTimeoutMs: cfg.stream.sessionTimeoutMs }, 900_000);
         for (const d of oracle.diffs) out(`metric ${d.metric} ${d.key}: stream ${d.stream} ≠ oracle ${d.oracle}`);
         out(`verify --metrics: ${oracle.finalWindows} final windows and ${oracle.salesItems} sold items compared, ${oracle.diffs.length} difference(s)`);
         if (oracle.diffs.length > 0) process.exitCode = 1;
@@ -282,6 +294,7 @@ program
       say(`--start: ${refused}`);
       process.exit(2);
     }
+    await requireServices(cfg);
     const ctx = new AppContext(cfg);
     try {
       await ctx.prepare();

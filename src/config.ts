@@ -119,6 +119,7 @@ const envSchema = z
     ALLOWED_LATENESS_MS: int(0, 365 * 86_400_000).default(600_000),
     DEDUP_HORIZON_MS: int(0, 365 * 86_400_000).default(3_600_000),
     MAX_EVENT_TIME_SKEW_MS: int(60_000, 365 * 86_400_000).default(86_400_000),
+    SESSION_TIMEOUT_MS: int(1000, 30 * 86_400_000).default(1_800_000),
 
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: int(0, 65535).default(3000),
@@ -199,6 +200,8 @@ export interface Config {
     dedupHorizonMs: number;
     /** How far an event time may be ahead of both its Kafka record time and its partition's newest event time (future_timestamp beyond). */
     maxSkewMs: number;
+    /** A session with no sign-out (or new sign-in) ends this long after its sign-in, timed out. */
+    sessionTimeoutMs: number;
   };
   simulator: {
     /** Events per `simulate:burst`; 0 turns the repeatable burst off. */
@@ -293,7 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginAttemptsPerMinute: e.LOGIN_ATTEMPTS_PER_MIN,
       trustProxy: e.TRUST_PROXY,
     },
-    stream: { groupId: e.STREAM_GROUP_ID, loaderGroupId: e.LOADER_GROUP_ID, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS, dedupHorizonMs: e.DEDUP_HORIZON_MS, maxSkewMs: e.MAX_EVENT_TIME_SKEW_MS },
+    stream: { groupId: e.STREAM_GROUP_ID, loaderGroupId: e.LOADER_GROUP_ID, flushEveryMs: e.FLUSH_EVERY_MS, latenessMs: e.ALLOWED_LATENESS_MS, dedupHorizonMs: e.DEDUP_HORIZON_MS, maxSkewMs: e.MAX_EVENT_TIME_SKEW_MS, sessionTimeoutMs: e.SESSION_TIMEOUT_MS },
     simulator: {
       burstEvents: e.SIMULATOR_BURST_EVENTS,
       burstEverySeconds: e.SIMULATOR_BURST_EVERY_S,

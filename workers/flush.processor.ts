@@ -52,6 +52,7 @@ export async function createFlushProcessor(ctx: AppContext) {
         registrationTopic: topics.consumer_registration,
         sessionTopics: { signIn: topics.sign_in, signOut: topics.sign_out },
         latenessMs: ctx.config.stream.latenessMs,
+        sessionTimeoutMs: ctx.config.stream.sessionTimeoutMs,
         partitionOffsets: async (topic) => topicOffsets(await ctx.admin(), topic),
       });
     }

@@ -94,7 +94,7 @@ export const NAMED_QUERIES = {
     run: async (w, p) =>
       (
         await w.query(
-          `SELECT window_start, sessions_closed, avg_duration_s, active_sessions_at_end, orphan_sign_outs, is_final
+          `SELECT window_start, sessions_closed, avg_duration_s, active_sessions_at_end, orphan_sign_outs, coalesce(sessions_timed_out, 0) AS sessions_timed_out, is_final
            FROM session_metrics ORDER BY window_start DESC LIMIT ${p.limit}`,
         )
       ).reverse(),
@@ -114,11 +114,13 @@ export const NAMED_QUERIES = {
           .array(z.object({ topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/), partition: z.number().int().min(0), offset: z.number().int().min(0) }).strict())
           .max(1_000_000)
           .default([]),
+        /** SESSION_TIMEOUT_MS as flush:metrics applies it. */
+        sessionTimeoutMs: z.number().int().positive().optional(),
       })
       .strict(),
     run: (w, p) => {
       if (w.kind !== 'duckdb') throw new QueryRefusedError('the oracle is written in DuckDB SQL and runs only on WAREHOUSE=duckdb');
-      return diffWithOracle((sql) => w.query(sql), p.excluded);
+      return diffWithOracle((sql) => w.query(sql), p.excluded, p.sessionTimeoutMs);
     },
   }),
 };

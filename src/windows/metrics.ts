@@ -88,6 +88,8 @@ export interface MetricsOptions {
   registrationTopic: string;
   sessionTopics: { signIn: string; signOut: string };
   latenessMs: number;
+  /** SESSION_TIMEOUT_MS: a session with no sign-out ends this long after its sign-in; none when absent. */
+  sessionTimeoutMs?: number;
   specs?: WindowSpec[];
   now?: () => Date;
   /**
@@ -229,7 +231,7 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
   const signInsBehind = await laggingShards(redis, opts.shards, opts.sessionTopics.signIn, opts.partitionOffsets);
   const boundaries = await Promise.all(
     shards.map(async (_, p) => {
-      const b = await pairShard(redis, p, opts.sessionTopics, opts.latenessMs);
+      const b = await pairShard(redis, p, opts.sessionTopics, { latenessMs: opts.latenessMs, timeoutMs: opts.sessionTimeoutMs });
       // No sign-ins seen yet, but some are still to come: its sessions may fall in any hour.
       return b === null && signInsBehind.has(p) ? Number.NEGATIVE_INFINITY : b;
     }),

@@ -60,8 +60,11 @@ export function registrationOracleSql(spec: WindowSpec, excluded: SourceOffset[]
     GROUP BY c.ws`;
 }
 
-/** `excluded`: the events the stream left out as late (see lateDeadLetters). */
-export async function diffWithOracle(query: Query, excluded: SourceOffset[] = []): Promise<{ diffs: MetricDiff[]; finalWindows: number; salesItems: number }> {
+/**
+ * `excluded`: the events the stream left out as late (see lateDeadLetters); `sessionTimeoutMs`:
+ * SESSION_TIMEOUT_MS as flush:metrics applied it (none when absent).
+ */
+export async function diffWithOracle(query: Query, excluded: SourceOffset[] = [], sessionTimeoutMs?: number): Promise<{ diffs: MetricDiff[]; finalWindows: number; salesItems: number }> {
   const diffs: MetricDiff[] = [];
   let finalWindows = 0;
   for (const spec of REGISTRATION_WINDOWS) {
@@ -87,10 +90,13 @@ export async function diffWithOracle(query: Query, excluded: SourceOffset[] = []
     }
   }
   // Sessions: per user, events in time order (a sign-out first at one instant); a sign-in's
-  // session ends at the user's next event; a sign-out after no open session is an orphan.
-  const sessionStream = await query<{ ws: string; we: string; closed: number; total: number; active: number; orphans: number; is_final: boolean }>(
+  // session ends at the user's next event, or times out `timeout` after it when that comes first
+  // (a next event at exactly that time finds it over); a sign-out after no open session is an orphan.
+  const timeout = Number.isFinite(sessionTimeoutMs) && sessionTimeoutMs! > 0 ? Math.floor(sessionTimeoutMs!) : 1e15;
+  const sessionStream = await query<{ ws: string; we: string; closed: number; total: number; active: number; orphans: number; timeouts: number; is_final: boolean }>(
     `SELECT strftime(window_start, '%Y-%m-%dT%H:%M:%S.000Z') AS ws, strftime(window_end, '%Y-%m-%dT%H:%M:%S.000Z') AS we, CAST(sessions_closed AS BIGINT) AS closed,
-            CAST(total_duration_ms AS BIGINT) AS total, CAST(active_sessions_at_end AS BIGINT) AS active, CAST(orphan_sign_outs AS BIGINT) AS orphans, is_final
+            CAST(total_duration_ms AS BIGINT) AS total, CAST(active_sessions_at_end AS BIGINT) AS active, CAST(orphan_sign_outs AS BIGINT) AS orphans,
+            CAST(coalesce(sessions_timed_out, 0) AS BIGINT) AS timeouts, is_final
      FROM session_metrics`,
   );
   const sessionFinals = sessionStream.filter((r) => r.is_final);
@@ -98,25 +104,31 @@ export async function diffWithOracle(query: Query, excluded: SourceOffset[] = []
   if (sessionFinals.length > 0) {
     const through = Math.max(...sessionFinals.map((r) => Date.parse(r.we)));
     const ev = `WITH ev AS (SELECT user_id, event_time AS t, 1 AS kind FROM ${stateView('raw_sign_in', excluded)} UNION ALL SELECT user_id, event_time AS t, 0 AS kind FROM ${stateView('raw_sign_out', excluded)}),
-      seq AS (SELECT user_id, t, kind, lead(t) OVER w AS next_t, lag(kind) OVER w AS prev_kind FROM ev WINDOW w AS (PARTITION BY user_id ORDER BY t, kind)),
+      seq AS (
+        SELECT user_id, t, kind, next_t, prev_kind, prev_t,
+               kind = 1 AND next_t IS NOT NULL AND epoch_ms(next_t) < epoch_ms(t) + ${timeout} AS ends_by_event,
+               make_timestamp((epoch_ms(t) + ${timeout}) * 1000) AS expires
+        FROM (SELECT user_id, t, kind, lead(t) OVER w AS next_t, lag(kind) OVER w AS prev_kind, lag(t) OVER w AS prev_t FROM ev WINDOW w AS (PARTITION BY user_id ORDER BY t, kind))
+      ),
       hours AS (SELECT unnest(generate_series(time_bucket(INTERVAL 1 hour, (SELECT min(t) FROM ev)), TIMESTAMP '${new Date(through - 3_600_000).toISOString().slice(0, 19).replace('T', ' ')}', INTERVAL 1 hour)) AS ws)`;
-    const oracle = await query<{ ws: string; closed: number; total: number; active: number; orphans: number }>(
+    const oracle = await query<{ ws: string; closed: number; total: number; active: number; orphans: number; timeouts: number }>(
       `${ev}
        SELECT strftime(h.ws, '%Y-%m-%dT%H:%M:%S.000Z') AS ws,
-         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 1 AND next_t >= h.ws AND next_t < h.ws + INTERVAL 1 hour) AS closed,
-         (SELECT CAST(coalesce(sum(epoch_ms(next_t) - epoch_ms(t)), 0) AS BIGINT) FROM seq WHERE kind = 1 AND next_t >= h.ws AND next_t < h.ws + INTERVAL 1 hour) AS total,
-         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 1 AND t < h.ws + INTERVAL 1 hour AND (next_t IS NULL OR next_t >= h.ws + INTERVAL 1 hour)) AS active,
-         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 0 AND (prev_kind IS NULL OR prev_kind = 0) AND t >= h.ws AND t < h.ws + INTERVAL 1 hour) AS orphans
+         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE ends_by_event AND next_t >= h.ws AND next_t < h.ws + INTERVAL 1 hour) AS closed,
+         (SELECT CAST(coalesce(sum(epoch_ms(next_t) - epoch_ms(t)), 0) AS BIGINT) FROM seq WHERE ends_by_event AND next_t >= h.ws AND next_t < h.ws + INTERVAL 1 hour) AS total,
+         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 1 AND t < h.ws + INTERVAL 1 hour AND (next_t IS NULL OR next_t >= h.ws + INTERVAL 1 hour) AND expires > h.ws + INTERVAL 1 hour) AS active,
+         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 0 AND (prev_kind IS NULL OR prev_kind = 0 OR epoch_ms(t) >= epoch_ms(prev_t) + ${timeout}) AND t >= h.ws AND t < h.ws + INTERVAL 1 hour) AS orphans,
+         (SELECT CAST(count(*) AS BIGINT) FROM seq WHERE kind = 1 AND NOT ends_by_event AND expires >= h.ws AND expires < h.ws + INTERVAL 1 hour) AS timeouts
        FROM hours h`,
     );
     const streamed = new Map(sessionStream.map((r) => [r.ws, r]));
     for (const o of oracle) {
       const s = streamed.get(o.ws);
-      const got = s?.is_final ? [Number(s.closed), Number(s.total), Number(s.active), Number(s.orphans)] : null;
-      const want = [Number(o.closed), Number(o.total), Number(o.active), Number(o.orphans)];
+      const got = s?.is_final ? [Number(s.closed), Number(s.total), Number(s.active), Number(s.orphans), Number(s.timeouts)] : null;
+      const want = [Number(o.closed), Number(o.total), Number(o.active), Number(o.orphans), Number(o.timeouts)];
       const empty = want.every((v) => v === 0);
       if (got === null ? !empty : got.some((v, i) => v !== want[i])) {
-        diffs.push({ metric: 'sessions', key: `${o.ws} closed/total_ms/active/orphans`, stream: got === null ? null : got.join('/'), oracle: want.join('/') });
+        diffs.push({ metric: 'sessions', key: `${o.ws} closed/total_ms/active/orphans/timed_out`, stream: got === null ? null : got.join('/'), oracle: want.join('/') });
       }
     }
   }

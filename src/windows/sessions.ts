@@ -4,9 +4,13 @@
 // event-time marks minus the allowed lateness. Rules:
 //   - a sign_out closes the user's open session; with none open it is an orphan (counted);
 //   - a second sign_in while a session is open closes the first at the new sign-in;
+//   - a session with neither ends SESSION_TIMEOUT_MS after its sign-in, timed out (counted apart:
+//     its length is not known, so it is not in the durations); a sign-out at or after that is an
+//     orphan;
 //   - a session open across a window end counts as active at that end.
 // Per shard and hourly window, the closed sessions' count and duration sum are kept (so averages
-// merge exactly across shards), with orphans and the sessions active at each hour boundary.
+// merge exactly across shards), with orphans, time-outs and the sessions active at each hour
+// boundary.
 import type { Redis } from 'ioredis';
 import { shardKeys, withStateCommands } from '../state/scripts.ts';
 import type { TableSpec } from '../warehouse/tables.ts';
@@ -25,6 +29,8 @@ export const SESSION_METRICS: TableSpec = {
     /** Null until every shard has paired past the window's end. */
     { name: 'active_sessions_at_end', type: 'BIGINT', nullable: true },
     { name: 'orphan_sign_outs', type: 'BIGINT', nullable: false },
+    /** Sessions that ended SESSION_TIMEOUT_MS after their sign-in with no sign-out; null in rows of an earlier version. */
+    { name: 'sessions_timed_out', type: 'BIGINT', nullable: true },
     { name: 'is_final', type: 'BOOLEAN', nullable: false },
     { name: 'computed_at', type: 'TIMESTAMP', nullable: false },
   ],
@@ -49,7 +55,15 @@ const hourOf = (t: number) => Math.floor(t / HOUR) * HOUR;
  * The result is committed by commitPairing-4.lua only if the shard still holds what was read
  * (`beforeCommit`: a test's hook between the read and the commit).
  */
-export async function pairShard(redis: Redis, partition: number, topics: { signIn: string; signOut: string }, latenessMs: number, beforeCommit?: () => Promise<void>): Promise<number | null> {
+export interface PairingOptions {
+  latenessMs: number;
+  /** SESSION_TIMEOUT_MS; none when absent. */
+  timeoutMs?: number;
+  /** A test's hook between the read and the commit. */
+  beforeCommit?: () => Promise<void>;
+}
+
+export async function pairShard(redis: Redis, partition: number, topics: { signIn: string; signOut: string }, { latenessMs, timeoutMs = Number.POSITIVE_INFINITY, beforeCommit }: PairingOptions): Promise<number | null> {
   const k = shardKeys(partition);
   const [markIn, markOut, doneText] = await Promise.all([redis.hget(k.maxTime, topics.signIn), redis.hget(k.maxTime, topics.signOut), redis.hget(k.sessionTotals, 'done')]);
   const done = doneText === null ? Number.NEGATIVE_INFINITY : Number(doneText);
@@ -70,8 +84,23 @@ export async function pairShard(redis: Redis, partition: number, topics: { signI
   const active: Record<string, number> = {};
   // Hour boundaries not yet recorded; none before this shard's first event.
   let boundary = Number.isFinite(done) ? hourOf(done) + HOUR : events.length ? hourOf(events[0]!.t) + HOUR : hourOf(wm) + HOUR;
-  const recordBoundariesUpTo = (t: number) => {
-    for (; boundary <= t; boundary += HOUR) active[`active:${boundary}`] = open.size;
+  // Open sessions in sign-in order, which is the order they time out in (a session closed
+  // meanwhile is skipped when its turn comes: its sign-in time no longer matches).
+  const expiring = [...open].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let next = 0;
+  /** Time-outs and hour boundaries up to `t`, in time order; a time-out at a boundary comes first (the session is over at b). */
+  const advanceTo = (t: number) => {
+    for (;;) {
+      while (next < expiring.length && open.get(expiring[next]![0]) !== expiring[next]![1]) next++;
+      const expiry = next < expiring.length ? expiring[next]![1] + timeoutMs : Number.POSITIVE_INFINITY;
+      if (expiry <= t && expiry <= boundary) {
+        add(`${hourOf(expiry)}:timeouts`, 1);
+        open.delete(expiring[next++]![0]);
+      } else if (boundary <= t) {
+        active[`active:${boundary}`] = open.size;
+        boundary += HOUR;
+      } else return;
+    }
   };
   const close = (user: string, at: number) => {
     const from = open.get(user)!;
@@ -80,15 +109,17 @@ export async function pairShard(redis: Redis, partition: number, topics: { signI
     open.delete(user);
   };
   for (const e of events) {
-    // A boundary at exactly e.t is recorded before e applies: events at b are not "before b".
-    recordBoundariesUpTo(e.t);
+    // A boundary at exactly e.t is recorded before e applies (events at b are not "before b"); a
+    // time-out at exactly e.t comes before e (a sign-out then finds no session).
+    advanceTo(e.t);
     if (e.kind === 1) {
       if (open.has(e.user)) close(e.user, e.t);
       open.set(e.user, e.t);
+      expiring.push([e.user, e.t]);
     } else if (open.has(e.user)) close(e.user, e.t);
     else add(`${hourOf(e.t)}:orphans`, 1);
   }
-  recordBoundariesUpTo(wm);
+  advanceTo(wm);
 
   await beforeCommit?.();
   const args: Array<string | number> = [doneText ?? '', String(wm), ins.length, outs.length, open.size, deltas.size, Object.keys(active).length];
@@ -103,10 +134,10 @@ export async function pairShard(redis: Redis, partition: number, topics: { signI
 
 /** Sums the shards' session totals into hourly rows; final where every shard paired past the end. */
 export async function sessionRows(redis: Redis, shards: number, boundaries: Array<number | null>, now: string): Promise<Row[]> {
-  const totals = new Map<number, { count: number; sum: number; orphans: number; active: number }>();
+  const totals = new Map<number, { count: number; sum: number; orphans: number; timeouts: number; active: number }>();
   const at = (ws: number) => {
     let v = totals.get(ws);
-    if (!v) totals.set(ws, (v = { count: 0, sum: 0, orphans: 0, active: 0 }));
+    if (!v) totals.set(ws, (v = { count: 0, sum: 0, orphans: 0, timeouts: 0, active: 0 }));
     return v;
   };
   for (let p = 0; p < shards; p++) {
@@ -115,7 +146,7 @@ export async function sessionRows(redis: Redis, shards: number, boundaries: Arra
       const n = Number(value);
       if (field.startsWith('active:')) at(Number(field.slice(7)) - HOUR).active += n;
       else {
-        const [ws, what] = field.split(':') as [string, 'count' | 'sum' | 'orphans'];
+        const [ws, what] = field.split(':') as [string, 'count' | 'sum' | 'orphans' | 'timeouts'];
         at(Number(ws))[what] += n;
       }
     }
@@ -132,6 +163,7 @@ export async function sessionRows(redis: Redis, shards: number, boundaries: Arra
       v.count ? v.sum / v.count / 1000 : null,
       ws + HOUR <= finalThrough ? v.active : null,
       v.orphans,
+      v.timeouts,
       ws + HOUR <= finalThrough,
       now,
     ]);

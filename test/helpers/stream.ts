@@ -41,7 +41,7 @@ export async function settle(ctx: AppContext, timeoutMs = 180_000): Promise<void
 
 /** The oracle's diff, leaving out what the stream dead-lettered as late (as `verify --metrics` does). */
 export async function oracleDiff(ctx: AppContext, timeoutMs = 120_000) {
-  return warehouseQuery(ctx, 'oracleDiff', { excluded: await lateDeadLetters(ctx) }, timeoutMs);
+  return warehouseQuery(ctx, 'oracleDiff', { excluded: await lateDeadLetters(ctx), sessionTimeoutMs: ctx.config.stream.sessionTimeoutMs }, timeoutMs);
 }
 
 /** Topic names and a loader group of their own for a test file, as env: its data is in event-time order. */

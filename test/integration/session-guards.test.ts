@@ -52,15 +52,15 @@ describe('session guards inside the Lua steps', () => {
     expect(await record(IN, 'u2', T0 + 20 * MINUTE, null, T0 + 180 * MINUTE)).toMatchObject({ applied: 1 });
     expect(await record(OUT, 'u1', T0 + 40 * MINUTE, null, T0 + 180 * MINUTE)).toMatchObject({ applied: 1 });
     // Both topics' marks are at 13:00: the boundary is 12:50 (10 min lateness).
-    const overtaken = await pairShard(redis, 0, { signIn: IN, signOut: OUT }, 10 * MINUTE, async () => {
+    const overtaken = await pairShard(redis, 0, { signIn: IN, signOut: OUT }, { latenessMs: 10 * MINUTE, beforeCommit: async () => {
       // u2's sign-out at 10:30 arrives while the run computes: behind 12:50, ahead of no boundary yet.
       expect(await record(OUT, 'u2', T0 + 30 * MINUTE, null, T0 + 180 * MINUTE)).toMatchObject({ applied: 1, moved: false });
-    });
+    } });
     expect(overtaken).toBeNull();
     expect(await totals()).toEqual({});
     expect(await redis.zcard(k.signIns)).toBe(2);
 
-    const boundary = await pairShard(redis, 0, { signIn: IN, signOut: OUT }, 10 * MINUTE);
+    const boundary = await pairShard(redis, 0, { signIn: IN, signOut: OUT }, { latenessMs: 10 * MINUTE });
     expect(boundary).toBe(T0 + 170 * MINUTE);
     const t = await totals();
     // Both sessions closed in the 10:00 hour: 30 min and 10 min.

@@ -41,6 +41,20 @@ describe('CLI usage errors', () => {
     }
   });
 
+  it('with no service running, verify, simulate and movies ingest say in one line what is down and to run npm start', { timeout: 90_000 }, () => {
+    // Ports nothing listens on (1 is reserved): the commands must not retry for half a minute.
+    const down = { KAFKA_BROKERS: '127.0.0.1:1', REDIS_URL: 'redis://:secret@127.0.0.1:1', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:1' };
+    for (const args of [['verify'], ['simulate', '--events', '10'], ['movies', 'ingest', 'data/Movies.txt']]) {
+      const r = spawnSync(process.execPath, ['bin/segpipe.mjs', ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...down } });
+      expect(r.status, args.join(' ')).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, args.join(' ')).toHaveLength(1);
+      expect(lines[0]).toContain('cannot reach Kafka at 127.0.0.1:1, Redis at redis://***@127.0.0.1:1, the Schema Registry at http://127.0.0.1:1');
+      expect(lines[0]).toContain('npm start');
+      expect(r.stderr).not.toContain('secret');
+    }
+  });
+
   it('refuses verify --metrics on Snowflake (the oracle is DuckDB SQL) before connecting anywhere', () => {
     const r = spawnSync(process.execPath, ['bin/segpipe.mjs', 'verify', '--metrics'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...snowflakeEnv } });
     expect(r.status).toBe(2);
