@@ -38,7 +38,7 @@ const TOKEN = 'test-admin-token-restart-0123456789';
 
 describe('consumers that crash start again, and /health says so', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-restart-'));
-  const env = { ...ownTopicsEnv('cr'), LOADER_GROUP_ID: unique('cr-loader'), REDIS_URL: `redis://127.0.0.1:${PORT}`, ADMIN_TOKEN: TOKEN, STREAM_GROUP_ID: unique('cr-stream'), ALLOWED_LATENESS_MS: '600000' };
+  const env = { ...ownTopicsEnv('cr'), LOADER_GROUP_ID: unique('cr-loader'), REDIS_URL: `redis://127.0.0.1:${PORT}`, ADMIN_TOKEN: TOKEN, STREAM_GROUP_ID: unique('cr-stream'), ALLOWED_LATENESS_MS: '600000', DEDUP_HORIZON_MS: '3600000' };
   let redis: RunningProcess;
   let ctx: AppContext;
   let app: FastifyInstance;
@@ -92,7 +92,7 @@ describe('consumers that crash start again, and /health says so', () => {
     expect(h.checks.kafka?.status).toBe('up');
   });
 
-  it('after the dead-letter limit is lowered mid-run, the stream crashes, starts again and dead-letters the late registrations; the loader dead-letters the junk; nothing is left behind', { timeout: 240_000 }, async () => {
+  it('after the dead-letter limit is lowered mid-run, the stream crashes, starts again and dead-letters the events beyond the dedup horizon; the loader dead-letters the junk; nothing is left behind', { timeout: 240_000 }, async () => {
     stream = new StreamConsumer(ctx, { groupId: env.STREAM_GROUP_ID });
     loader = new RawLoader(ctx, warehouse, { groupId: env.LOADER_GROUP_ID, maxWaitMs: 200 });
     await Promise.all([stream.start(), loader.start()]);
@@ -104,9 +104,9 @@ describe('consumers that crash start again, and /health says so', () => {
 
     const admin = await ctx.admin();
     await admin.alterConfigs({ validateOnly: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: ctx.config.topics.dlq, configEntries: [{ name: 'max.message.bytes', value: '4096' }] }] });
-    // Three days behind the stream's watermark: every state event of this run is late.
+    // Three days behind the stream's marks, past the dedup horizon (1 h): every state event of this run is a late dead letter.
     const late = await produce(3000, 2, start - 3 * 86_400_000);
-    const lateRegistrations = late.filter((e) => e.eventName === 'consumer_registration').length;
+    const lateStateEvents = late.filter((e) => (STATE_EVENT_NAMES as readonly string[]).includes(e.eventName)).length;
     const JUNK = 300;
     const junkProducer = ctx.kafka.producer();
     await junkProducer.connect();
@@ -128,8 +128,8 @@ describe('consumers that crash start again, and /health says so', () => {
       if (h.reason === 'late' || h.original_reason === 'late') dead.late.add(at);
       else dead.junk.add(at);
     });
-    // Registrations three days behind are past the dedup horizon: each is a late dead letter, once.
-    expect(dead.late.size).toBe(lateRegistrations);
+    // Each is a late dead letter, once.
+    expect(dead.late.size).toBe(lateStateEvents);
     expect(dead.junk.size).toBe(JUNK);
 
     const reports = Object.values(await ctx.redis.hgetall(livenessKey('stream'))).map((v) => JSON.parse(v) as MemberReport);
