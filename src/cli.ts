@@ -12,6 +12,18 @@ import path from 'node:path';
 
 const say = (msg: string) => process.stderr.write(`segpipe: ${msg}\n`);
 
+/** Why the admin server cannot listen where it is configured to, or null. */
+async function apiPortBusy(cfg: Config): Promise<string | null> {
+  if (cfg.api.port === 0) return null;
+  const { isPortOpen } = await import('./stack/process.ts');
+  const host = cfg.api.host === '0.0.0.0' || cfg.api.host === '::' ? '127.0.0.1' : cfg.api.host;
+  if (!(await isPortOpen(cfg.api.port, host, 1000))) return null;
+  return portInUse(cfg);
+}
+
+const portInUse = (cfg: Config) =>
+  `port ${cfg.api.port} on ${cfg.api.host} is already in use (another segpipe, or another server): stop it, or set API_PORT to a free port`;
+
 /** Exits 2 with one line when a service the command needs does not answer at all. */
 async function requireServices(cfg: Config): Promise<void> {
   const { servicesProblem } = await import('./stack/preflight.ts');
@@ -107,7 +119,14 @@ program
   .command('start')
   .description('start the local stack where nothing answers, then every role in this process (what `npm start` runs)')
   .action(async () => {
-    const stack = await upStack(config());
+    const cfg = config();
+    // Before anything starts: a busy admin port used to show only after the whole stack was up.
+    const busy = await apiPortBusy(cfg);
+    if (busy) {
+      say(busy);
+      process.exit(2);
+    }
+    const stack = await upStack(cfg);
     await runRoles('all', stack);
   });
 
@@ -364,6 +383,8 @@ export const seedArg = (name: string) => (value: string) => {
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof StackError) say(err.message);
+  // Taken between the check at start and the listen (or by a role command, which has no check).
+  else if ((err as NodeJS.ErrnoException)?.code === 'EADDRINUSE') say(portInUse(config()));
   else say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   process.exit(1);
 });

@@ -65,9 +65,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   // No page of this server may be framed (a page on another port of this host is the same site,
   // and would get the signed-in Bull Board in a frame to click through).
+  // Pages load only this server's own scripts, styles, images and fonts: Bull Board's page links
+  // Google Fonts, which a browser then never fetches (the page falls back to local fonts), and no
+  // page reaches another host.
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-frame-options', 'DENY');
-    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "frame-ancestors 'none'");
+    const html = String(reply.getHeader('content-type') ?? '').startsWith('text/html');
+    if (!reply.hasHeader('content-security-policy')) {
+      reply.header('content-security-policy', html ? "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'" : "frame-ancestors 'none'");
+    }
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'same-origin');
   });

@@ -11,7 +11,7 @@ export interface StateCommands {
   applyBatch(...keysThenArgs: Array<string | number>): Promise<[number, number, number, number]>;
   occupiedBuckets(key: string, from: number, to: number, width: number, limit: number): Promise<number[]>;
   commitPairing(...keysThenArgs: Array<string | number>): Promise<number>;
-  raiseFinal(key: string, ...typeEndPairs: Array<string | number>): Promise<string>;
+  finalizeShard(registrations: string, finalThrough: string, finalCounts: string, ...typeSizeAdvanceEnd: Array<string | number>): Promise<string>;
   raiseHash(key: string, ...fieldValuePairs: Array<string | number>): Promise<number>;
 }
 
@@ -46,6 +46,8 @@ export const shardKeys = (partition: number) => ({
   sessionTotals: `{p${partition}}:sess:acc`,
   /** How far flush:metrics made each window type final here (formatFinalThrough); registrations judge lateness by it. */
   finalThrough: `{p${partition}}:final`,
+  /** `<window_type>:<start>` → the window's count in this shard when it became final (finalizeShard-3.lua), until FINAL_THROUGH passes it. */
+  finalCounts: `{p${partition}}:finalcounts`,
   /** Registrations applied while some of their windows were final: `<event_id>\t<final-through>` scored by offset, until flush:metrics loads them. */
   lateLog: `{p${partition}}:latelog`,
   /** Event ids of a topic applied within the dedup horizon. */

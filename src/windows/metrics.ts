@@ -61,7 +61,7 @@ export const LATE_REGISTRATIONS: TableSpec = {
 /** Every table flush:metrics writes. */
 export const METRICS_TABLES: TableSpec[] = [REGISTRATION_METRICS, LATE_REGISTRATIONS, SESSION_METRICS, MOVIE_SALES];
 
-/** Late-log entries a shard hands to the warehouse per run at most (the rest wait for the next). */
+/** Late-log entries a shard hands to the warehouse per merge. */
 const LATE_LOG_BATCH = 10_000;
 
 /** Per window type: end of the last window written as final (windows before it are done). */
@@ -168,30 +168,42 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     const record = withStateCommands(redis).multi() as ReturnType<Redis['multi']> & { raiseHash(key: string, ...pairs: Array<string | number>): unknown };
     const written = { open: [] as string[], final: [] as string[] };
     const through = await finalInShards(redis, shards, specs, finalThroughs, wm);
+    // The counts each shard took as its windows became final: what their final rows say.
+    const countedFinal = await Promise.all(shards.map((k) => redis.hgetall(k.finalCounts)));
     for (const spec of specs) {
       const done = Number(finalThroughs[spec.type] ?? Number.NEGATIVE_INFINITY);
       const from = Math.max(Number.isFinite(earliest) ? earliest - spec.sizeMs + 1 : newest, Number.isFinite(done) ? done - spec.sizeMs + spec.advanceMs : Number.NEGATIVE_INFINITY);
       const finalThrough = through[spec.type]!;
       const starts = await occupiedStarts(redis, shards, spec, from, newest + 1);
       for (const key of openWritten) if (key.startsWith(`${spec.type}:`)) starts.add(Number(key.slice(spec.type.length + 1)));
+      // Also a window counted when it became final that its users have left since (a late
+      // registration moved them earlier): it keeps that count.
+      for (const counted of countedFinal) for (const key of Object.keys(counted)) if (key.startsWith(`${spec.type}:`)) starts.add(Number(key.slice(spec.type.length + 1)));
       const windows = [...starts]
         .sort((a, b) => a - b)
         .map((start) => ({ start, end: start + spec.sizeMs }))
         .filter((w) => w.end > done); // earlier ones were written final
-      // One round trip for every ZCOUNT of every window and shard.
+      // Open windows are counted now, in one round trip for every ZCOUNT of every window and
+      // shard; a final one has the counts its shards took as it became final (none: 0).
+      const open = windows.filter((w) => w.end > finalThrough);
       const pipe = redis.pipeline();
-      for (const w of windows) for (const k of shards) pipe.zcount(k.registrations, w.start, `(${w.end}`);
+      for (const w of open) for (const k of shards) pipe.zcount(k.registrations, w.start, `(${w.end}`);
       const replies = (await pipe.exec()) ?? [];
-      const finalCounts: Record<string, number> = {};
-      windows.forEach((w, i) => {
-        const key = `${spec.type}:${w.start}`;
+      const openCount = new Map<number, number>();
+      open.forEach((w, i) => {
         let count = 0;
         for (let j = 0; j < shards.length; j++) {
           const [err, n] = replies[i * shards.length + j]!;
           if (err) throw err;
           count += Number(n);
         }
+        openCount.set(w.start, count);
+      });
+      const finalCounts: Record<string, number> = {};
+      windows.forEach((w) => {
+        const key = `${spec.type}:${w.start}`;
         const isFinal = w.end <= finalThrough;
+        const count = isFinal ? countedFinal.reduce((sum, counted) => sum + Number(counted[key] ?? 0), 0) : openCount.get(w.start)!;
         rows.push([iso(w.start), iso(w.end), spec.type, count, lateCounts[key] ?? 0, isFinal, now]);
         if (isFinal) {
           finalized++;
@@ -223,6 +235,8 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
     });
     if (rows.length) await warehouse.merge(REGISTRATION_METRICS, rows);
     await record.exec();
+    // Written final and recorded: no run counts these windows again.
+    if (written.final.length) await Promise.all(shards.map((k) => redis.hdel(k.finalCounts, ...written.final)));
   }
 
   await loadLateLog(redis, warehouse, shards, opts.registrationTopic, now);
@@ -262,26 +276,30 @@ export async function flushMetrics(redis: Redis, warehouse: Warehouse, opts: Met
 async function loadLateLog(redis: Redis, warehouse: Warehouse, shards: Array<ReturnType<typeof shardKeys>>, topic: string, now: string): Promise<void> {
   await Promise.all(
     shards.map(async (k, partition) => {
-      const flat = await redis.zrange(k.lateLog, '0', String(LATE_LOG_BATCH - 1), 'WITHSCORES');
-      if (flat.length === 0) return;
-      const rows: Row[] = [];
-      for (let i = 0; i < flat.length; i += 2) {
-        const [eventId, through] = flat[i]!.split('\t') as [string, string];
-        rows.push([topic, partition, Number(flat[i + 1]), eventId, through ?? '', now]);
+      // In slices, until the log is empty: the oracle reads the whole of it from the warehouse.
+      for (;;) {
+        const flat = await redis.zrange(k.lateLog, '0', String(LATE_LOG_BATCH - 1), 'WITHSCORES');
+        if (flat.length === 0) return;
+        const rows: Row[] = [];
+        for (let i = 0; i < flat.length; i += 2) {
+          const [eventId, through] = flat[i]!.split('\t') as [string, string];
+          rows.push([topic, partition, Number(flat[i + 1]), eventId, through ?? '', now]);
+        }
+        await warehouse.merge(LATE_REGISTRATIONS, rows);
+        await redis.zremrangebyscore(k.lateLog, '-inf', flat[flat.length - 1]!);
       }
-      await warehouse.merge(LATE_REGISTRATIONS, rows);
-      await redis.zremrangebyscore(k.lateLog, '-inf', flat[flat.length - 1]!);
     }),
   );
 }
 
 /**
- * Makes the windows ending at or before the watermark final in every shard, before they are
- * counted: from then on a registration for one of them is late (the state step checks the
- * final-through a batch was judged by), so the counts read next cannot change any more. Never
- * moves back (the watermark can, when a shard gets its first mark); a run that failed after this
- * step left the shards ahead of FINAL_THROUGH, and the next run counts those windows again, the
- * same. Returns the final-through of each spec.
+ * Makes the windows ending at or before the watermark final in every shard and takes their
+ * counts in the same step (finalizeShard-3.lua): from then on a registration for one of them is
+ * late (the state step checks the final-through a batch was judged by), and the final rows carry
+ * the counts taken, whatever late registrations change in the sorted set afterwards. Never moves
+ * back (the watermark can, when a shard gets its first mark); a run that failed after this step
+ * left the counts behind, and the next run writes the same ones. Returns the final-through of
+ * each spec.
  */
 async function finalInShards(redis: Redis, shards: Array<ReturnType<typeof shardKeys>>, specs: WindowSpec[], recorded: Record<string, string>, wm: number): Promise<FinalThrough> {
   const texts = await Promise.all(shards.map((k) => redis.get(k.finalThrough)));
@@ -292,12 +310,12 @@ async function finalInShards(redis: Redis, shards: Array<ReturnType<typeof shard
     if (Number.isFinite(wm)) ends.push(lastEndBy(spec, wm));
     through[spec.type] = Math.max(...ends);
   }
-  const finite = Object.fromEntries(Object.entries(through).filter(([, end]) => Number.isFinite(end)));
-  const wanted = formatFinalThrough(finite);
-  // One script per shard (each is its own Redis Cluster slot); it only ever raises what is there.
+  const wanted = formatFinalThrough(Object.fromEntries(Object.entries(through).filter(([, end]) => Number.isFinite(end))));
+  const quads = specs.flatMap((spec) => (Number.isFinite(through[spec.type]) ? [spec.type, spec.sizeMs, spec.advanceMs, through[spec.type]!] : []));
+  // One script per shard (each is its own Redis Cluster slot): it raises, never lowers, and
+  // takes the counts of the windows it makes final in the same step.
   const state = withStateCommands(redis);
-  const pairs = Object.entries(finite).flat();
-  if (pairs.length) await Promise.all(shards.map((k, p) => (texts[p] === wanted ? null : state.raiseFinal(k.finalThrough, ...pairs))));
+  if (quads.length) await Promise.all(shards.map((k, p) => (texts[p] === wanted ? null : state.finalizeShard(k.registrations, k.finalThrough, k.finalCounts, ...quads))));
   return through;
 }
 

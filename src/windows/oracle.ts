@@ -47,7 +47,7 @@ export function registrationOracleSql(spec: WindowSpec, excluded: SourceOffset[]
   return `
     WITH regs AS (
       SELECT r.user_id, epoch_ms(r.event_time) AS t, CAST(NULLIF(regexp_extract(l.final_through, '(^|;)${spec.type}=(-?[0-9]+)', 2), '') AS BIGINT) AS lim
-      FROM ${stateView('raw_consumer_registration', excluded)} r LEFT JOIN ${LATE_REGISTRATIONS.name} l ON l.event_id = r.event_id AND l.kafka_topic = r.kafka_topic
+      FROM ${stateView('raw_consumer_registration', excluded)} r LEFT JOIN ${LATE_REGISTRATIONS.name} l ON l.kafka_topic = r.kafka_topic AND l.kafka_partition = r.kafka_partition AND l.kafka_offset = r.kafka_offset
     ),
     reached AS (
       SELECT DISTINCT user_id, ws FROM (

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppContext } from '../../src/context.ts';
 import { applyBatch, shardKeys } from '../../src/state/scripts.ts';
 import { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
-import { METRICS_TABLES, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
+import { LATE_REGISTRATIONS, METRICS_TABLES, clearMetricsState, flushMetrics } from '../../src/windows/metrics.ts';
+import type { Row, Warehouse } from '../../src/warehouse/warehouse.ts';
 import { RAW_OFFSETS, rawTables } from '../../src/warehouse/tables.ts';
 import { HOUR, MINUTE, REGISTRATION_WINDOWS, finalWindowKeys, parseFinalThrough } from '../../src/windows/window.ts';
 import { toRow } from '../../src/stream/transform.ts';
@@ -132,7 +133,27 @@ describe('finality guard inside the state step', () => {
     expect(finalWindows).toBeGreaterThan(10);
     expect(diffs).toEqual([]);
     // Without the late log the raw tables alone disagree with the final windows.
+    const saved = await w.query<Record<string, unknown>>('SELECT * FROM late_registrations');
     await w.execute('DELETE FROM late_registrations');
     expect((await diffWithOracle((sql) => w.query(sql))).diffs.length).toBeGreaterThan(0);
+    await w.merge(LATE_REGISTRATIONS, saved.map((r) => LATE_REGISTRATIONS.columns.map((c) => r[c.name] as Row[number])));
+    expect((await diffWithOracle((sql) => w.query(sql))).diffs).toEqual([]);
+  });
+
+  it('a late registration applied after its window became final, before the row was written (a failed merge), does not change the final count', async () => {
+    const T1 = T0 + 24 * HOUR;
+    await register(0, 'fg-q', T1 + 10 * MINUTE, await current(0));
+    await register(0, 'fg-q2', T1 + 3 * HOUR, await current(0));
+    await register(1, 'fg-q3', T1 + 3 * HOUR, await current(1));
+    // This run makes T1's hour final in the shards, then its merge fails.
+    const failing: Warehouse = { ...w, kind: w.kind, query: (sql, binds) => w.query(sql, binds), merge: async (t, rows) => (t.name === 'user_registration_metrics' ? Promise.reject(new Error('injected')) : w.merge(t, rows)) } as Warehouse;
+    await expect(flushMetrics(redis, failing, opts)).rejects.toThrow('injected');
+    expect(parseFinalThrough(await current(0))['tumbling_1h']).toBeGreaterThan(T1 + HOUR);
+    // A new user's registration in that hour arrives now: late there, and moved into it in the set.
+    const late = await register(0, 'fg-after', T1 + 20 * MINUTE, await current(0));
+    expect(late.late).toContain(`tumbling_1h:${T1}`);
+    await flushMetrics(redis, w, opts);
+    expect(await count('tumbling_1h', T1)).toEqual({ n: 1, late: 1, final: true }); // fg-q, as counted when final
+    expect((await diffWithOracle((sql) => w.query(sql))).diffs).toEqual([]);
   });
 });

@@ -56,11 +56,24 @@ describe('a signed-in browser', () => {
   it("pauses a queue through Bull Board's own UI, and another origin's pages change nothing", { timeout: 120_000 }, async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
+    // Nothing the pages ask for leaves this server: Bull Board's page links Google Fonts, which
+    // the page's content security policy blocks in the browser, before any network request.
+    const offsite: string[] = [];
+    const blocked: string[] = [];
+    page.on('requestfinished', (r) => {
+      if (!r.url().startsWith(base) && !r.url().startsWith('data:')) offsite.push(r.url());
+    });
+    page.on('requestfailed', (r) => {
+      if (/csp/i.test(r.failure()?.errorText ?? '')) blocked.push(new URL(r.url()).host);
+    });
     await page.goto(`${base}/admin/queues`);
     expect(page.url()).toContain('/login');
     await page.fill('#token', TOKEN);
     await page.click('button[type=submit]');
     await page.waitForURL(`${base}/admin/queues`);
+    await page.waitForLoadState('networkidle');
+    expect(offsite).toEqual([]);
+    expect(blocked).toContain('fonts.googleapis.com');
 
     for (const path of ['/form', '/urlencoded', '/fetch']) {
       const other = await context.newPage();

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,6 +53,24 @@ describe('CLI usage errors', () => {
       expect(lines[0]).toContain('cannot reach Kafka at 127.0.0.1:1, Redis at redis://***@127.0.0.1:1, the Schema Registry at http://127.0.0.1:1');
       expect(lines[0]).toContain('npm start');
       expect(r.stderr).not.toContain('secret');
+    }
+  });
+
+  it('start with the admin port taken says so in one line before it starts anything', { timeout: 60_000 }, async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ['bin/segpipe.mjs', 'start'], { env: { ...process.env, API_PORT: String(port), API_HOST: '127.0.0.1' } });
+        let stderr = '';
+        child.stderr.on('data', (d) => (stderr += String(d)));
+        child.on('exit', (status) => resolve({ status, stderr }));
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([`segpipe: port ${port} on 127.0.0.1 is already in use (another segpipe, or another server): stop it, or set API_PORT to a free port`]);
+    } finally {
+      server.close();
     }
   });
 
