@@ -2,7 +2,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { resolveAdminToken, type AppContext } from '../context.ts';
 import { checkRole } from '../kafka/liveness.ts';
-import { exposeSharedCounters, metrics } from '../metrics.ts';
+import { exposePipelineGauges, exposeSharedCounters, metrics } from '../metrics.ts';
+import { consumerLag } from '../kafka/lag.ts';
 import { buildServer } from '../server/app.ts';
 import { statusRoutes } from '../server/routes/status.ts';
 import { runsRoutes } from '../server/routes/runs.ts';
@@ -17,6 +18,10 @@ export function apiPlugins(ctx: AppContext): FastifyPluginAsync[] {
 
 export async function buildApi(ctx: AppContext) {
   exposeSharedCounters(ctx.redis);
+  exposePipelineGauges({
+    lag: () => consumerLag(ctx),
+    jobCounts: async () => Object.fromEntries(await Promise.all(Object.entries(ctx.queues).map(async ([name, q]) => [name, await q.getJobCounts('active', 'waiting', 'delayed', 'failed')] as const))),
+  });
   return buildServer({
     adminToken: resolveAdminToken(ctx.config),
     redis: ctx.redis,

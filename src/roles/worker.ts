@@ -5,6 +5,7 @@ import { processors } from '../../workers/index.ts';
 import { QUEUE_PREFIX, type QueueName } from '../../queues/names.ts';
 import { CANCELLABLE_QUEUES, CANCEL_CHANNEL, cancelledReason, type CancelMessage } from '../../queues/cancel.ts';
 import { childLog } from '../log.ts';
+import { SHARED_COUNTERS, bumpShared } from '../metrics.ts';
 
 const log = childLog('worker');
 /** How often a running job checks its cancel mark, behind the pub/sub message that usually comes first. */
@@ -52,7 +53,20 @@ export async function serveQueues(ctx: AppContext, only?: QueueName[]): Promise<
       concurrency: p.concurrency,
       ...(p.lockMs ? { lockDuration: p.lockMs, stalledInterval: p.lockMs } : {}),
     });
-    worker.on('failed', (job, err) => log.warn({ queue: p.queue, job: job?.id, name: job?.name, err: err.message }, 'job failed'));
+    // Runs and seconds per queue and job name, for /metrics (every process adds to the same counters).
+    const finished = (job: Job | undefined, status: 'completed' | 'failed') => {
+      if (!job) return;
+      const labels = { queue: p.queue, name: job.name };
+      const m = ctx.redis.multi();
+      bumpShared(m, SHARED_COUNTERS.jobRuns, { ...labels, status });
+      if (job.processedOn && job.finishedOn) bumpShared(m, SHARED_COUNTERS.jobSeconds, labels, (job.finishedOn - job.processedOn) / 1000);
+      m.exec().catch(() => undefined);
+    };
+    worker.on('completed', (job) => finished(job, 'completed'));
+    worker.on('failed', (job, err) => {
+      finished(job, 'failed');
+      log.warn({ queue: p.queue, job: job?.id, name: job?.name, err: err.message }, 'job failed');
+    });
     worker.on('error', (err) => log.error({ queue: p.queue, err: err.message }, 'worker error'));
     ctx.onClose(() => worker.close());
     started.set(p.queue, worker);

@@ -138,6 +138,8 @@ export class StreamConsumer {
         continue;
       }
       if (result.refused > 0) log.error({ topic, partition, refused: result.refused }, 'events beyond the dedup horizon refused inside the state step but not dead-lettered');
+      // Not awaited: a statistic, not on the batch's path.
+      if (result.applied > 0) void (bumpShared(redis, SHARED_COUNTERS.streamEvents, { topic }, result.applied) as Promise<unknown>).catch(() => undefined);
       break;
     }
     resolveOffset(last);

@@ -102,7 +102,8 @@ export class DuckDBWarehouse implements Warehouse {
     const order = v >= 0 ? `ORDER BY CAST(${cell(v)} AS BIGINT) DESC` : '';
     const keys = table.key.map(q).join(', ');
     await conn.run(
-      `INSERT INTO ${q(table.name)} SELECT ${columns} FROM (SELECT r, row_number() OVER (PARTITION BY ${keyOf} ${order}) AS rn FROM ${q(stage)}) WHERE rn = 1 ` +
+      // By name: a table of an earlier version has its newer columns appended, not in spec order.
+      `INSERT INTO ${q(table.name)} (${table.columns.map((c) => q(c.name)).join(', ')}) SELECT ${columns} FROM (SELECT r, row_number() OVER (PARTITION BY ${keyOf} ${order}) AS rn FROM ${q(stage)}) WHERE rn = 1 ` +
         `ON CONFLICT (${keys}) DO UPDATE SET ${table.columns.filter((c) => !table.key.includes(c.name)).map((c) => `${q(c.name)} = EXCLUDED.${q(c.name)}`).join(', ')}`,
     );
     await conn.run(`DROP TABLE ${q(stage)}`);

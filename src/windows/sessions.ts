@@ -29,10 +29,11 @@ export const SESSION_METRICS: TableSpec = {
     /** Null until every shard has paired past the window's end. */
     { name: 'active_sessions_at_end', type: 'BIGINT', nullable: true },
     { name: 'orphan_sign_outs', type: 'BIGINT', nullable: false },
-    /** Sessions that ended SESSION_TIMEOUT_MS after their sign-in with no sign-out; null in rows of an earlier version. */
-    { name: 'sessions_timed_out', type: 'BIGINT', nullable: true },
     { name: 'is_final', type: 'BOOLEAN', nullable: false },
     { name: 'computed_at', type: 'TIMESTAMP', nullable: false },
+    // Last: a table of an earlier version gets it appended (NULL in its old rows).
+    /** Sessions that ended SESSION_TIMEOUT_MS after their sign-in with no sign-out. */
+    { name: 'sessions_timed_out', type: 'BIGINT', nullable: true },
   ],
 };
 
@@ -163,8 +164,8 @@ export async function sessionRows(redis: Redis, shards: number, boundaries: Arra
       v.count ? v.sum / v.count / 1000 : null,
       ws + HOUR <= finalThrough ? v.active : null,
       v.orphans,
-      v.timeouts,
       ws + HOUR <= finalThrough,
       now,
+      v.timeouts,
     ]);
 }

@@ -161,7 +161,7 @@ describe('Snowflake warehouse through snowflake-sdk against a Snowflake-protocol
     await w.merge(REGISTRATION_METRICS, [reg]);
     await w.merge(REGISTRATION_METRICS, [[...reg.slice(0, 3), 43, 2, true, '2026-11-21T02:00:00.000Z']]);
     await expectTable(REGISTRATION_METRICS, [[...reg.slice(0, 3), 43, 2, true, '2026-11-21T02:00:00.000Z']]);
-    const session = ['2026-11-21T00:00:00.000Z', '2026-11-21T01:00:00.000Z', 12, 3_600_000, 300.5, null, 1, false, '2026-11-21T01:00:01.000Z'];
+    const session = ['2026-11-21T00:00:00.000Z', '2026-11-21T01:00:00.000Z', 12, 3_600_000, 300.5, null, 1, false, '2026-11-21T01:00:01.000Z', 2];
     await w.merge(SESSION_METRICS, [session]);
     await expectTable(SESSION_METRICS, [session]);
   });

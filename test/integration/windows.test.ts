@@ -145,6 +145,18 @@ describe('windowed metrics equal the oracle', () => {
       const reg = (await app.inject({ url: '/api/metrics/registrations?type=sliding_1h_15m&limit=20', headers: auth })).json();
       expect(reg.windows).toHaveLength(20);
 
+      // /metrics has what an alert needs: lag per group and topic, jobs per queue and state, job
+      // runs and seconds, state events applied, and every dead-letter reason, at 0 until one comes.
+      const prom = (await app.inject({ url: '/metrics' })).body;
+      const topic = ctx.config.topics.consumer_registration;
+      expect(prom).toMatch(new RegExp(`segpipe_consumer_lag_messages\\{group="loader",topic="${topic}",app="segpipe"\\} \\d+`));
+      expect(prom).toMatch(new RegExp(`segpipe_consumer_lag_messages\\{group="stream",topic="${topic}",app="segpipe"\\} \\d+`));
+      expect(prom).toMatch(/segpipe_queue_jobs\{queue="flush",state="failed",app="segpipe"\} \d+/);
+      expect(prom).toMatch(/segpipe_job_runs_total\{queue="flush",name="flush:metrics",status="completed",app="segpipe"\} [1-9]/);
+      expect(prom).toMatch(/segpipe_job_seconds_total\{queue="flush",name="flush:metrics",app="segpipe"\} [0-9.e-]+/);
+      expect(prom).toMatch(new RegExp(`segpipe_stream_events_applied_total\\{topic="${topic}",app="segpipe"\\} [1-9]`));
+      for (const reason of ["future_timestamp", "too_large", "invalid_value"]) expect(prom).toMatch(new RegExp(`segpipe_dead_letters_total\\{reason="${reason}",app="segpipe"\\} \\d+`));
+
       const address = await app.listen({ host: '127.0.0.1', port: 0 });
       const browser = await chromium.launch({
         executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -162,6 +174,13 @@ describe('windowed metrics equal the oracle', () => {
         expect(points).toMatchObject({ tumbling: expect.any(Number), sliding: expect.any(Number), active: expect.any(Number), duration: expect.any(Number), sales: 10 });
         for (const n of Object.values(points)) expect(n).toBeGreaterThan(0);
         expect(await page.locator('canvas').count()).toBe(5);
+        // The pipeline's health beside the data: every part, every topic's lag, rows per table, jobs per queue.
+        expect(await page.locator('#health tbody tr').count()).toBeGreaterThanOrEqual(3);
+        expect(await page.locator('#topics tbody tr').count()).toBeGreaterThanOrEqual(6);
+        expect(await page.locator('#tables tbody tr').count()).toBeGreaterThanOrEqual(6);
+        expect(await page.locator('#queues tbody tr').count()).toBeGreaterThanOrEqual(3);
+        // These windows are in October 2026, weeks behind now: the page says the event time is not live.
+        expect(await page.locator('#clock').textContent()).toMatch(/^event time up to 20\d\d-\d\d-\d\d \d\d:\d\d UTC: [0-9.]+ days behind now/);
         fs.mkdirSync('test-artifacts', { recursive: true });
         await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });
         expect(fs.statSync('test-artifacts/dashboard.png').size).toBeGreaterThan(20_000);

@@ -4,7 +4,8 @@ const REFRESH_MS = 5000;
 const charts = {};
 window.segpipeDashboard = { refreshes: 0, points: {} };
 
-const label = (iso) => iso.slice(5, 16).replace('T', ' ');
+// Event time in UTC with its year: a fast-forward simulation runs days ahead of the wall clock.
+const label = (iso) => `${iso.slice(0, 16).replace('T', ' ')}`;
 const colors = (rows) => rows.map((r) => (r.is_final ? '#2f6fde' : '#9db9ef'));
 
 function draw(id, type, labels, data, extra = {}) {
@@ -19,7 +20,14 @@ function draw(id, type, labels, data, extra = {}) {
   charts[id] = new Chart(document.getElementById(id), {
     type,
     data: { labels, datasets: [{ data, borderColor: '#2f6fde', backgroundColor: '#2f6fde', pointRadius: 0, ...extra }] },
-    options: { animation: false, responsive: true, plugins: { legend: { display: false } }, indexAxis: type === 'bar' && id === 'sales' ? 'y' : 'x' },
+    options: {
+      animation: false,
+      responsive: true,
+      plugins: { legend: { display: false } },
+      indexAxis: type === 'bar' && id === 'sales' ? 'y' : 'x',
+      // Counts start at 0, so a small change does not look like a big one.
+      scales: id === 'sales' ? { x: { beginAtZero: true } } : { y: { beginAtZero: true } },
+    },
   });
 }
 
@@ -29,14 +37,63 @@ async function get(path) {
   return res.json();
 }
 
+const text = (v) => (v === null || v === undefined ? '—' : String(v));
+function fill(id, rows) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren(
+    ...rows.map((cells) => {
+      const tr = document.createElement('tr');
+      for (const c of cells) {
+        const td = document.createElement('td');
+        if (c && typeof c === 'object') {
+          td.textContent = c.text;
+          td.className = c.cls;
+        } else td.textContent = text(c);
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+}
+
+/** Health of each part, lag per topic, rows per table, jobs per queue: /health and /api/status. */
+async function pipeline() {
+  const health = await fetch('/health', { credentials: 'same-origin' }).then((r) => r.json());
+  fill('health', Object.entries(health.checks).map(([name, c]) => [name, { text: c.status, cls: c.status }, `${c.latency_ms} ms`]));
+  const status = await get('/api/status');
+  fill('topics', Object.entries(status.topics).map(([topic, t]) => [topic, t.messages, t.loader_lag, t.stream_lag]));
+  fill('tables', Object.entries(status.warehouse.tables).map(([table, t]) => [table, t.rows_loaded, t.last_load ? t.last_load.slice(0, 19).replace('T', ' ') : null]));
+  fill('queues', Object.entries(status.queues).map(([queue, q]) => [queue, q.active, q.waiting, { text: text(q.failed), cls: q.failed > 0 ? 'down' : '' }]));
+  window.segpipeDashboard.health = health.status;
+}
+
+/** Says how far the newest event time shown is from now: far ahead means a fast-forward simulation. */
+function clock(windows) {
+  const el = document.getElementById('clock');
+  const newest = windows.length ? Date.parse(windows[windows.length - 1].window_end) : null;
+  if (newest === null) {
+    el.textContent = 'no registrations yet';
+    return;
+  }
+  const days = (newest - Date.now()) / 86_400_000;
+  const when = `event time up to ${label(new Date(newest).toISOString())} UTC`;
+  el.className = Math.abs(days) > 1 ? 'ahead' : '';
+  el.textContent =
+    days > 1 ? `${when}: ${days.toFixed(1)} days ahead of now (a fast-forward simulation: hours of activity per burst)` : days < -1 ? `${when}: ${(-days).toFixed(1)} days behind now (a backfill or replay)` : `${when}: live`;
+}
+
 async function refresh() {
   try {
+    await pipeline().catch((err) => {
+      document.getElementById('status').textContent = `pipeline health unavailable: ${err.message}`;
+    });
     const [tumbling, sliding, sessions, sales] = await Promise.all([
       get('/api/metrics/registrations?type=tumbling_1h&limit=72'),
       get('/api/metrics/registrations?type=sliding_1h_15m&limit=288'),
       get('/api/metrics/sessions?limit=72'),
       get('/api/metrics/sales/top?limit=10'),
     ]);
+    clock(tumbling.windows);
     draw('tumbling', 'bar', tumbling.windows.map((w) => label(w.window_start)), tumbling.windows.map((w) => w.registration_count), { backgroundColor: colors(tumbling.windows) });
     draw('sliding', 'line', sliding.windows.map((w) => label(w.window_start)), sliding.windows.map((w) => w.registration_count));
     draw('active', 'line', sessions.windows.map((w) => label(w.window_start)), sessions.windows.map((w) => w.active_sessions_at_end));
