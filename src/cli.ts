@@ -268,9 +268,15 @@ program
         const rows = report.partitions.filter((p) => p.loaded + p.pending > 0 || p.difference !== 0);
         const cols: Array<[string, number]> = [['loaded', 9], ['warehouse', 9], ['dups', 6], ['dead', 6], ['pending', 8], ['diff', 6], ['stream lag', 10]];
         out(`${'topic'.padEnd(30)} ${'part'.padStart(4)} ${cols.map(([h, w]) => h.padStart(w)).join(' ')}`);
-        for (const p of rows) {
-          const cells = [p.loaded, p.warehouse, p.duplicates, p.deadLetters, p.pending, p.difference, p.streamLag ?? '-'];
-          out(`${p.topic.padEnd(30)} ${String(p.partition).padStart(4)} ${cells.map((c, i) => String(c).padStart(cols[i]![1])).join(' ')}${p.difference !== 0 ? '  ← MISMATCH' : ''}`);
+        const line = (topic: string, part: string, cells: Array<number | string>, mismatch: boolean) =>
+          out(`${topic.padEnd(30)} ${part.padStart(4)} ${cells.map((c, i) => String(c).padStart(cols[i]![1])).join(' ')}${mismatch ? '  ← MISMATCH' : ''}`);
+        // Partitions in order, then the topic's total.
+        for (const topic of [...new Set(rows.map((p) => p.topic))]) {
+          const parts = rows.filter((p) => p.topic === topic).sort((a, b) => a.partition - b.partition);
+          for (const p of parts) line(p.topic, String(p.partition), [p.loaded, p.warehouse, p.duplicates, p.deadLetters, p.pending, p.difference, p.streamLag ?? '-'], p.difference !== 0);
+          const sum = (f: (p: (typeof parts)[number]) => number | null | undefined) => parts.reduce((s, p) => s + (f(p) ?? 0), 0);
+          const lagged = parts.some((p) => p.streamLag !== undefined && p.streamLag !== null);
+          if (parts.length > 1) line(topic, 'all', [sum((p) => p.loaded), sum((p) => p.warehouse), sum((p) => p.duplicates), sum((p) => p.deadLetters), sum((p) => p.pending), sum((p) => p.difference), lagged ? sum((p) => p.streamLag) : '-'], false);
         }
         out(
           report.ok

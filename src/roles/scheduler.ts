@@ -9,6 +9,8 @@ import { watchIncoming } from '../movies/watcher.ts';
 
 const log = childLog('scheduler');
 
+export const REPEATED_JOB_OPTS = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
+
 export async function startScheduler(ctx: AppContext): Promise<string> {
   const schedules = schedulesFor(ctx.config);
   for (const [name, queue] of Object.entries(ctx.queues)) {
@@ -18,7 +20,9 @@ export async function startScheduler(ctx: AppContext): Promise<string> {
     }
   }
   for (const s of schedules) {
-    await ctx.queues[s.queue].upsertJobScheduler(s.id, s.repeat, { name: s.id, data: s.data ?? {} });
+    // A repeatable job runs every few seconds: only its latest runs are kept (Bull Board showed
+    // pages of them, and Redis held every one).
+    await ctx.queues[s.queue].upsertJobScheduler(s.id, s.repeat, { name: s.id, data: s.data ?? {}, opts: REPEATED_JOB_OPTS });
     log.info({ scheduler: s.id, queue: s.queue, repeat: s.repeat }, 'schedule upserted');
   }
   // A fresh install has no catalog: load the sample once, so sales have titles from the start.

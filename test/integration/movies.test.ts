@@ -69,6 +69,11 @@ describe('movie catalog pipeline', () => {
     api = await buildApi(ctx);
   });
 
+  it('keeps only the latest runs of a repeatable job', async () => {
+    const scheduler = await ctx.queues.flush.getJobScheduler('flush:metrics');
+    expect(scheduler?.template?.opts).toMatchObject({ removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } });
+  });
+
   afterAll(async () => {
     // The scheduler role upserted repeatable jobs into the shared test Redis: remove them.
     for (const q of Object.values(ctx.queues)) for (const s of await q.getJobSchedulers()) if (s.key) await q.removeJobScheduler(s.key);

@@ -8,6 +8,7 @@ import { buildApi } from '../../src/roles/api.ts';
 import { startRedis } from '../../src/stack/redis.ts';
 import { stopPid, type RunningProcess } from '../../src/stack/process.ts';
 import { testConfig } from '../helpers/env.ts';
+import { topicSpecs } from '../../src/kafka/client.ts';
 
 const TOKEN = 'test-admin-token-0123456789';
 const REDIS_PORT = 16390;
@@ -34,7 +35,7 @@ describe('admin server', () => {
   });
 
   it('rejects /api and /admin without the token with 401 JSON, accepts them with it', async () => {
-    for (const url of ['/api/status', '/admin/queues', '/admin/queues/api/queues']) {
+    for (const url of ['/api', '/api/status', '/admin/queues', '/admin/queues/api/queues']) {
       const res = await app.inject({ url });
       expect(res.statusCode, url).toBe(401);
       expect(res.json()).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
@@ -43,7 +44,11 @@ describe('admin server', () => {
       const ok = await app.inject({ url, headers: auth });
       expect(ok.statusCode, url).toBe(200);
     }
+    expect((await app.inject({ url: '/api', headers: auth })).json()).toMatchObject({ dashboard: '/dashboard', bull_board: '/admin/queues', status: '/api/status' });
     const status = (await app.inject({ url: '/api/status', headers: auth })).json();
+    // In the configuration's topic order, each topic's partitions in order.
+    expect(Object.keys(status.topics)).toEqual(topicSpecs(ctx.config).map((s) => s.topic));
+    for (const t of Object.values(status.topics) as Array<{ partitions: Array<{ partition: number }> }>) expect(t.partitions.map((p) => p.partition)).toEqual(t.partitions.map((_, i) => i));
     expect(Object.keys(status.queues)).toEqual(['movies', 'simulator', 'flush', 'warehouse']);
     expect(status.topics[ctx.config.topics.checkout].partitions).toHaveLength(3);
     expect(Object.keys(status.warehouse.tables)).toContain('raw_checkout');

@@ -144,6 +144,13 @@ describe('stream ingestion into DuckDB', () => {
       );
     const clean = await cli(['verify']);
     expect(clean.out).toContain('every offset the loader passed is a row, a duplicate or a dead letter');
+    // Each topic's partitions in order, then its total.
+    const checkoutLines = clean.out.split('\n').filter((l) => l.startsWith(ctx.config.topics.checkout));
+    const parts = checkoutLines.map((l) => l.split(/\s+/)[1]!);
+    expect(parts.at(-1)).toBe('all');
+    const numbers = parts.slice(0, -1).map(Number);
+    expect(numbers.length).toBeGreaterThan(1);
+    expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
     expect(clean.code).toBe(0);
     // --json: stdout is one JSON document, the report with the oracle's result in it.
     const json = (await promisify(execFile)(process.execPath, ['bin/segpipe.mjs', 'verify', '--json', '--metrics'], { env: { ...process.env, ...TEST_ENV, ...env, LOG_LEVEL: 'error' } }).catch((e: { stdout: string }) => e)) as { stdout: string };

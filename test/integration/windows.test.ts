@@ -1,6 +1,7 @@
 // Windowed metrics against the oracle: 48 simulated hours through the stream, registrations in
 // hourly tumbling and 1 h / 15 min sliding windows, sales per movie; out-of-order and late events.
 import fs from 'node:fs';
+import YAML from 'yaml';
 import os from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'bullmq';
@@ -156,6 +157,16 @@ describe('windowed metrics equal the oracle', () => {
       expect(prom).toMatch(/segpipe_job_seconds_total\{queue="flush",name="flush:metrics",app="segpipe"\} [0-9.e-]+/);
       expect(prom).toMatch(new RegExp(`segpipe_stream_events_applied_total\\{topic="${topic}",app="segpipe"\\} [1-9]`));
       for (const reason of ["future_timestamp", "too_large", "invalid_value"]) expect(prom).toMatch(new RegExp(`segpipe_dead_letters_total\\{reason="${reason}",app="segpipe"\\} \\d+`));
+      // The shipped alert rules and Grafana dashboard parse, and every metric they name is exported.
+      const rules = YAML.parse(fs.readFileSync('ops/prometheus/segpipe-alerts.yml', 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string; labels: { severity: string }; annotations: { summary: string } }> }> };
+      const alerts = rules.groups.flatMap((g) => g.rules);
+      expect(alerts.map((a) => a.alert)).toEqual(expect.arrayContaining(['SegpipeLagGrowing', 'SegpipeStreamStalled', 'SegpipeDeadLetters', 'SegpipeFlushFailing']));
+      for (const a of alerts) expect(a.labels.severity && a.annotations.summary, a.alert).toBeTruthy();
+      const grafana = JSON.parse(fs.readFileSync('ops/grafana/segpipe-dashboard.json', 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+      const exprs = [...alerts.map((a) => a.expr), ...grafana.panels.flatMap((p) => p.targets.map((t) => t.expr))];
+      const named = new Set(exprs.flatMap((e) => e.match(/\bsegpipe_[a-z0-9_]+/g) ?? []));
+      expect(named.size).toBeGreaterThan(5);
+      for (const name of named) expect(prom, name).toContain(`# TYPE ${name} `);
 
       const address = await app.listen({ host: '127.0.0.1', port: 0 });
       const browser = await chromium.launch({

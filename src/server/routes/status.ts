@@ -11,6 +11,16 @@ import { STATE_EVENT_NAMES } from '../../config.ts';
 
 export const statusRoutes = (ctx: AppContext) =>
   async function status(app: FastifyInstance): Promise<void> {
+    // The API root: where everything is.
+    app.get('/', async () => ({
+      dashboard: '/dashboard',
+      bull_board: '/admin/queues',
+      status: '/api/status',
+      runs: '/api/runs',
+      metrics: { registrations: '/api/metrics/registrations?type=tumbling_1h', sessions: '/api/metrics/sessions', top_sales: '/api/metrics/sales/top', prometheus: '/metrics' },
+      health: '/health',
+    }));
+
     app.get('/status', async () => {
       const queues = Object.fromEntries(
         await Promise.all(
