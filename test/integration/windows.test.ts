@@ -191,6 +191,12 @@ describe('windowed metrics equal the oracle', () => {
         expect(await page.locator('#tables tbody tr').count()).toBeGreaterThanOrEqual(6);
         expect(await page.locator('#queues tbody tr').count()).toBeGreaterThanOrEqual(3);
         // These windows are in October 2026, weeks behind now: the page says the event time is not live.
+        // The range picker: 12 hours shows 12 tumbling windows, 48 sliding ones.
+        const before = await page.evaluate(() => (globalThis as unknown as { segpipeDashboard: { refreshes: number } }).segpipeDashboard.refreshes);
+        await page.selectOption('#range', '12');
+        await page.waitForFunction((n) => (globalThis as unknown as { segpipeDashboard: { refreshes: number } }).segpipeDashboard.refreshes > n, before, { timeout: 30_000 });
+        expect(await page.evaluate(() => (globalThis as unknown as { segpipeDashboard: { points: Record<string, number> } }).segpipeDashboard.points)).toMatchObject({ tumbling: 12, sliding: 48 });
+        await page.selectOption('#range', '72');
         expect(await page.locator('#clock').textContent()).toMatch(/^event time up to 20\d\d-\d\d-\d\d \d\d:\d\d UTC: [0-9.]+ days behind now/);
         fs.mkdirSync('test-artifacts', { recursive: true });
         await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });

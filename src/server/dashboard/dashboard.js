@@ -87,10 +87,12 @@ async function refresh() {
     await pipeline().catch((err) => {
       document.getElementById('status').textContent = `pipeline health unavailable: ${err.message}`;
     });
+    // Hours of event time to show (the API fills the empty windows of the range with 0).
+    const hours = Number(document.getElementById('range').value);
     const [tumbling, sliding, sessions, sales] = await Promise.all([
-      get('/api/metrics/registrations?type=tumbling_1h&limit=72'),
-      get('/api/metrics/registrations?type=sliding_1h_15m&limit=288'),
-      get('/api/metrics/sessions?limit=72'),
+      get(`/api/metrics/registrations?type=tumbling_1h&limit=${hours}`),
+      get(`/api/metrics/registrations?type=sliding_1h_15m&limit=${hours * 4}`),
+      get(`/api/metrics/sessions?limit=${hours}`),
       get('/api/metrics/sales/top?limit=10'),
     ]);
     clock(tumbling.windows);
@@ -106,5 +108,6 @@ async function refresh() {
   }
 }
 
+document.getElementById('range').addEventListener('change', () => refresh());
 refresh();
 setInterval(refresh, REFRESH_MS);
