@@ -391,6 +391,8 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof StackError) say(err.message);
   // Taken between the check at start and the listen (or by a role command, which has no check).
   else if ((err as NodeJS.ErrnoException)?.code === 'EADDRINUSE') say(portInUse(config()));
-  else say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  // The stack trace only when asked for: an operator needs the message and what to do.
+  else if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  else say(`failed: ${err instanceof Error ? err.message : String(err)} (LOG_LEVEL=debug shows where)`);
   process.exit(1);
 });

@@ -74,6 +74,18 @@ describe('CLI usage errors', () => {
     }
   });
 
+  it('a command that fails says why in one line, with the stack trace only under LOG_LEVEL=debug', { timeout: 60_000 }, () => {
+    const args = ['gen-movies', '--items', '1', '--out', '/nonexistent-dir/x.txt'];
+    const plain = spawnSync(process.execPath, ['bin/segpipe.mjs', ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LOG_LEVEL: 'info' } });
+    expect(plain.status).toBe(1);
+    expect(plain.stderr.trim().split('\n')).toHaveLength(1);
+    expect(plain.stderr).toMatch(/^segpipe: failed: .*ENOENT.*\(LOG_LEVEL=debug shows where\)/);
+    const debug = spawnSync(process.execPath, ['bin/segpipe.mjs', ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LOG_LEVEL: 'debug' } });
+    // The stack as the error has it (an fs error's is its name and message only).
+    expect(debug.stderr).toMatch(/^segpipe: failed: Error: ENOENT/);
+    expect(debug.stderr).not.toContain('LOG_LEVEL=debug shows where');
+  });
+
   it('refuses verify --metrics on Snowflake (the oracle is DuckDB SQL) before connecting anywhere', () => {
     const r = spawnSync(process.execPath, ['bin/segpipe.mjs', 'verify', '--metrics'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...snowflakeEnv } });
     expect(r.status).toBe(2);
