@@ -1,9 +1,11 @@
-// One byte range of Movies.txt → parsed, enriched, Avro-encoded catalog events, packed for a
+// One byte range of Movies.txt → parsed and hashed, then the items new or changed since last
+// produced enriched and Avro-encoded into catalog events, packed for a
 // zero-copy transfer out of the worker thread: one buffer of wire-format values plus offsets.
 import fs from 'node:fs';
 import { FileChangedError, openPinned, type FileIdentity } from './pinned-file.ts';
 import path from 'node:path';
 import avro from 'avsc';
+import { Redis } from 'ioredis';
 import { SCHEMAS_DIR, encodeWire } from '../registry/serde.ts';
 import { contentHash, toCatalogEvent } from './enrich.ts';
 import { CatalogItemEvent } from '../events/model.ts';
@@ -19,6 +21,12 @@ export interface ChunkTask {
   schemaId: number;
   /** Event time for the run (ISO 8601 UTC). */
   timestamp: string;
+  /**
+   * Where the content hash of each item last produced is kept: items whose hash is the stored
+   * one are counted and skipped before they are enriched and encoded (one lookup per range).
+   * The caller checks the hashes again before producing (another run may have moved them on).
+   */
+  storedHashes?: { redisUrl: string; key: string; chars: number };
 }
 
 export interface ChunkResult {
@@ -35,6 +43,30 @@ export interface ChunkResult {
   packed: Uint8Array;
   offsets: Uint32Array;
   quarantined: QuarantinedLine[];
+  /** Items of the range left out because their stored hash was theirs already. */
+  unchanged: number;
+}
+
+let hashStore: { url: string; client: Redis } | undefined;
+/** This thread's connection to the hash store, opened at first use. */
+function storeFor(url: string): Redis {
+  if (hashStore?.url !== url) {
+    hashStore?.client.disconnect();
+    const client = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    client.on('error', () => undefined);
+    hashStore = { url, client };
+  }
+  return hashStore.client;
+}
+
+/** The stored hash of each id, or null for all of them when the store cannot answer (then nothing is skipped). */
+async function storedHashesOf(ids: string[], where: NonNullable<ChunkTask['storedHashes']>): Promise<Array<string | null>> {
+  if (ids.length === 0) return [];
+  try {
+    return await storeFor(where.redisUrl).hmget(where.key, ...ids);
+  } catch {
+    return ids.map(() => null);
+  }
 }
 
 let catalogType: avro.Type | undefined;
@@ -57,20 +89,34 @@ export function readRange(file: string, start: number, end: number, identity?: F
   return buf;
 }
 
-export function processChunk(task: ChunkTask): ChunkResult {
+export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
   const parsed = parseMovies(readRange(task.file, task.start, task.end, task.identity));
+  // Hash first, and enrich and encode only what changed since it was last produced.
+  const allHashes = parsed.records.map((rec) => contentHash(rec));
+  let records = parsed.records;
+  let recordHashes = allHashes;
+  if (task.storedHashes) {
+    const where = task.storedHashes;
+    const stored = await storedHashesOf(
+      parsed.records.map((rec) => rec.itemId),
+      where,
+    );
+    const keep = parsed.records.flatMap((_, i) => (stored[i] === allHashes[i]!.slice(0, where.chars) ? [] : [i]));
+    records = keep.map((i) => parsed.records[i]!);
+    recordHashes = keep.map((i) => allHashes[i]!);
+  }
   const t = type();
   const sourceFile = path.basename(task.file);
   const itemIds: string[] = [];
   const hashes: string[] = [];
   const prices: string[] = [];
-  const offsets = new Uint32Array(parsed.records.length + 1);
+  const offsets = new Uint32Array(records.length + 1);
   // Encode straight into one buffer (avsc's toBuffer encodes twice past 1 KiB); grow on overflow.
   let packed = Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil((task.end - task.start) * 1.5)));
   let pos = 0;
   const time = Date.parse(task.timestamp);
-  parsed.records.forEach((rec, i) => {
-    const hash = contentHash(rec);
+  records.forEach((rec, i) => {
+    const hash = recordHashes[i]!;
     const event = new CatalogItemEvent(toCatalogEvent(rec, { sourceFile, rangeStart: task.start, timestamp: task.timestamp }, hash), time);
     const record = event.toRecord();
     let end = -1;
@@ -88,7 +134,7 @@ export function processChunk(task: ChunkTask): ChunkResult {
     hashes.push(hash);
     prices.push(record.list_price_cents === null ? '' : `${record.list_price_cents} ${record.currency ?? 'USD'}`);
   });
-  offsets[parsed.records.length] = pos;
+  offsets[records.length] = pos;
   return {
     start: task.start,
     end: task.end,
@@ -100,5 +146,6 @@ export function processChunk(task: ChunkTask): ChunkResult {
     packed: Uint8Array.prototype.slice.call(packed, 0, pos),
     offsets,
     quarantined: parsed.quarantined,
+    unchanged: parsed.records.length - records.length,
   };
 }
