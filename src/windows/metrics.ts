@@ -1,5 +1,5 @@
 // flush:metrics: per-shard partial state (Redis) summed into warehouse metrics.
-// Registrations: one sorted set per shard (user_id scored by registration time, ZADD NX), so a
+// Registrations: one sorted set per shard (user_id scored by earliest registration time, ZADD LT), so a
 // window's distinct count is the sum over shards of ZCOUNT [start, end) (a user's events all
 // live in one shard). Windows are upserted while open (is_final=false) and once more when the
 // watermark passes their end (is_final=true). Registrations are never trimmed: a user's earliest
