@@ -249,12 +249,9 @@ export class RawLoader {
     const [topic, partition] = splitTp(tp);
     const event = this.eventByTopic.get(topic);
     if (!event) return -1;
-    const [row] = await this.target.query<{ t: string | Date | null }>(`SELECT max(event_time) AS "t" FROM ${this.tables.get(event)!.name} WHERE kafka_partition = ?`, [partition]);
-    const t = row?.t;
-    if (t === null || t === undefined) return -1;
-    if (t instanceof Date) return t.getTime();
-    // UTC text, with or without its zone (warehouses store event time as UTC without one).
-    const ms = Date.parse(/[zZ]$|[+-]\d\d:?\d\d$/.test(t) ? t : `${t.replace(' ', 'T')}Z`);
+    // Both warehouses' query() give timestamps as ISO 8601 UTC text.
+    const [row] = await this.target.query<{ t: string | null }>(`SELECT max(event_time) AS "t" FROM ${this.tables.get(event)!.name} WHERE kafka_partition = ?`, [partition]);
+    const ms = parseEventTime(row?.t);
     return Number.isNaN(ms) ? -1 : ms;
   }
 
