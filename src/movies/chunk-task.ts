@@ -1,15 +1,14 @@
-// One byte range of Movies.txt → parsed and hashed, then the items new or changed since last
-// produced enriched and Avro-encoded into catalog events, packed for a
-// zero-copy transfer out of the worker thread: one buffer of wire-format values plus offsets.
+// One byte range of Movies.txt → scanned and hashed on bytes, then the items new or changed
+// since last produced enriched and Avro-encoded into catalog events (byte-records.ts: the same
+// bytes as parse.ts + enrich.ts + avsc), packed for a zero-copy transfer out of the worker
+// thread: one buffer of wire-format values plus offsets.
 import fs from 'node:fs';
 import { FileChangedError, openPinned, type FileIdentity } from './pinned-file.ts';
 import path from 'node:path';
-import avro from 'avsc';
 import { Redis } from 'ioredis';
-import { SCHEMAS_DIR, encodeWire } from '../registry/serde.ts';
-import { contentHash, toCatalogEvent } from './enrich.ts';
-import { CatalogItemEvent } from '../events/model.ts';
-import { parseMovies, type QuarantinedLine } from './parse.ts';
+import { HEADER_BYTES, MAGIC_BYTE, SCHEMAS_DIR } from '../registry/serde.ts';
+import { AvroBytes, ScannedRange, checkCatalogSchema, writeCatalogRecord } from './byte-records.ts';
+import type { QuarantinedLine } from './parse.ts';
 
 export interface ChunkTask {
   file: string;
@@ -69,9 +68,13 @@ async function storedHashesOf(ids: string[], where: NonNullable<ChunkTask['store
   }
 }
 
-let catalogType: avro.Type | undefined;
-const type = () =>
-  (catalogType ??= avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'movies_catalog_enriched.avsc'), 'utf8'))));
+let schemaChecked = false;
+/** The byte writer writes the catalog schema's fields in its own order: checked once per thread. */
+function checkSchema(): void {
+  if (schemaChecked) return;
+  checkCatalogSchema(JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'movies_catalog_enriched.avsc'), 'utf8')));
+  schemaChecked = true;
+}
 
 export function readRange(file: string, start: number, end: number, identity?: FileIdentity): Buffer {
   const buf = Buffer.allocUnsafe(end - start);
@@ -90,62 +93,47 @@ export function readRange(file: string, start: number, end: number, identity?: F
 }
 
 export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
-  const parsed = parseMovies(readRange(task.file, task.start, task.end, task.identity));
+  checkSchema();
+  const range = ScannedRange.scan(readRange(task.file, task.start, task.end, task.identity));
+  const n = range.records;
   // Hash first, and enrich and encode only what changed since it was last produced.
-  const allHashes = parsed.records.map((rec) => contentHash(rec));
-  let records = parsed.records;
-  let recordHashes = allHashes;
+  const allHashes: string[] = new Array(n);
+  for (let r = 0; r < n; r++) allHashes[r] = range.hash(r, range.keysOf(r));
+  let todo = Array.from({ length: n }, (_, r) => r);
   if (task.storedHashes) {
     const where = task.storedHashes;
-    const stored = await storedHashesOf(
-      parsed.records.map((rec) => rec.itemId),
-      where,
-    );
-    const keep = parsed.records.flatMap((_, i) => (stored[i] === allHashes[i]!.slice(0, where.chars) ? [] : [i]));
-    records = keep.map((i) => parsed.records[i]!);
-    recordHashes = keep.map((i) => allHashes[i]!);
+    const stored = await storedHashesOf(range.ids, where);
+    todo = todo.filter((r) => stored[r] !== allHashes[r]!.slice(0, where.chars));
   }
-  const t = type();
-  const sourceFile = path.basename(task.file);
+  const ctx = { sourceFile: path.basename(task.file), rangeStart: task.start, timestamp: task.timestamp };
   const itemIds: string[] = [];
   const hashes: string[] = [];
   const prices: string[] = [];
-  const offsets = new Uint32Array(records.length + 1);
-  // Encode straight into one buffer (avsc's toBuffer encodes twice past 1 KiB); grow on overflow.
-  let packed = Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil((task.end - task.start) * 1.5)));
-  let pos = 0;
-  const time = Date.parse(task.timestamp);
-  records.forEach((rec, i) => {
-    const hash = recordHashes[i]!;
-    const event = new CatalogItemEvent(toCatalogEvent(rec, { sourceFile, rangeStart: task.start, timestamp: task.timestamp }, hash), time);
-    const record = event.toRecord();
-    let end = -1;
-    while (end < 0) {
-      end = encodeWire(t, task.schemaId, record, packed, pos);
-      if (end < 0) {
-        const bigger = Buffer.allocUnsafe(packed.length * 2);
-        packed.copy(bigger, 0, 0, pos);
-        packed = bigger;
-      }
-    }
-    offsets[i] = pos;
-    pos = end;
-    itemIds.push(event.key());
-    hashes.push(hash);
-    prices.push(record.list_price_cents === null ? '' : `${record.list_price_cents} ${record.currency ?? 'USD'}`);
+  const offsets = new Uint32Array(todo.length + 1);
+  const w = new AvroBytes(Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil((task.end - task.start) * 1.5))));
+  todo.forEach((r, i) => {
+    offsets[i] = w.pos;
+    w.ensure(HEADER_BYTES);
+    w.buf[w.pos] = MAGIC_BYTE;
+    w.buf.writeInt32BE(task.schemaId, w.pos + 1);
+    w.pos += HEADER_BYTES;
+    const item = writeCatalogRecord(w, range, r, range.keysOf(r), allHashes[r]!, ctx);
+    itemIds.push(item.itemId);
+    hashes.push(allHashes[r]!);
+    prices.push(item.listPriceCents === null ? '' : `${item.listPriceCents} ${item.currency ?? 'USD'}`);
   });
-  offsets[records.length] = pos;
+  offsets[todo.length] = w.pos;
   return {
     start: task.start,
     end: task.end,
-    lines: parsed.lines,
+    lines: range.lines,
     itemIds,
     hashes,
     prices,
     // A right-sized copy: posting a view would clone its whole (oversized) backing buffer.
-    packed: Uint8Array.prototype.slice.call(packed, 0, pos),
+    packed: Uint8Array.prototype.slice.call(w.buf, 0, w.pos),
     offsets,
-    quarantined: parsed.quarantined,
-    unchanged: parsed.records.length - records.length,
+    quarantined: range.quarantined,
+    unchanged: n - todo.length,
   };
 }

@@ -20,13 +20,13 @@ const FIELD_KEYS = {
   audienceRating: ['audiencerating', 'rating', 'mpaarating'],
 } as const;
 
-type Field = keyof typeof FIELD_KEYS;
+export type Field = keyof typeof FIELD_KEYS;
 const FIELD_BY_NORM = new Map<string, Field>(
   (Object.entries(FIELD_KEYS) as Array<[Field, readonly string[]]>).flatMap(([field, keys]) => keys.map((k) => [k, field] as const)),
 );
 // Keys repeat across millions of records: normalise each distinct key once.
 const fieldOfKey = new Map<string, Field | null>();
-function fieldOf(key: string): Field | null {
+export function fieldOf(key: string): Field | null {
   let f = fieldOfKey.get(key);
   if (f === undefined) {
     f = FIELD_BY_NORM.get(key.toLowerCase().replace(/[^a-z0-9]/g, '')) ?? null;
@@ -49,10 +49,15 @@ function knownFields(attrs: Map<string, string[]>): Partial<Record<Field, string
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/** YYYY-MM-DD of a real calendar date in 1870..2100 (Gregorian), null otherwise. */
 function isoDate(y: number, m: number, d: number): string | null {
-  const date = new Date(Date.UTC(y, m - 1, d));
-  if (y < 1870 || y > 2100 || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return null;
-  return date.toISOString().slice(0, 10);
+  if (y < 1870 || y > 2100 || m < 1 || m > 12 || d < 1) return null;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (d > (m === 2 && leap ? 29 : DAYS_IN_MONTH[m - 1]!)) return null;
+  return `${y}-${pad2(m)}-${pad2(d)}`;
 }
 
 /** ISO date (YYYY-MM-DD) from the formats seen in catalog dumps; null when not a full date. */
@@ -104,18 +109,48 @@ export interface EnrichContext {
   timestamp: string;
 }
 
-export function toCatalogEvent(rec: MovieRecord, ctx: EnrichContext, hash = contentHash(rec)): MoviesCatalogEnriched {
-  const known = knownFields(rec.attributes);
-  const first = (f: Field) => known[f]?.[0] ?? null;
-  const list = parsePrice(first('listPrice') ?? undefined);
-  const tradeIn = parsePrice(first('tradeIn') ?? undefined);
+/**
+ * The typed fields of an event from the non-empty values of each known field, in file order;
+ * values of any representation (strings here, byte ranges in the parse workers), `text` giving
+ * a value's string where one is parsed. `format` stays the list its text is joined from.
+ */
+export interface Typed<V> {
+  title: V | null;
+  genre: V | null;
+  list_price: number | null;
+  list_price_cents: number | null;
+  currency: string | null;
+  list_price_null_reason: string | null;
+  trade_in_value: number | null;
+  trade_in_value_cents: number | null;
+  trade_in_value_null_reason: string | null;
+  actors: V[];
+  directors: V[];
+  release_date: string | null;
+  running_time_minutes: number | null;
+  studio: V | null;
+  format: V[];
+  audience_rating: V | null;
+}
+
+/** The separator of a record's Format values in the `format` field. */
+export const FORMAT_SEPARATOR = ', ';
+
+function firstOf<V>(known: Partial<Record<Field, V[]>>, f: Field): V | null {
+  return known[f]?.[0] ?? null;
+}
+
+function firstText<V>(known: Partial<Record<Field, V[]>>, f: Field, text: (v: V) => string): string | undefined {
+  const v = known[f]?.[0];
+  return v === undefined ? undefined : text(v);
+}
+
+export function typedFields<V>(known: Partial<Record<Field, V[]>>, text: (v: V) => string): Typed<V> {
+  const list = parsePrice(firstText(known, 'listPrice', text));
+  const tradeIn = parsePrice(firstText(known, 'tradeIn', text));
   return {
-    event_id: `movie:${rec.itemId}:${hash.slice(0, 20)}`,
-    event_name: 'movies_catalog_enriched',
-    timestamp: ctx.timestamp,
-    item_id: rec.itemId,
-    title: first('title'),
-    genre: first('genre'),
+    title: firstOf(known, 'title'),
+    genre: firstOf(known, 'genre'),
     list_price: list.ok ? list.dollars : null,
     list_price_cents: list.ok ? list.cents : null,
     currency: list.ok ? list.currency : tradeIn.ok ? tradeIn.currency : null,
@@ -125,11 +160,26 @@ export function toCatalogEvent(rec: MovieRecord, ctx: EnrichContext, hash = cont
     trade_in_value_null_reason: tradeIn.ok ? null : tradeIn.reason,
     actors: known.actors ?? [],
     directors: known.directors ?? [],
-    release_date: parseReleaseDate(first('releaseDate') ?? undefined),
-    running_time_minutes: parseRunningTime(first('runningTime') ?? undefined),
-    studio: first('studio'),
-    format: known.format?.join(', ') || null,
-    audience_rating: first('audienceRating'),
+    release_date: parseReleaseDate(firstText(known, 'releaseDate', text)),
+    running_time_minutes: parseRunningTime(firstText(known, 'runningTime', text)),
+    studio: firstOf(known, 'studio'),
+    format: known.format ?? [],
+    audience_rating: firstOf(known, 'audienceRating'),
+  };
+}
+
+/** `movie:<item id>:<first 20 hex of the content hash>`: a new id whenever the item's content changes. */
+export const catalogEventId = (itemId: string, hash: string): string => `movie:${itemId}:${hash.slice(0, 20)}`;
+
+export function toCatalogEvent(rec: MovieRecord, ctx: EnrichContext, hash = contentHash(rec)): MoviesCatalogEnriched {
+  const { format, ...typed } = typedFields(knownFields(rec.attributes), (v) => v);
+  return {
+    event_id: catalogEventId(rec.itemId, hash),
+    event_name: 'movies_catalog_enriched',
+    timestamp: ctx.timestamp,
+    item_id: rec.itemId,
+    ...typed,
+    format: format.length > 0 ? format.join(FORMAT_SEPARATOR) : null,
     source_file: ctx.sourceFile,
     source_offset: rec.offset + (ctx.rangeStart ?? 0),
     content_hash: hash,

@@ -13,7 +13,7 @@ import {
 } from './errors.ts';
 
 export const MAGIC_BYTE = 0;
-const HEADER_BYTES = 5;
+export const HEADER_BYTES = 5;
 
 export const SCHEMAS_DIR = path.resolve(import.meta.dirname, '..', '..', 'schemas');
 

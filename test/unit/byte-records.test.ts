@@ -1,0 +1,89 @@
+// The byte-level record path (issue #15) against the string path it replaces in the parse
+// workers: the same records, quarantine, content hashes and Avro bytes, on the sample file, a
+// generated file rich in edge cases, and random text built from the characters that decide a
+// line's fate (ITEM, `=`, CR, tabs, Unicode spaces trim() removes, latin1 bytes, index-like keys).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import avro from 'avsc';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AvroBytes, ScannedRange, checkCatalogSchema, writeCatalogRecord } from '../../src/movies/byte-records.ts';
+import { contentHash, toCatalogEvent } from '../../src/movies/enrich.ts';
+import { generateMovies } from '../../src/movies/generate.ts';
+import { parseMovies } from '../../src/movies/parse.ts';
+import { SCHEMAS_DIR } from '../../src/registry/serde.ts';
+
+const schema = JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'movies_catalog_enriched.avsc'), 'utf8'));
+const type = avro.Type.forSchema(schema);
+const ctx = { sourceFile: 'Movies.txt', rangeStart: 4096, timestamp: '2026-12-03T10:00:00.000Z' };
+
+/** Everything the string path makes of `buf`, and everything the byte path makes of it. */
+function bothWays(buf: Buffer) {
+  const parsed = parseMovies(buf);
+  const expected = parsed.records.map((rec) => {
+    const hash = contentHash(rec);
+    return { itemId: rec.itemId, line: rec.line, offset: rec.offset, attributes: Object.fromEntries(rec.attributes), hash, avro: type.toBuffer(toCatalogEvent(rec, ctx, hash)).toString('hex') };
+  });
+  const range = ScannedRange.scan(buf);
+  const w = new AvroBytes(Buffer.allocUnsafe(16));
+  const actual = range.ids.map((itemId, r) => {
+    const keys = range.keysOf(r);
+    const attributes: Array<[string, string[]]> = [];
+    for (const k of keys) {
+      const values: string[] = [];
+      for (let e = k.first; e >= 0; e = range.nextSame[e]!) values.push(range.valueText(e));
+      attributes.push([k.name, values]);
+    }
+    const hash = range.hash(r, keys);
+    w.pos = 0;
+    writeCatalogRecord(w, range, r, keys, hash, ctx);
+    return { itemId, line: range.recLine[r], offset: range.recOffset[r], attributes: Object.fromEntries(attributes), hash, avro: w.buf.toString('hex', 0, w.pos) };
+  });
+  return { expected: { records: expected, quarantined: parsed.quarantined, lines: parsed.lines }, actual: { records: actual, quarantined: range.quarantined, lines: range.lines } };
+}
+
+describe('the byte-level record path', () => {
+  it('matches the schema it writes', () => {
+    expect(() => checkCatalogSchema(schema)).not.toThrow();
+    expect(() => checkCatalogSchema({ fields: [...schema.fields, { name: 'new_field' }] })).toThrow(/CATALOG_WRITER_FIELDS/);
+  });
+
+  it('gives the sample Movies.txt the same records, quarantine, hashes and Avro bytes as the string path', () => {
+    const { expected, actual } = bothWays(fs.readFileSync('data/Movies.txt'));
+    expect(expected.records.length).toBeGreaterThan(300);
+    expect(actual).toEqual(expected);
+  });
+
+  it('does the same on a generated file with a third of its records carrying an edge case', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'byte-records-')), 'Movies.txt');
+    await generateMovies({ items: 4000, out, seed: 11, edgeRate: 0.35 });
+    const { expected, actual } = bothWays(fs.readFileSync(out));
+    expect(expected.quarantined.length).toBeGreaterThan(0);
+    expect(actual).toEqual(expected);
+    // A range that starts mid-file, as the pool's ranges do.
+    const buf = fs.readFileSync(out);
+    const mid = buf.indexOf('\nITEM ', buf.length >> 1) + 1;
+    const half = bothWays(buf.subarray(mid));
+    expect(half.actual).toEqual(half.expected);
+  });
+
+  it('does the same on random lines made of the characters that decide how a line is read', () => {
+    const piece = fc.constantFrom(
+      'ITEM', 'ITEM ', 'ITEM\t', ' ITEM 7', 'ITEMS', '=', '==', ' ', '\t', '\r', '\v', '\u00a0', '\u3000', '\ufeff', '\u2028', 'é', '千', '😀', '\ufffd',
+      'Title', 'title', 'Actor', 'Genres', 'ListPrice', '1999USD$19.99', 'Too low', 'RunningTime', '90 minutes', 'ReleaseDate', '2003-04-15', 'Format',
+      '0', '1', '01', '4294967294', '4294967295', '__proto__', 'a', 'B', '7',
+    );
+    const line = fc.array(piece, { maxLength: 6 }).map((p) => p.join(''));
+    const latin1 = fc.constantFrom('Studio=Soci\xe9t\xe9', 'Titl\xe9=\xa0x\xa0', 'ITEM \xe9');
+    const doc = fc.array(fc.oneof({ weight: 6, arbitrary: line.map((l) => Buffer.from(l, 'utf8')) }, { weight: 1, arbitrary: latin1.map((l) => Buffer.from(l, 'latin1')) }), { maxLength: 30 });
+    fc.assert(
+      fc.property(doc, fc.boolean(), (lines, crlf) => {
+        const buf = Buffer.concat(lines.flatMap((l) => [l, Buffer.from(crlf ? '\r\n' : '\n')]));
+        const { expected, actual } = bothWays(buf);
+        expect(actual).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
