@@ -1,9 +1,19 @@
 // Movies.txt on a generated file of at least 1 GB: parse throughput with one thread and with the
-// pool (the same chunk task either way: parse, enrich, Avro-encode), peak RSS, file → Kafka items/s.
+// pool (the same chunk task either way: scan, hash, enrich, Avro-encode) beside a bare pass that
+// only finds record boundaries; the byte-level record path beside the string path it replaced,
+// on one thread; peak RSS; file → Kafka items/s beside one producer sending the same values.
 import fs from 'node:fs';
 import path from 'node:path';
+import avro from 'avsc';
 import type { Config } from '../src/config.ts';
 import { AppContext } from '../src/context.ts';
+import { createIdempotentProducer, createTopicsWithLeaders } from '../src/kafka/client.ts';
+import { AvroBytes, ScannedRange, writeCatalogRecord } from '../src/movies/byte-records.ts';
+import { processChunk, readRange } from '../src/movies/chunk-task.ts';
+import { contentHash, toCatalogEvent } from '../src/movies/enrich.ts';
+import { parseMovies } from '../src/movies/parse.ts';
+import { SCHEMAS_DIR } from '../src/registry/serde.ts';
+import { SendWindow } from '../src/movies/ingest.ts';
 import { planChunks } from '../src/movies/chunks.ts';
 import { generateMovies } from '../src/movies/generate.ts';
 import { CATALOG_HASHES_KEY, MovieIngestor } from '../src/movies/ingest.ts';
@@ -38,6 +48,84 @@ async function parseOnly(file: string, threads: number, chunkBytes: number): Pro
   return { mbPerS: size / 1e6 / secs, peakRssMb: peak(), items };
 }
 
+/** The floor of any parser: every range read and its record starts found, nothing decoded. */
+async function boundaryScan(file: string, chunkBytes: number): Promise<number> {
+  const { ranges } = await planChunks(file, chunkBytes);
+  const started = performance.now();
+  let records = 0;
+  for (const r of ranges) {
+    const b = readRange(file, r.start, r.end);
+    for (let s = 0; s < b.length; ) {
+      const nl = b.indexOf(0x0a, s);
+      if (b[s] === 0x49 && b[s + 1] === 0x54 && b[s + 2] === 0x45 && b[s + 3] === 0x4d) records++;
+      s = nl < 0 ? b.length : nl + 1;
+    }
+  }
+  if (records === 0) throw new Error('no records found');
+  return ranges[ranges.length - 1]!.end / 1e6 / ((performance.now() - started) / 1000);
+}
+
+/**
+ * One thread, the same ranges both ways, CPU only (the file is in the page cache): the string
+ * path (parse.ts's records, contentHash, toCatalogEvent, avsc) against the byte path the
+ * workers run (ScannedRange, its hash, writeCatalogRecord).
+ */
+async function recordPaths(file: string, chunkBytes: number, maxBytes: number): Promise<{ stringMbPerS: number; byteMbPerS: number; bytes: number }> {
+  const type = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'movies_catalog_enriched.avsc'), 'utf8')));
+  const { ranges } = await planChunks(file, chunkBytes);
+  const some = ranges.filter((r) => r.end <= maxBytes);
+  const bufs = some.map((r) => readRange(file, r.start, r.end));
+  const bytes = bufs.reduce((n, b) => n + b.length, 0);
+  const ctx = { sourceFile: path.basename(file), rangeStart: 0, timestamp: new Date().toISOString() };
+  const out = Buffer.allocUnsafe(4 * chunkBytes);
+  let t = performance.now();
+  for (const b of bufs) {
+    let pos = 0;
+    for (const rec of parseMovies(b).records) {
+      const hash = contentHash(rec);
+      pos = type.encode(toCatalogEvent(rec, ctx, hash), out, pos);
+    }
+  }
+  const stringMbPerS = bytes / 1e6 / ((performance.now() - t) / 1000);
+  const w = new AvroBytes(out);
+  t = performance.now();
+  for (const b of bufs) {
+    const range = ScannedRange.scan(b);
+    w.pos = 0;
+    for (let r = 0; r < range.records; r++) writeCatalogRecord(w, range, r, range.keysOf(r), range.hash(r, range.keysOf(r)), ctx);
+  }
+  const byteMbPerS = bytes / 1e6 / ((performance.now() - t) / 1000);
+  return { stringMbPerS, byteMbPerS, bytes };
+}
+
+/**
+ * One idempotent producer with segpipe's settings sending pre-built catalog values (the first
+ * `items` of the file, encoded beforehand) in the ingest's batches and window, to a topic of
+ * the catalog's partitions: what file → Kafka would reach if parsing and hash bookkeeping cost nothing.
+ */
+async function rawProducer(ctx: AppContext, file: string, items: number): Promise<number> {
+  const { ranges } = await planChunks(file, ctx.config.movies.chunkBytes);
+  const values: Array<{ key: string; value: Buffer }> = [];
+  for (const r of ranges) {
+    if (values.length >= items) break;
+    const c = await processChunk({ file, start: r.start, end: r.end, schemaId: ctx.serde.idFor(ctx.config.topics.movies_catalog_enriched), timestamp: new Date().toISOString() });
+    c.itemIds.forEach((key, i) => values.push({ key, value: Buffer.from(c.packed.buffer, c.packed.byteOffset + c.offsets[i]!, c.offsets[i + 1]! - c.offsets[i]!) }));
+  }
+  const topic = `bench-movies-raw-${Date.now()}`;
+  const admin = await ctx.admin();
+  await createTopicsWithLeaders(admin, [{ topic, numPartitions: ctx.config.kafka.catalogPartitions, replicationFactor: ctx.config.kafka.replicationFactor }]);
+  const producer = createIdempotentProducer(ctx.kafka, ctx.config);
+  await producer.connect();
+  const window = new SendWindow(4);
+  const started = performance.now();
+  for (let i = 0; i < values.length; i += 2000) await window.add(producer.send({ topic, acks: -1, messages: values.slice(i, i + 2000) }), async () => undefined);
+  await window.drain();
+  const rate = values.length / ((performance.now() - started) / 1000);
+  await producer.disconnect();
+  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+  return rate;
+}
+
 export async function benchMovies(config: Config): Promise<{ figures: Record<string, number>; notes: string[] }> {
   const file = path.join(config.localDir, 'movies-bench.txt');
   if (!fs.existsSync(file) || fs.statSync(file).size < 1e9) {
@@ -48,6 +136,13 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
   const bytes = fs.statSync(file).size;
   progress(`file: ${(bytes / 1e9).toFixed(2)} GB`);
   const chunk = config.movies.chunkBytes;
+
+  progress('record boundaries only, 1 thread');
+  const scan = await boundaryScan(file, chunk);
+  progress(`  ${scan.toFixed(1)} MB/s`);
+  progress('string path against byte path, 1 thread, first 200 MB');
+  const paths = await recordPaths(file, chunk, 200e6);
+  progress(`  string ${paths.stringMbPerS.toFixed(1)} MB/s, bytes ${paths.byteMbPerS.toFixed(1)} MB/s`);
 
   progress('parse, 1 thread');
   const one = await parseOnly(file, 1, chunk);
@@ -69,6 +164,9 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
   const ingestPeak = peak();
   const itemsPerS = result.produced / (result.durationMs / 1000);
   progress(`  ${itemsPerS.toFixed(0)} items/s, peak RSS ${ingestPeak} MB`);
+  progress('one producer, the same values pre-built (500k items)');
+  const raw = await rawProducer(ctx, file, 500_000);
+  progress(`  ${raw.toFixed(0)} items/s: file → Kafka at ${((100 * itemsPerS) / raw).toFixed(0)} %`);
   // The same file again, every item unchanged: hashed in the parse workers and skipped there,
   // beside the way before (every item enriched and encoded, then skipped on the main thread).
   const rerun = async (hashFirst: boolean) => {
@@ -92,20 +190,27 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
   return {
     figures: {
       movies_file_gb: Number((bytes / 1e9).toFixed(2)),
+      movies_boundary_scan_mb_per_s: Number(scan.toFixed(1)),
+      movies_string_path_single_thread_mb_per_s: Number(paths.stringMbPerS.toFixed(1)),
+      movies_byte_path_single_thread_mb_per_s: Number(paths.byteMbPerS.toFixed(1)),
       movies_parse_single_thread_mb_per_s: Number(one.mbPerS.toFixed(1)),
       movies_parse_mb_per_s: Number(pool.mbPerS.toFixed(1)),
       movies_parse_pool_speedup_x: Number((pool.mbPerS / one.mbPerS).toFixed(2)),
       movies_parse_peak_rss_mb: pool.peakRssMb,
       movies_file_to_kafka_items_per_s: Math.round(itemsPerS),
       movies_file_to_kafka_peak_rss_mb: ingestPeak,
+      movies_raw_producer_items_per_s: Math.round(raw),
+      movies_file_to_kafka_vs_raw_percent: Math.round((100 * itemsPerS) / raw),
       movies_unchanged_rerun_mb_per_s: Number(unchanged.toFixed(1)),
       movies_unchanged_rerun_encode_all_mb_per_s: Number(unchangedBefore.toFixed(1)),
     },
     notes: [
       `Movies.txt: ${(bytes / 1e9).toFixed(2)} GB, ${result.items} records (generated, 2 % edge cases), ${chunk / 2 ** 20} MB ranges, pool of ${config.movies.threads}.`,
-      'Parse = the whole range task (parse, enrich, content hash, Avro encode) on the Piscina pool, results handed back to the main thread.',
-      'Targets (issue #3): parse at least 150 MB/s with the pool and 1.7 times one thread; peak RSS under 512 MB.',
-      `File → Kafka: ${result.produced} items produced with acks=all through the idempotent producer, hashes checked and stored in Redis.`,
+      'Boundary scan: every range read from the file and its `ITEM` lines found, on one thread, nothing decoded: the floor of any parser.',
+      `String path against byte path: the first ${(paths.bytes / 1e6).toFixed(0)} MB, one thread, CPU only (ranges in memory): parse.ts + contentHash + toCatalogEvent + avsc (the workers' path before 2026-12-03) against ScannedRange + its hash + writeCatalogRecord (the path now; the same bytes, test/unit/byte-records.test.ts).`,
+      'Parse = the whole range task (read, scan, hash, enrich, Avro encode) on the Piscina pool, results handed back to the main thread.',
+      'Targets (issue #15): parse at least 150 MB/s with the pool and 1.8 times one thread; peak RSS under 512 MB.',
+      `File → Kafka: ${result.produced} items produced with acks=all through the idempotent producer, ${4} batches of 2000 in flight, hashes checked and stored in Redis after each acknowledgement. Raw producer: the same producer settings, batches and window sending 500k pre-built values of the same file; target (issue #15): file → Kafka at 80 % of it.`,
       'Unchanged re-run: the same file again, nothing to produce; hash first = each parse worker hashes its range and looks the stored hashes up in one round trip, and enriches and encodes only what changed (none here); encode all = every item enriched and encoded, then skipped on the main thread (the way before 2026-12-03). Target (issue #15): 250 MB/s.',
     ],
   };

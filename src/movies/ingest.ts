@@ -21,6 +21,8 @@ export const CATALOG_HASHES_KEY = 'segpipe:movies:hashes';
 export const CATALOG_PRICES_KEY = 'segpipe:movies:prices';
 const HASH_CHARS = 16;
 const PRODUCE_BATCH = 2000;
+/** Batches sent and not acknowledged yet, at most: several partitions' requests on the wire at once. */
+const BATCHES_IN_FLIGHT = 4;
 
 export interface IngestProgress {
   bytes: number;
@@ -83,6 +85,7 @@ export class MovieIngestor {
       }
     };
     let lineBase = 0;
+    const sends = new SendWindow(BATCHES_IN_FLIGHT);
     try {
       submit();
       while (pending.length > 0) {
@@ -94,7 +97,7 @@ export class MovieIngestor {
           byReason[q.reason] = (byReason[q.reason] ?? 0) + 1;
         }
         lineBase += result.lines;
-        const produced = await this.produceChanged(producer, topic, result);
+        const produced = await this.produceChanged(producer, topic, result, sends);
         progress.bytes += result.end - result.start;
         progress.items += result.itemIds.length + result.unchanged;
         progress.produced += produced;
@@ -102,8 +105,9 @@ export class MovieIngestor {
         progress.quarantined += result.quarantined.length;
         onProgress({ ...progress });
       }
+      await sends.drain();
     } catch (err) {
-      await Promise.allSettled(pending);
+      await Promise.allSettled([...pending, sends.drain()]);
       // A chunk thread's FileChangedError arrives as a plain Error (classes do not cross threads):
       // look again here, so a swapped file fails the run instead of being retried under its name.
       fs.closeSync(openPinned(file, pinned).fd);
@@ -122,8 +126,11 @@ export class MovieIngestor {
     return { ...progress, file, quarantineFile: quarantine.path, quarantinedByReason: byReason, durationMs: Date.now() - started };
   }
 
-  /** Produces the items whose content changed since last produced; returns how many. */
-  private async produceChanged(producer: Producer, topic: string, r: ChunkResult): Promise<number> {
+  /**
+   * Sends the items whose content changed since last produced, in batches that join `sends`;
+   * returns how many. Each batch's hashes are stored after its acknowledgement, in batch order.
+   */
+  private async produceChanged(producer: Producer, topic: string, r: ChunkResult, sends: SendWindow): Promise<number> {
     const redis = this.ctx.redis;
     let produced = 0;
     for (let from = 0; from < r.itemIds.length; from += PRODUCE_BATCH) {
@@ -134,7 +141,8 @@ export class MovieIngestor {
         if (stored[j] !== r.hashes[from + j]!.slice(0, HASH_CHARS)) changed.push(from + j);
       });
       if (changed.length === 0) continue;
-      await producer.send({
+      // The producer keeps each partition's requests in order, so an item's versions stay in order.
+      const sent = producer.send({
         topic,
         acks: -1,
         messages: changed.map((i) => ({
@@ -142,15 +150,46 @@ export class MovieIngestor {
           value: Buffer.from(r.packed.buffer, r.packed.byteOffset + r.offsets[i]!, r.offsets[i + 1]! - r.offsets[i]!),
         })),
       });
-      const priced = changed.filter((i) => r.prices[i] !== '');
-      const unpriced = changed.filter((i) => r.prices[i] === '');
-      const tx = redis.multi().hset(CATALOG_HASHES_KEY, Object.fromEntries(changed.map((i) => [r.itemIds[i]!, r.hashes[i]!.slice(0, HASH_CHARS)])));
-      if (priced.length) tx.hset(CATALOG_PRICES_KEY, Object.fromEntries(priced.map((i) => [r.itemIds[i]!, r.prices[i]!])));
-      if (unpriced.length) tx.hdel(CATALOG_PRICES_KEY, ...unpriced.map((i) => r.itemIds[i]!));
-      await tx.exec();
+      await sends.add(sent, async () => {
+        const priced = changed.filter((i) => r.prices[i] !== '');
+        const unpriced = changed.filter((i) => r.prices[i] === '');
+        const tx = redis.multi().hset(CATALOG_HASHES_KEY, Object.fromEntries(changed.map((i) => [r.itemIds[i]!, r.hashes[i]!.slice(0, HASH_CHARS)])));
+        if (priced.length) tx.hset(CATALOG_PRICES_KEY, Object.fromEntries(priced.map((i) => [r.itemIds[i]!, r.prices[i]!])));
+        if (unpriced.length) tx.hdel(CATALOG_PRICES_KEY, ...unpriced.map((i) => r.itemIds[i]!));
+        await tx.exec();
+      });
       produced += changed.length;
     }
     return produced;
+  }
+}
+
+/**
+ * Up to `credits` sends in flight; each one's follow-up (storing its hashes) runs after its
+ * acknowledgement and after every earlier follow-up, so a hash is stored only for what Kafka
+ * has, in the order produced. The first failure fails the window.
+ */
+export class SendWindow {
+  private chain: Promise<void> = Promise.resolve();
+  private readonly inFlight: Array<Promise<void>> = [];
+
+  constructor(private readonly credits: number) {}
+
+  async add(sent: Promise<unknown>, then: () => Promise<void>): Promise<void> {
+    const done = (this.chain = this.chain.then(async () => {
+      await sent;
+      await then();
+    }));
+    done.catch(() => undefined); // awaited below or by drain()
+    sent.catch(() => undefined);
+    this.inFlight.push(done);
+    while (this.inFlight.length >= this.credits) await this.inFlight.shift();
+  }
+
+  /** Waits for every send and follow-up; throws the first failure. */
+  async drain(): Promise<void> {
+    const failed = (await Promise.allSettled(this.inFlight.splice(0))).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
 
