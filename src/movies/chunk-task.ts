@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { HEADER_BYTES, MAGIC_BYTE, SCHEMAS_DIR } from '../registry/serde.ts';
 import { AvroBytes, ScannedRange, checkCatalogSchema, writeCatalogRecord } from './byte-records.ts';
 import type { QuarantinedLine } from './parse.ts';
+import { HASH_CHARS, cleanSpanHashes, scanSpans, storedContent, storedSpan, storedValue } from './span-skip.ts';
 
 export interface ChunkTask {
   file: string;
@@ -25,7 +26,7 @@ export interface ChunkTask {
    * one are counted and skipped before they are enriched and encoded (one lookup per range).
    * The caller checks the hashes again before producing (another run may have moved them on).
    */
-  storedHashes?: { redisUrl: string; key: string; chars: number };
+  storedHashes?: { redisUrl: string; key: string };
 }
 
 export interface ChunkResult {
@@ -42,6 +43,10 @@ export interface ChunkResult {
   packed: Uint8Array;
   offsets: Uint32Array;
   quarantined: QuarantinedLine[];
+  /** Span hash per item ('' when its span is not one clean record): stored beside its content hash. */
+  spanHashes: string[];
+  /** Items unchanged whose stored value lacks their span hash: [item id, value to store]. */
+  restamp: Array<[string, string]>;
   /** Items of the range left out because their stored hash was theirs already. */
   unchanged: number;
 }
@@ -94,16 +99,29 @@ export function readRange(file: string, start: number, end: number, identity?: F
 
 export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
   checkSchema();
-  const range = ScannedRange.scan(readRange(task.file, task.start, task.end, task.identity));
+  const buf = readRange(task.file, task.start, task.end, task.identity);
+  const where = task.storedHashes;
+  // An unchanged range costs a boundary scan and one hash per record (span-skip.ts).
+  const spans = where ? scanSpans(buf) : null;
+  let stored = spans ? await storedHashesOf(spans.ids, where!) : undefined;
+  if (spans && stored!.every((v, i) => storedSpan(v) === spans.hashes[i])) {
+    return { start: task.start, end: task.end, lines: spans.lines, itemIds: [], hashes: [], prices: [], spanHashes: [], restamp: [], packed: new Uint8Array(0), offsets: new Uint32Array(1), quarantined: [], unchanged: spans.ids.length };
+  }
+  const range = ScannedRange.scan(buf);
   const n = range.records;
   // Hash first, and enrich and encode only what changed since it was last produced.
   const allHashes: string[] = new Array(n);
   for (let r = 0; r < n; r++) allHashes[r] = range.hash(r, range.keysOf(r));
+  const spanHashes = cleanSpanHashes(range);
   let todo = Array.from({ length: n }, (_, r) => r);
-  if (task.storedHashes) {
-    const where = task.storedHashes;
-    const stored = await storedHashesOf(range.ids, where);
-    todo = todo.filter((r) => stored[r] !== allHashes[r]!.slice(0, where.chars));
+  const restamp: Array<[string, string]> = [];
+  if (where) {
+    if (!spans || spans.ids.length !== n || spans.ids.some((id, i) => id !== range.ids[i])) stored = await storedHashesOf(range.ids, where);
+    todo = todo.filter((r) => {
+      if (storedContent(stored![r]) !== allHashes[r]!.slice(0, HASH_CHARS)) return true;
+      if (spanHashes[r] && storedSpan(stored![r]) !== spanHashes[r]) restamp.push([range.ids[r]!, storedValue(allHashes[r]!, spanHashes[r]!)]);
+      return false;
+    });
   }
   const ctx = { sourceFile: path.basename(task.file), rangeStart: task.start, timestamp: task.timestamp };
   const itemIds: string[] = [];
@@ -130,6 +148,8 @@ export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
     itemIds,
     hashes,
     prices,
+    spanHashes: todo.map((r) => spanHashes[r]!),
+    restamp,
     // A right-sized copy: posting a view would clone its whole (oversized) backing buffer.
     packed: Uint8Array.prototype.slice.call(w.buf, 0, w.pos),
     offsets,

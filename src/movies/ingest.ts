@@ -14,12 +14,12 @@ import { openPinned, type FileIdentity } from './pinned-file.ts';
 import type { ChunkResult } from './chunk-task.ts';
 import type { QuarantineReason } from './parse.ts';
 import type { ParsePool } from './pool.ts';
+import { HASH_CHARS, storedContent, storedValue } from './span-skip.ts';
 
-/** item_id → first 16 hex chars of the content hash of the version last produced. */
+/** item_id → the stored value of the version last produced: its content hash, and its span hash when it has one (span-skip.ts). */
 export const CATALOG_HASHES_KEY = 'segpipe:movies:hashes';
 /** item_id → `<cents> <currency>` for items with a valid list price: what the simulator sells. */
 export const CATALOG_PRICES_KEY = 'segpipe:movies:prices';
-const HASH_CHARS = 16;
 const PRODUCE_BATCH = 2000;
 /** Batches sent and not acknowledged yet, at most: several partitions' requests on the wire at once. */
 const BATCHES_IN_FLIGHT = 4;
@@ -81,7 +81,7 @@ export class MovieIngestor {
     const submit = () => {
       while (next < ranges.length && pending.length < ahead) {
         const r = ranges[next++]!;
-        pending.push(this.pool.run({ file, identity: pinned, start: r.start, end: r.end, schemaId, timestamp, ...(this.hashFirst ? { storedHashes: { redisUrl: ctx.config.redis.url, key: CATALOG_HASHES_KEY, chars: HASH_CHARS } } : {}) }));
+        pending.push(this.pool.run({ file, identity: pinned, start: r.start, end: r.end, schemaId, timestamp, ...(this.hashFirst ? { storedHashes: { redisUrl: ctx.config.redis.url, key: CATALOG_HASHES_KEY } } : {}) }));
       }
     };
     let lineBase = 0;
@@ -138,7 +138,7 @@ export class MovieIngestor {
       const stored = await redis.hmget(CATALOG_HASHES_KEY, ...ids);
       const changed: number[] = [];
       ids.forEach((_, j) => {
-        if (stored[j] !== r.hashes[from + j]!.slice(0, HASH_CHARS)) changed.push(from + j);
+        if (storedContent(stored[j]) !== r.hashes[from + j]!.slice(0, HASH_CHARS)) changed.push(from + j);
       });
       if (changed.length === 0) continue;
       // The producer keeps each partition's requests in order, so an item's versions stay in order.
@@ -153,13 +153,16 @@ export class MovieIngestor {
       await sends.add(sent, async () => {
         const priced = changed.filter((i) => r.prices[i] !== '');
         const unpriced = changed.filter((i) => r.prices[i] === '');
-        const tx = redis.multi().hset(CATALOG_HASHES_KEY, Object.fromEntries(changed.map((i) => [r.itemIds[i]!, r.hashes[i]!.slice(0, HASH_CHARS)])));
+        const tx = redis.multi().hset(CATALOG_HASHES_KEY, Object.fromEntries(changed.map((i) => [r.itemIds[i]!, storedValue(r.hashes[i]!, r.spanHashes[i]!)])));
         if (priced.length) tx.hset(CATALOG_PRICES_KEY, Object.fromEntries(priced.map((i) => [r.itemIds[i]!, r.prices[i]!])));
         if (unpriced.length) tx.hdel(CATALOG_PRICES_KEY, ...unpriced.map((i) => r.itemIds[i]!));
         await tx.exec();
       });
       produced += changed.length;
     }
+    // Unchanged items whose span hash was not stored yet (stored by an earlier version, or their
+    // span changed in layout only): stored now, so the next run skips them unparsed.
+    if (r.restamp.length > 0) await sends.add(Promise.resolve(), async () => void (await redis.hset(CATALOG_HASHES_KEY, Object.fromEntries(r.restamp))));
     return produced;
   }
 }

@@ -13,6 +13,7 @@ import { contentHash, toCatalogEvent } from '../../src/movies/enrich.ts';
 import { generateMovies } from '../../src/movies/generate.ts';
 import { parseMovies } from '../../src/movies/parse.ts';
 import { SCHEMAS_DIR } from '../../src/registry/serde.ts';
+import { cleanSpanHashes, scanSpans, storedContent, storedSpan, storedValue } from '../../src/movies/span-skip.ts';
 
 const schema = JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'movies_catalog_enriched.avsc'), 'utf8'));
 const type = avro.Type.forSchema(schema);
@@ -43,6 +44,16 @@ function bothWays(buf: Buffer) {
   return { expected: { records: expected, quarantined: parsed.quarantined, lines: parsed.lines }, actual: { records: actual, quarantined: range.quarantined, lines: range.lines } };
 }
 
+const join = (lines: Buffer[], crlf: boolean) => Buffer.concat(lines.flatMap((l) => [l, Buffer.from(crlf ? '\r\n' : '\n')]));
+const piece = fc.constantFrom(
+  'ITEM', 'ITEM ', 'ITEM\t', ' ITEM 7', 'ITEMS', '=', '==', ' ', '\t', '\r', '\v', '\u00a0', '\u3000', '\ufeff', '\u2028', 'é', '千', '😀', '\ufffd',
+  'Title', 'title', 'Actor', 'Genres', 'ListPrice', '1999USD$19.99', 'Too low', 'RunningTime', '90 minutes', 'ReleaseDate', '2003-04-15', 'Format',
+  '0', '1', '01', '4294967294', '4294967295', '__proto__', 'a', 'B', '7',
+);
+const line = fc.array(piece, { maxLength: 6 }).map((p) => p.join(''));
+const latin1 = fc.constantFrom('Studio=Soci\xe9t\xe9', 'Titl\xe9=\xa0x\xa0', 'ITEM \xe9');
+const doc = fc.array(fc.oneof({ weight: 6, arbitrary: line.map((l) => Buffer.from(l, 'utf8')) }, { weight: 1, arbitrary: latin1.map((l) => Buffer.from(l, 'latin1')) }), { maxLength: 30 });
+
 describe('the byte-level record path', () => {
   it('matches the schema it writes', () => {
     expect(() => checkCatalogSchema(schema)).not.toThrow();
@@ -66,24 +77,75 @@ describe('the byte-level record path', () => {
     const mid = buf.indexOf('\nITEM ', buf.length >> 1) + 1;
     const half = bothWays(buf.subarray(mid));
     expect(half.actual).toEqual(half.expected);
-  });
+  }, 60_000);
 
   it('does the same on random lines made of the characters that decide how a line is read', () => {
-    const piece = fc.constantFrom(
-      'ITEM', 'ITEM ', 'ITEM\t', ' ITEM 7', 'ITEMS', '=', '==', ' ', '\t', '\r', '\v', '\u00a0', '\u3000', '\ufeff', '\u2028', 'é', '千', '😀', '\ufffd',
-      'Title', 'title', 'Actor', 'Genres', 'ListPrice', '1999USD$19.99', 'Too low', 'RunningTime', '90 minutes', 'ReleaseDate', '2003-04-15', 'Format',
-      '0', '1', '01', '4294967294', '4294967295', '__proto__', 'a', 'B', '7',
-    );
-    const line = fc.array(piece, { maxLength: 6 }).map((p) => p.join(''));
-    const latin1 = fc.constantFrom('Studio=Soci\xe9t\xe9', 'Titl\xe9=\xa0x\xa0', 'ITEM \xe9');
-    const doc = fc.array(fc.oneof({ weight: 6, arbitrary: line.map((l) => Buffer.from(l, 'utf8')) }, { weight: 1, arbitrary: latin1.map((l) => Buffer.from(l, 'latin1')) }), { maxLength: 30 });
     fc.assert(
       fc.property(doc, fc.boolean(), (lines, crlf) => {
-        const buf = Buffer.concat(lines.flatMap((l) => [l, Buffer.from(crlf ? '\r\n' : '\n')]));
-        const { expected, actual } = bothWays(buf);
+        const { expected, actual } = bothWays(join(lines, crlf));
         expect(actual).toEqual(expected);
       }),
       { numRuns: 3000 },
     );
-  });
+  }, 60_000);
 });
+
+/** What a full run stores per item id (the last version in the range wins, as HSET in file order). */
+function storeOf(buf: Buffer): Map<string, string> {
+  const range = ScannedRange.scan(buf);
+  const spans = cleanSpanHashes(range);
+  return new Map(range.ids.map((id, r) => [id, storedValue(range.hash(r, range.keysOf(r)), spans[r]!)]));
+}
+
+/** Whether the span scan skips `buf` unparsed against `stored`. */
+function skipped(buf: Buffer, stored: Map<string, string>): boolean {
+  const spans = scanSpans(buf);
+  return spans !== null && spans.ids.every((id, i) => storedSpan(stored.get(id)) === spans.hashes[i]);
+}
+
+describe('skipping an unchanged range unparsed (span hashes)', () => {
+  it('skips a range only when parsing it would find every item unchanged and no line to quarantine', () => {
+    // B is A itself, or A with a few bytes changed, inserted or removed.
+    const edit = fc.record({ at: fc.nat(), cut: fc.nat({ max: 3 }), insert: fc.constantFrom('', 'x', '=', '\n', '\nITEM 9\n', ' ', '\r', '\u00a0', '\nTitle=y') });
+    let skips = 0;
+    fc.assert(
+      fc.property(doc, fc.boolean(), fc.array(edit, { maxLength: 2 }), (lines, crlf, edits) => {
+        const a = join([Buffer.from('ITEM 1\n'), ...lines], crlf);
+        let b = a;
+        for (const e of edits) {
+          const at = b.length === 0 ? 0 : e.at % b.length;
+          b = Buffer.concat([b.subarray(0, at), Buffer.from(e.insert, 'utf8'), b.subarray(Math.min(b.length, at + e.cut))]);
+        }
+        const stored = storeOf(a);
+        if (!skipped(b, stored)) return;
+        skips++;
+        const range = ScannedRange.scan(b);
+        expect(range.quarantined).toEqual([]);
+        range.ids.forEach((id, r) => expect(storedContent(stored.get(id))).toBe(range.hash(r, range.keysOf(r)).slice(0, 16)));
+        expect(scanSpans(b)!.lines).toBe(range.lines);
+      }),
+      { numRuns: 4000 },
+    );
+    expect(skips).toBeGreaterThan(100);
+  }, 60_000);
+
+  it('skips every range of an unchanged generated file but those with a quarantined line, and no range once one record in it changes', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'span-skip-')), 'Movies.txt');
+    await generateMovies({ items: 3000, out, seed: 12, edgeRate: 0.01 });
+    const buf = fs.readFileSync(out);
+    const ranges: Buffer[] = [];
+    for (let s = buf.indexOf('ITEM '); s < buf.length; ) {
+      const e = buf.indexOf('\nITEM ', s + 20_000);
+      ranges.push(buf.subarray(s, e < 0 ? buf.length : e + 1));
+      s = e < 0 ? buf.length : e + 1;
+    }
+    for (const r of ranges) {
+      const stored = storeOf(r);
+      expect(skipped(r, stored)).toBe(ScannedRange.scan(r).quarantined.length === 0);
+      const changed = Buffer.from(r.toString('latin1').replace(/ListPrice=(\d)/, 'ListPrice=9$1'), 'latin1');
+      if (!changed.equals(r)) expect(skipped(changed, stored)).toBe(false);
+    }
+    expect(ranges.filter((r) => skipped(r, storeOf(r))).length).toBeGreaterThan(ranges.length / 2);
+  }, 60_000);
+});
+
