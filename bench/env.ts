@@ -1,5 +1,7 @@
 // Benchmarks run against their own stack (ports 29092/28081/26379, data in .local/bench),
 // so a developer's stack and the test stack are left alone.
+import fs from 'node:fs';
+import path from 'node:path';
 import { loadConfig, type Config } from '../src/config.ts';
 import { startStack, type Stack } from '../src/stack/index.ts';
 
@@ -34,3 +36,33 @@ export function rssSampler(intervalMs = 100): () => number {
 }
 
 export const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+/**
+ * CPU seconds used so far by each service of the bench stack (Kafka, Redis, the registry), read
+ * from /proc through their pid files: the share of a run's CPU that is not this process's.
+ */
+export function serviceCpuSeconds(config: Config): Record<string, number> {
+  const out: Record<string, number> = {};
+  const tick = 100; // USER_HZ on Linux
+  for (const dir of fs.existsSync(config.localDir) ? fs.readdirSync(config.localDir) : []) {
+    const service = dir.replace(/-\d+$/, '');
+    for (const f of fs.statSync(path.join(config.localDir, dir)).isDirectory() ? fs.readdirSync(path.join(config.localDir, dir)).filter((x) => x.endsWith('.pid')) : []) {
+      const pid = Number(fs.readFileSync(path.join(config.localDir, dir, f), 'utf8').trim());
+      try {
+        // Fields after the command (which may hold spaces) start at the last ')'; utime and stime are fields 14 and 15.
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out[service] = (out[service] ?? 0) + (Number(fields[11]) + Number(fields[12])) / tick;
+      } catch {
+        // not running
+      }
+    }
+  }
+  return out;
+}
+
+/** CPU seconds of this process, every thread (the loader, the stream thread, DuckDB's). */
+export const processCpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};

@@ -18,7 +18,7 @@ import { RAW_OFFSETS, rawTables } from '../src/warehouse/tables.ts';
 import { RawLoader } from '../src/loader/raw-loader.ts';
 import type { Row } from '../src/warehouse/warehouse.ts';
 import { toRow } from '../src/stream/transform.ts';
-import { progress } from './env.ts';
+import { processCpuSeconds, progress, serviceCpuSeconds } from './env.ts';
 
 const STAGE_EVENTS = 200_000;
 
@@ -160,6 +160,7 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
   const loader = new RawLoader(ctx, warehouse, { groupId: `bench-loader-${Date.now()}`, maxRows: 50_000, maxWaitMs: 250, afterCommit });
   // As `segpipe all` runs them: the loader on this thread (the worker role), the stream on its own.
   const streamCtx = new AppContext({ ...config, stream: { ...config.stream, groupId: `bench-stream-${Date.now()}` } });
+  const cpu0 = { segpipe: processCpuSeconds(), ...serviceCpuSeconds(config) };
   const t1 = performance.now();
   await Promise.all([loader.start(), startRoleThread(streamCtx, 'stream')]);
   let loaderSeconds = 0;
@@ -171,6 +172,11 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
     if (streamSeconds === 0 && (await streamBehind()) === 0) streamSeconds = elapsed;
   }
   const e2eRate = EVENTS / Math.max(loaderSeconds, streamSeconds);
+  // Where the CPU of the run went, per event: this process (every thread), the broker, Redis.
+  const cpu1 = { segpipe: processCpuSeconds(), ...serviceCpuSeconds(config) };
+  const cpuUs = (k: string) => (((cpu1 as Record<string, number>)[k] ?? 0) - ((cpu0 as Record<string, number>)[k] ?? 0)) * 1e6 / EVENTS;
+  const cpuSplit = { segpipe: cpuUs('segpipe'), kafka: cpuUs('kafka'), redis: cpuUs('redis') };
+  progress(`  CPU per event: segpipe ${cpuSplit.segpipe.toFixed(1)} µs (loader, stream thread, DuckDB), broker ${cpuSplit.kafka.toFixed(1)} µs, Redis ${cpuSplit.redis.toFixed(1)} µs`);
   progress(`  ${Math.round(e2eRate)} events/s (raw rows in after ${loaderSeconds.toFixed(1)} s, ${loader.stats.loads} transactions; state applied after ${streamSeconds.toFixed(1)} s)`);
 
   // Latency under a steady load: the loader loads a partition's range when it is full or
@@ -219,6 +225,9 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
       [`ingest_vs_bare_percent${SUFFIX}`]: Math.round((100 * e2eRate) / bareRate),
       [`ingest_raw_loader_events_per_s${SUFFIX}`]: Math.round(EVENTS / loaderSeconds),
       [`ingest_stream_events_per_s${SUFFIX}`]: Math.round(EVENTS / streamSeconds),
+      [`ingest_cpu_segpipe_us_per_event${SUFFIX}`]: Number(cpuSplit.segpipe.toFixed(1)),
+      [`ingest_cpu_broker_us_per_event${SUFFIX}`]: Number(cpuSplit.kafka.toFixed(1)),
+      [`ingest_cpu_redis_us_per_event${SUFFIX}`]: Number(cpuSplit.redis.toFixed(1)),
       ingest_stage_decode_cpu_us_per_event: Number(stages.decode.toFixed(1)),
       ingest_stage_row_cpu_us_per_event: Number(stages.row.toFixed(1)),
       ingest_stage_load_wall_us_per_event: Number(stages.load.toFixed(1)),
@@ -231,6 +240,7 @@ export async function benchIngest(config: Config): Promise<{ figures: Record<str
     notes: [
       `${EVENTS} simulated events already in Kafka (6 user topics × ${config.kafka.partitions} partitions), read from the beginning; end to end = first fetch until every raw row is in DuckDB and the stream has applied every state event (the later of the two), in one process as \`segpipe all\` runs them: the loader on the main thread (the worker role, which owns the warehouse), the stream on a thread of its own.`,
       '`ingest_raw_loader_events_per_s` and `ingest_stream_events_per_s`: the requested events over the time each path took, running side by side on the 2 cores (the stream reads only the 4 state topics, about 35 % of the events).',
+      `CPU of the end-to-end run per event (\`ingest_cpu_*\`): this process, every thread (the loader, the stream's thread, DuckDB's threads), the Kafka broker serving both paths' fetches, and Redis running the state steps; 2 cores give ${(2e6 / e2eRate).toFixed(1)} µs of CPU per event at this rate, and 200k events/s would leave 10.`,
       `Stages (\`ingest_stage_*\`): ${STAGE_EVENTS} simulated events on one thread without Kafka: Avro decode (CPU), validation into a typed row (CPU), and the DuckDB load of 50k-row ranges (new event_ids found in memory, appended straight into the unkeyed table, position, commit; wall time, as DuckDB works on its own threads). Dedup (\`ingest_dedup_*\`), on the largest table's rows: the insert into a table keyed by event_id with INSERT OR IGNORE (the way before the loader kept recent ids in memory) against a plain insert into an unkeyed table (the way now), and the CPU of a JS Set of ids (what RecentIds costs per row).`,
       `Latency: ${LATENCY_RATE} events/s for ${LATENCY_SECONDS} s, from the moment a batch is handed to the producer to the commit of the load that holds its row; a range loads when it is full (50k rows) or FLUSH_EVERY_MS (${config.stream.flushEveryMs} ms) old, so the target is p99 under ${2 * config.stream.flushEveryMs} ms.`,
     ],
