@@ -8,6 +8,7 @@ import avro from 'avsc';
 import type { Config } from '../src/config.ts';
 import { AppContext } from '../src/context.ts';
 import { createIdempotentProducer, createTopicsWithLeaders } from '../src/kafka/client.ts';
+import { partitionerFor } from '../src/kafka/partitioner.ts';
 import { AvroBytes, ScannedRange, writeCatalogRecord } from '../src/movies/byte-records.ts';
 import { processChunk, readRange } from '../src/movies/chunk-task.ts';
 import { contentHash, toCatalogEvent } from '../src/movies/enrich.ts';
@@ -105,11 +106,13 @@ async function recordPaths(file: string, chunkBytes: number, maxBytes: number): 
  */
 async function rawProducer(ctx: AppContext, file: string, items: number): Promise<number> {
   const { ranges } = await planChunks(file, ctx.config.movies.chunkBytes);
-  const values: Array<{ key: string; value: Buffer }> = [];
+  // Partitioned as the catalog topic is (the bench topic is not one segpipe configures).
+  const partitionOf = partitionerFor(ctx.config.kafka.catalogPartitions);
+  const values: Array<{ key: string; value: Buffer; partition: number }> = [];
   for (const r of ranges) {
     if (values.length >= items) break;
     const c = await processChunk({ file, start: r.start, end: r.end, schemaId: ctx.serde.idFor(ctx.config.topics.movies_catalog_enriched), timestamp: new Date().toISOString() });
-    c.itemIds.forEach((key, i) => values.push({ key, value: Buffer.from(c.packed.buffer, c.packed.byteOffset + c.offsets[i]!, c.offsets[i + 1]! - c.offsets[i]!) }));
+    c.itemIds.forEach((key, i) => values.push({ key, partition: partitionOf('', key), value: Buffer.from(c.packed.buffer, c.packed.byteOffset + c.offsets[i]!, c.offsets[i + 1]! - c.offsets[i]!) }));
   }
   const topic = `bench-movies-raw-${Date.now()}`;
   const admin = await ctx.admin();
