@@ -110,6 +110,12 @@ describe('movie catalog pipeline', () => {
   it('produces nothing for the same file again, and exactly one event after one price changes', async () => {
     const original = fs.readFileSync(path.join(processedDir, processedFiles()[0]!));
     const before = received.length;
+    // Each item's span hash is stored beside its content hash. Values an earlier version stored
+    // hold the content hash alone: those items are still found unchanged, and get one.
+    const ids = Array.from({ length: 400 }, (_, i) => String(50_000 + i));
+    const stored = await ctx.redis.hmget(CATALOG_HASHES_KEY, ...ids);
+    expect(stored.every((v) => /^[0-9a-f]{16}\.[0-9a-f]{16}$/.test(v ?? ''))).toBe(true);
+    await ctx.redis.hset(CATALOG_HASHES_KEY, Object.fromEntries(ids.slice(0, 200).map((id, i) => [id, stored[i]!.slice(0, 16)])));
     drop('catalog-a.txt', original);
     await waitFor('the second copy to move', () => processedFiles().length === 2);
     await waitFor('two completed ingests', async () => (await movesJobs()).length === 2);
@@ -117,6 +123,7 @@ describe('movie catalog pipeline', () => {
     expect(received.length).toBe(before);
     const second = (await movesJobs()).find((j) => (j.returnvalue as { produced: number }).produced === 0);
     expect(second!.returnvalue).toMatchObject({ items: 400, produced: 0, unchanged: 400 });
+    expect(await ctx.redis.hmget(CATALOG_HASHES_KEY, ...ids)).toEqual(stored);
 
     const text = original.toString('utf8');
     const priceLine = /^ListPrice=(\d+)USD\$[\d,.]+$/m.exec(text)!;
