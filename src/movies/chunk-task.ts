@@ -81,8 +81,9 @@ function checkSchema(): void {
   schemaChecked = true;
 }
 
-export function readRange(file: string, start: number, end: number, identity?: FileIdentity): Buffer {
-  const buf = Buffer.allocUnsafe(end - start);
+/** Reads [start, end) of the file into `into` (a new buffer when it is too small); returns the bytes read. */
+export function readRange(file: string, start: number, end: number, identity?: FileIdentity, into?: Buffer): Buffer {
+  const buf = into && into.length >= end - start ? into.subarray(0, end - start) : Buffer.allocUnsafe(end - start);
   const { fd } = openPinned(file, identity);
   try {
     let done = 0;
@@ -97,9 +98,32 @@ export function readRange(file: string, start: number, end: number, identity?: F
   return buf;
 }
 
+/**
+ * This thread's input and output buffers, reused range after range (a task runs alone on its
+ * thread, and nothing of either outlives it: results hold strings and a right-sized copy), so
+ * a 1 GB file does not churn through a thousand fresh megabyte buffers per thread.
+ */
+let scratch: { input: Buffer; output: Buffer } | undefined;
+
+let scratchInUse = false;
+
 export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
+  // Two tasks at once on a thread (not the pool's way, but possible inline) do not share buffers.
+  if (scratchInUse) return processChunkWith(task, newScratch(task.end - task.start));
+  scratchInUse = true;
+  try {
+    if (!scratch || scratch.input.length < task.end - task.start) scratch = newScratch(task.end - task.start);
+    return await processChunkWith(task, scratch);
+  } finally {
+    scratchInUse = false;
+  }
+}
+
+const newScratch = (size: number) => ({ input: Buffer.allocUnsafe(size), output: Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil(size * 1.5))) });
+
+async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; output: Buffer }): Promise<ChunkResult> {
   checkSchema();
-  const buf = readRange(task.file, task.start, task.end, task.identity);
+  const buf = readRange(task.file, task.start, task.end, task.identity, scratch.input);
   const where = task.storedHashes;
   // An unchanged range costs a boundary scan and one hash per record (span-skip.ts).
   const spans = where ? scanSpans(buf) : null;
@@ -128,7 +152,7 @@ export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
   const hashes: string[] = [];
   const prices: string[] = [];
   const offsets = new Uint32Array(todo.length + 1);
-  const w = new AvroBytes(Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil((task.end - task.start) * 1.5))));
+  const w = new AvroBytes(scratch.output);
   todo.forEach((r, i) => {
     offsets[i] = w.pos;
     w.ensure(HEADER_BYTES);
@@ -141,6 +165,7 @@ export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
     prices.push(item.listPriceCents === null ? '' : `${item.listPriceCents} ${item.currency ?? 'USD'}`);
   });
   offsets[todo.length] = w.pos;
+  scratch.output = w.buf; // grown, if it had to
   return {
     start: task.start,
     end: task.end,
