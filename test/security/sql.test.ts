@@ -15,7 +15,7 @@ import { WAREHOUSE_QUERY } from '../../queues/warehouse.ts';
 import { jobResult } from '../../queues/wait.ts';
 import { AppContext } from '../../src/context.ts';
 import { serveQueues } from '../../src/roles/worker.ts';
-import type { Warehouse } from '../../src/warehouse/warehouse.ts';
+import type { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
 import { MOVIE_SALES } from '../../src/windows/metrics.ts';
 import { ownedWarehouse } from '../../workers/warehouse-owner.ts';
 import { testRedisDb } from '../helpers/admin-server.ts';
@@ -29,10 +29,10 @@ describe('segpipe sql', () => {
   const env = { REDIS_URL, DUCKDB_PATH: path.join(dir, 'wh.duckdb') };
   let ctx: AppContext;
   let worker: Worker;
-  let w: Warehouse;
+  let w: DuckDBWarehouse;
 
   const cli = (...args: string[]) =>
-    promisify(execFile)(process.execPath, ['bin/segpipe.mjs', 'sql', ...args], { env: { ...process.env, ...TEST_ENV, ...env, LOG_LEVEL: 'warn' }, timeout: 60_000 }).then(
+    promisify(execFile)(process.execPath, ['bin/segpipe.mjs', 'sql', ...args], { env: { ...TEST_ENV, ...process.env, ...env, LOG_LEVEL: 'warn' }, timeout: 60_000 }).then(
       (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
     );
@@ -55,7 +55,7 @@ describe('segpipe sql', () => {
     await ctx.prepare();
     await ctx.redis.flushdb();
     worker = (await serveQueues(ctx, [QUEUES.warehouse])).get(QUEUES.warehouse)!;
-    w = (await ownedWarehouse(ctx))!;
+    w = (await ownedWarehouse(ctx)) as DuckDBWarehouse;
     await w.merge(MOVIE_SALES, [
       ['1067', 'Heat', 1299, 'USD', Date.UTC(2026, 0, 1)],
       ['1068', 'Ran', 899, 'USD', Date.UTC(2026, 0, 1)],
