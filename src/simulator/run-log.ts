@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { CatalogItem } from './catalog.ts';
+import type { LiveClaim } from './live-state.ts';
 
 const RUNS_KEY = 'segpipe:simulator:runs';
 /** Runs kept: the newest ones. */
@@ -20,6 +21,12 @@ export interface RunRecord {
   catalog: string;
   partitions: number;
   finishedAt: number;
+  /** live: a span of the live world (`live`), at wall-clock time; fast-forward: simulated time from `start`. Absent in records of earlier versions (fast-forward). */
+  mode?: 'live' | 'fast-forward';
+  live?: LiveClaim;
+  /** Event time of the run's first and last event (epoch ms), null for a run with none. */
+  firstTime?: number | null;
+  lastTime?: number | null;
 }
 
 export function catalogFingerprint(items: readonly CatalogItem[]): string {

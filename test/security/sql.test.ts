@@ -21,7 +21,7 @@ import { ownedWarehouse } from '../../workers/warehouse-owner.ts';
 import { testRedisDb } from '../helpers/admin-server.ts';
 import { TEST_ENV, testConfig } from '../helpers/env.ts';
 
-const REDIS_URL = testRedisDb(13);
+const REDIS_URL = testRedisDb(15);
 
 describe('segpipe sql', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-sql-'));
