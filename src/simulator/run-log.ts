@@ -42,3 +42,8 @@ export async function recordRun(redis: Redis, run: RunRecord): Promise<void> {
 export async function completedRuns(redis: Redis): Promise<RunRecord[]> {
   return (await redis.zrange(RUNS_KEY, '0', '-1')).map((m) => JSON.parse(m) as RunRecord);
 }
+
+/** The newest `n` completed runs, newest first. */
+export async function recentRuns(redis: Redis, n: number): Promise<RunRecord[]> {
+  return (await redis.zrange(RUNS_KEY, '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, n)).map((m) => JSON.parse(m) as RunRecord);
+}
