@@ -1,5 +1,5 @@
-// Simulator jobs: `simulate:burst` (repeatable; M events every N seconds, continuing one simulated
-// world burst after burst) and `simulate:run` (one run with explicit parameters, from REST).
+// Simulator jobs: `simulate:burst` (repeatable every N seconds: by default the live world from
+// the last burst to now; with SIMULATOR_BURST_MODE=fast-forward, M events of a simulated day) and `simulate:run` (one run with explicit parameters, from REST).
 import type { Queue } from 'bullmq';
 import { MAX_SEED, type Config } from '../src/config.ts';
 import type { RunParams, RunResult } from '../src/simulator/run.ts';
@@ -18,7 +18,8 @@ export interface FirstAttempt {
   start: number;
   burst?: number;
 }
-export type SimulateResult = RunResult & { seed: number; start: string };
+/** `mode` says which clock the events follow: the wall clock (a live burst: `world`, up to `until`) or a simulated one. */
+export type SimulateResult = RunResult & { seed: number; start: string; mode: 'live' | 'fast-forward'; world?: string; until?: string };
 
 export const simulatorSchedules = (config: Config): Schedule[] =>
   config.simulator.burstEvents > 0

@@ -7,6 +7,7 @@ import { startStack, stopLeftovers, type Stack } from './stack/index.ts';
 import { StackError } from './stack/process.ts';
 import { log } from './log.ts';
 import { redactUrl } from './redact.ts';
+import { ADHOC_LIMITS } from './warehouse/adhoc.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -293,6 +294,45 @@ program
   });
 
 program
+  .command('sql <select>')
+  .description('run one read-only SELECT on the warehouse, in the worker that owns it (DuckDB only), and print the rows')
+  .option('--json', 'print the rows as a JSON array of objects')
+  .option('--limit <n>', `at most this many rows (default ${ADHOC_LIMITS.defaultRows}, at most ${ADHOC_LIMITS.maxRows})`, (v) => boundedInt('--limit', ADHOC_LIMITS.maxRows)(v), ADHOC_LIMITS.defaultRows)
+  .option('--timeout <s>', `stop the statement after this many seconds (default ${ADHOC_LIMITS.defaultTimeoutMs / 1000}, at most ${ADHOC_LIMITS.maxTimeoutMs / 1000})`, (v) => boundedInt('--timeout', ADHOC_LIMITS.maxTimeoutMs / 1000)(v), ADHOC_LIMITS.defaultTimeoutMs / 1000)
+  .action(async (select: string, opts: { json?: boolean; limit: number; timeout: number }) => {
+    const { warehouseQuery } = await import('../queues/warehouse.ts');
+    const { formatTable, rowObjects } = await import('./warehouse/adhoc.ts');
+    const cfg = config();
+    if (cfg.warehouse.kind !== 'duckdb') {
+      say(`sql reads the DuckDB warehouse only (WAREHOUSE=${cfg.warehouse.kind}); query Snowflake with its own tools and a read-only role`);
+      process.exit(2);
+    }
+    await requireServices(cfg);
+    const ctx = new AppContext(cfg);
+    try {
+      const { QUEUES } = await import('../queues/names.ts');
+      // No worker serves the warehouse queue: say so now rather than after the timeout.
+      const workers = await ctx.queues[QUEUES.warehouse].getWorkersCount().catch(() => undefined);
+      if (workers === 0) {
+        say('no segpipe worker serves the warehouse queue on this Redis (only the worker that owns the warehouse runs queries): start one with `npm start` or `npx segpipe worker`');
+        process.exit(2);
+      }
+      const timeoutMs = opts.timeout * 1000;
+      // The statement's own timeout runs in the worker; this one covers a queue with no worker.
+      const result = await warehouseQuery(ctx, 'sql', { sql: select, limit: opts.limit, timeoutMs }, timeoutMs + 15_000).catch((err: Error) => {
+        // The statement's own failure (DuckDB's message, or why it was refused): no stack to show.
+        say(err.message.split('\n')[0]!);
+        process.exit(1);
+      });
+      process.stdout.write(`${opts.json ? JSON.stringify(rowObjects(result), null, 2) : formatTable(result)}\n`);
+      if (result.truncated) say(`showing the first ${result.rows.length} rows only (--limit ${opts.limit}, at most ${ADHOC_LIMITS.maxRows}; results are also capped at ${ADHOC_LIMITS.maxResultBytes / 1024 / 1024} MB)`);
+    } finally {
+      await ctx.close();
+    }
+    process.exit();
+  });
+
+program
   .command('simulate')
   .description('produce simulated user journeys to Kafka (in this process), with a progress bar and the achieved rate')
   .requiredOption('--events <n>', 'events to produce', (v) => positiveInt('--events')(v))
@@ -378,6 +418,12 @@ export const positiveNumber = (name: string) => (value: string) => {
 export const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+export const boundedInt = (name: string, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}, got "${value}"`);
   return n;
 };
 

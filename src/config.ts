@@ -109,6 +109,7 @@ const envSchema = z
     SIMULATOR_BURST_EVENTS: int(0, 10_000_000).default(2000),
     SIMULATOR_BURST_EVERY_S: int(1, 86_400).default(30),
     SIMULATOR_SEED: int(0, MAX_SEED).default(42),
+    SIMULATOR_BURST_MODE: z.enum(['live', 'fast-forward']).default('live'),
     SIMULATOR_MAX_EVENTS: int(1, 1_000_000_000).default(10_000_000),
     SIMULATOR_MIN_RATE: z.coerce.number().positive().max(1e9).default(1),
     SIMULATOR_MAX_RUN_S: int(1, 7 * 86_400).default(3600),
@@ -207,6 +208,8 @@ export interface Config {
     /** Events per `simulate:burst`; 0 turns the repeatable burst off. */
     burstEvents: number;
     burstEverySeconds: number;
+    /** live: each burst carries the live world from the last burst to now; fast-forward: a day of new users per burst, ahead of the clock. */
+    burstMode: 'live' | 'fast-forward';
     seed: number;
     /** Bounds of one run (REST, CLI, a job), so no run holds the simulator queue for good. */
     maxEvents: number;
@@ -300,6 +303,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     simulator: {
       burstEvents: e.SIMULATOR_BURST_EVENTS,
       burstEverySeconds: e.SIMULATOR_BURST_EVERY_S,
+      burstMode: e.SIMULATOR_BURST_MODE,
       seed: e.SIMULATOR_SEED,
       maxEvents: e.SIMULATOR_MAX_EVENTS,
       minRate: e.SIMULATOR_MIN_RATE,

@@ -11,11 +11,15 @@ import type { Config } from '../config.ts';
 import { AvroWriter, type WriterSchema } from '../registry/serde.ts';
 import type { CatalogItem } from './catalog.ts';
 import { simulate, type SimulationParams } from './journeys.ts';
+import { liveEvents } from './live.ts';
+import type { LiveClaim } from './live-state.ts';
 import { partitionerFor } from '../kafka/partitioner.ts';
 import { BatchPacker, transferables, type PackedBatch } from './packed.ts';
 
 export interface GenerateTask {
   params: SimulationParams;
+  /** A live burst: the live world's span instead of a fast-forward simulation from params. */
+  live?: LiveClaim;
   /** Simulated seconds per real second; 0 = as fast as possible. */
   speed?: number;
   /** Events per second cap. */
@@ -101,7 +105,8 @@ export async function generate(task: GenerateTask): Promise<GenerateSummary> {
   // an earlier attempt sent).
   let paceFrom = task.skip?.length ? undefined : { time: task.params.start, events: 0 };
   try {
-    for (const event of simulate(task.params, task.catalog)) {
+    const events = task.live ? liveEvents(task.live.world, task.live.span, task.catalog) : simulate(task.params, task.catalog);
+    for (const event of events) {
       if (stopped) break;
       if ((summary.events & 1023) === 0 && performance.now() > deadline) {
         stop('max_duration');

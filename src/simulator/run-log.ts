@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { CatalogItem } from './catalog.ts';
+import type { LiveClaim } from './live-state.ts';
 
 const RUNS_KEY = 'segpipe:simulator:runs';
 /** Runs kept: the newest ones. */
@@ -20,6 +21,12 @@ export interface RunRecord {
   catalog: string;
   partitions: number;
   finishedAt: number;
+  /** live: a span of the live world (`live`), at wall-clock time; fast-forward: simulated time from `start`. Absent in records of earlier versions (fast-forward). */
+  mode?: 'live' | 'fast-forward';
+  live?: LiveClaim;
+  /** Event time of the run's first and last event (epoch ms), null for a run with none. */
+  firstTime?: number | null;
+  lastTime?: number | null;
 }
 
 export function catalogFingerprint(items: readonly CatalogItem[]): string {
@@ -34,4 +41,9 @@ export async function recordRun(redis: Redis, run: RunRecord): Promise<void> {
 
 export async function completedRuns(redis: Redis): Promise<RunRecord[]> {
   return (await redis.zrange(RUNS_KEY, '0', '-1')).map((m) => JSON.parse(m) as RunRecord);
+}
+
+/** The newest `n` completed runs, newest first. */
+export async function recentRuns(redis: Redis, n: number): Promise<RunRecord[]> {
+  return (await redis.zrange(RUNS_KEY, '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, n)).map((m) => JSON.parse(m) as RunRecord);
 }

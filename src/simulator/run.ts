@@ -16,6 +16,7 @@ import type { LaneAck, LaneTask } from './lane.ts';
 import { RunCheckpoint } from './checkpoint.ts';
 import { shardCount, shardKeys } from '../state/scripts.ts';
 import { catalogFingerprint, recordRun } from './run-log.ts';
+import type { LiveClaim } from './live-state.ts';
 
 export interface RunParams {
   events: number;
@@ -28,6 +29,8 @@ export interface RunParams {
   /** Upper bound on events per second; absent = none. */
   rate?: number;
   userPrefix?: string;
+  /** A live burst: the live world's span to produce (live.ts); `events` is then only a cap. */
+  live?: LiveClaim;
 }
 
 export interface RunResult {
@@ -124,10 +127,10 @@ export async function runSimulation(
   control: RunControl = {},
 ): Promise<RunResult> {
   const { items, source } = await loadCatalog(ctx.redis);
-  const start = params.start ?? (await worldClock(ctx));
+  const start = params.live?.span.from ?? params.start ?? (await worldClock(ctx));
   const topics = ctx.config.topics;
   const topicOrder = EVENT_NAMES.map((n) => topics[n]);
-  const userPrefix = params.userPrefix ?? defaultUserPrefix(params.seed);
+  const userPrefix = params.live?.world.prefix ?? params.userPrefix ?? defaultUserPrefix(params.seed);
   const checkpoint = control.resumeKey ? await RunCheckpoint.open(ctx, control.resumeKey, topicOrder, userPrefix) : undefined;
   if (checkpoint?.complete) {
     return { events: params.events, durationMs: 0, eventsPerSecond: 0, firstEventAt: null, lastEventAt: null, catalogItems: items.length, catalogSource: source, resumed: params.events, stopped: null };
@@ -163,6 +166,7 @@ export async function runSimulation(
   });
   const task: GenerateTask = {
     params: { seed: params.seed, events: params.events, users: params.users, start, userPrefix: params.userPrefix },
+    live: params.live,
     skip,
     speed: params.speed,
     rate: params.rate,
@@ -197,14 +201,18 @@ export async function runSimulation(
   if (summary.stopped === null) {
     await checkpoint?.done();
     await recordRun(ctx.redis, {
-      seed: params.seed,
-      events: params.events,
+      seed: params.live?.world.seed ?? params.seed,
+      events: params.live ? summary.events : params.events,
       users: params.users,
       start,
       userPrefix,
       catalog: catalogFingerprint(items),
       partitions: ctx.config.kafka.partitions,
       finishedAt: Date.now(),
+      mode: params.live ? 'live' : 'fast-forward',
+      ...(params.live ? { live: params.live } : {}),
+      firstTime: summary.firstTime,
+      lastTime: summary.lastTime,
     });
   }
   const durationMs = performance.now() - wallStart;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { SerialByKey } from '../kafka/serial.ts';
 import { parseEventTime } from '../stream/transform.ts';
+import { AdhocQueryError, capRows, type AdhocOptions, type AdhocResult } from './adhoc.ts';
 import { RecentIds } from './recent-ids.ts';
 import { RAW_OFFSETS, type Column, type TableSpec } from './tables.ts';
 import { ReadOnlyQueryError, WarehouseLockedError, isoTimestamps, type Cell, type RawLoad, type RawLoadResult, type RawPosition, type Row, type Warehouse } from './warehouse.ts';
@@ -229,6 +230,38 @@ export class DuckDBWarehouse implements Warehouse {
       }
       return out;
     }) as T[];
+  }
+
+  /**
+   * A caller's statement (`segpipe sql`; see adhoc.ts for the guarantee): exactly one statement,
+   * a SELECT by the prepared statement's type, inside a READ ONLY transaction that is rolled
+   * back whatever happens; interrupted at the timeout, read only up to the row cap.
+   */
+  async adhocSelect(sql: string, opts: AdhocOptions): Promise<AdhocResult> {
+    return this.readers.with(async (conn) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        conn.interrupt();
+      }, opts.timeoutMs);
+      await conn.run('BEGIN TRANSACTION READ ONLY');
+      try {
+        const statements = await conn.extractStatements(sql);
+        if (statements.count !== 1) throw new AdhocQueryError(`segpipe sql runs exactly one statement, got ${statements.count}`);
+        const prepared = await statements.prepare(0);
+        if (prepared.statementType !== StatementType.SELECT) throw new AdhocQueryError(`segpipe sql runs a SELECT only, got a statement of type ${StatementType[prepared.statementType]}`);
+        const reader = await prepared.streamAndReadUntil(opts.limit + 1);
+        const columns = reader.columnNames().map((name, i) => ({ name, type: reader.columnTypes()[i]!.toString() }));
+        return { columns, ...capRows(reader.getRowsJS(), opts.limit) };
+      } catch (err) {
+        if (err instanceof AdhocQueryError) throw err;
+        const msg = (err as Error).message.split('\n')[0]!;
+        throw new AdhocQueryError(timedOut ? `stopped at the timeout of ${opts.timeoutMs / 1000} s` : msg);
+      } finally {
+        clearTimeout(timer);
+        await conn.run('ROLLBACK').catch(() => undefined);
+      }
+    });
   }
 
   /** A maintenance statement on a writing connection, for this process's own code (tests' fault injection); no job reaches it. */

@@ -1,10 +1,12 @@
 // The warehouse's named read queries: the only reads other processes can ask for (through
 // warehouse:query jobs). A job names a query and gives parameters; the process that owns the
-// warehouse validates them here and builds the SQL itself, so no caller's text reaches SQL.
+// warehouse validates them here and builds the SQL itself, so no caller's text reaches SQL,
+// except the one SELECT of `sql`, which the warehouse runs read-only (adhoc.ts).
 import { z } from 'zod';
 import { EVENT_NAMES, USER_EVENT_NAMES } from '../config.ts';
 import { diffWithOracle } from '../windows/oracle.ts';
 import { REGISTRATION_WINDOWS } from '../windows/window.ts';
+import { AdhocQueryError, adhocParams } from './adhoc.ts';
 import { RAW_OFFSETS, rawTableName } from './tables.ts';
 import type { Warehouse } from './warehouse.ts';
 
@@ -103,6 +105,26 @@ export const NAMED_QUERIES = {
   topSales: query({
     params: z.object({ limit: limit(100, 10) }).strict(),
     run: (w, p) => w.query(`SELECT movie_id, title, total_sales AS total_sales_cents, currency FROM movie_sales ORDER BY total_sales DESC, movie_id LIMIT ${p.limit}`),
+  }),
+
+  /**
+   * `segpipe sql`: one SELECT of the caller's, the only named query that carries SQL. What may
+   * run is decided by the warehouse's adhocSelect (one statement, a SELECT by DuckDB's own
+   * prepared-statement type, a READ ONLY transaction always rolled back, capped), here in the
+   * owner, so a job written straight into Redis can do no more than the CLI.
+   */
+  sql: query({
+    params: adhocParams,
+    run: async (w, p) => {
+      if (!w.adhocSelect) throw new QueryRefusedError(`segpipe sql reads the DuckDB warehouse only (WAREHOUSE=${w.kind}); query Snowflake with its own tools and a read-only role`);
+      try {
+        return await w.adhocSelect(p.sql, { limit: p.limit, timeoutMs: p.timeoutMs });
+      } catch (err) {
+        // The caller's statement: refused or failed for good, never worth a retry.
+        if (err instanceof AdhocQueryError) throw new QueryRefusedError(err.message);
+        throw err;
+      }
+    },
   }),
 
   /** Every metric recomputed from the raw tables and diffed with the stream's (verify --metrics). */

@@ -1,6 +1,7 @@
 // The narrow warehouse interface of DESIGN.md. Rows are arrays aligned with the table's columns:
 // TIMESTAMP as ISO 8601 UTC text or epoch ms, JSON as JSON text, numbers as numbers, null as null.
 import { isoUtc } from '../events/iso-time.ts';
+import type { AdhocOptions, AdhocResult } from './adhoc.ts';
 import type { TableSpec } from './tables.ts';
 
 export type Cell = string | number | boolean | null;
@@ -31,6 +32,8 @@ export interface Warehouse {
    * placeholders bound to `binds`; rows as plain JSON objects.
    */
   query<T = Record<string, unknown>>(sql: string, binds?: Cell[]): Promise<T[]>;
+  /** A caller's one SELECT, read-only and capped (`segpipe sql`, adhoc.ts); absent where not supported (Snowflake). */
+  adhocSelect?(sql: string, opts: AdhocOptions): Promise<AdhocResult>;
   /**
    * Appends a loaded Kafka range's rows (those whose event_id is not there yet) and moves the
    * partition's position in RAW_OFFSETS, in one transaction, only if the stored position is the

@@ -17,13 +17,14 @@ import { HOUR, MINUTE, REGISTRATION_WINDOWS, finalWindowKeys, parseFinalThrough 
 import { toRow } from '../../src/stream/transform.ts';
 import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { testConfig } from '../helpers/env.ts';
+import { testRedisDb } from '../helpers/admin-server.ts';
 
 const TOPIC = 'fg_registrations';
 const T0 = Date.parse('2026-07-01T00:00:00.000Z');
 
 describe('finality guard inside the state step', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-final-guard-'));
-  const ctx = new AppContext(testConfig({ REDIS_URL: 'redis://127.0.0.1:16379/6' }));
+  const ctx = new AppContext(testConfig({ REDIS_URL: testRedisDb(6) }));
   const redis = ctx.redis;
   let w: DuckDBWarehouse;
   const opts = { shards: 2, registrationTopic: TOPIC, sessionTopics: { signIn: 'fg_in', signOut: 'fg_out' }, latenessMs: 10 * MINUTE };

@@ -9,6 +9,7 @@ import { applyBatch, shardKeys, type BatchApply } from '../../src/state/scripts.
 import { pairShard } from '../../src/windows/sessions.ts';
 import { MINUTE } from '../../src/windows/window.ts';
 import { testConfig } from '../helpers/env.ts';
+import { testRedisDb } from '../helpers/admin-server.ts';
 
 const T0 = Date.UTC(2026, 6, 1, 10);
 const IN = 'sg_sign_in';
@@ -16,7 +17,7 @@ const OUT = 'sg_sign_out';
 const k = shardKeys(0);
 
 describe('session guards inside the Lua steps', () => {
-  const ctx = new AppContext(testConfig({ REDIS_URL: 'redis://127.0.0.1:16379/11' }));
+  const ctx = new AppContext(testConfig({ REDIS_URL: testRedisDb(11) }));
   const redis = ctx.redis;
   const offsets: Record<string, number> = { [IN]: -1, [OUT]: -1 };
   /** One session event as the stream applies it, decided from `pairedFrom`. */

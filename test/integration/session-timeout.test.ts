@@ -17,6 +17,7 @@ import { diffWithOracle } from '../../src/windows/oracle.ts';
 import { SESSION_METRICS, pairShard, sessionRows } from '../../src/windows/sessions.ts';
 import { HOUR, MINUTE } from '../../src/windows/window.ts';
 import { testConfig } from '../helpers/env.ts';
+import { testRedisDb } from '../helpers/admin-server.ts';
 
 const T0 = Date.parse('2026-06-01T10:00:00.000Z');
 const TIMEOUT = 30 * MINUTE;
@@ -24,7 +25,7 @@ const TOPICS = { signIn: 'st_sign_in', signOut: 'st_sign_out' };
 
 describe('session timeout', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-session-timeout-'));
-  const ctx = new AppContext(testConfig({ REDIS_URL: 'redis://127.0.0.1:16379/14' }));
+  const ctx = new AppContext(testConfig({ REDIS_URL: testRedisDb(14) }));
   const redis = ctx.redis;
   let w: DuckDBWarehouse;
   const next: Record<string, number> = { [TOPICS.signIn]: 0, [TOPICS.signOut]: 0 };

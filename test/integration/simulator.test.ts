@@ -23,7 +23,8 @@ const TOKEN = 'simulator-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('simulator through Kafka', () => {
-  const ctx = new AppContext(testConfig({ ADMIN_TOKEN: TOKEN }));
+  // Fast-forward bursts (the live ones have a test of their own: live-bursts.test.ts).
+  const ctx = new AppContext(testConfig({ ADMIN_TOKEN: TOKEN, SIMULATOR_BURST_MODE: 'fast-forward' }));
   const userTopics = USER_EVENT_NAMES;
   const received: Array<{ topic: string; partition: number; value: Record<string, unknown>; schemaId: number; key: string }> = [];
   let consumer: Consumer;
@@ -181,7 +182,7 @@ describe('simulator through Kafka', () => {
     expect((run.result as unknown as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(900);
   });
 
-  it('the repeatable simulate:burst job produces its events, each burst with new users after the last', async () => {
+  it('the repeatable simulate:burst job in fast-forward mode produces its events, each burst with new users after the last', async () => {
     const queue = ctx.queues.simulator;
     await queue.upsertJobScheduler(SIMULATE_BURST, { every: 1000 }, { name: SIMULATE_BURST, data: { events: 300 } });
     type Burst = { events: number; start: string; lastEventAt: string; seed: number };

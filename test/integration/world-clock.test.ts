@@ -8,11 +8,12 @@ import { AppContext } from '../../src/context.ts';
 import { worldClock } from '../../src/simulator/run.ts';
 import { shardKeys } from '../../src/state/scripts.ts';
 import { testConfig } from '../helpers/env.ts';
+import { testRedisDb } from '../helpers/admin-server.ts';
 
 const DAY = 86_400_000;
 
 describe('the simulated world clock', () => {
-  const ctx = new AppContext(testConfig({ REDIS_URL: 'redis://127.0.0.1:16379/12' }));
+  const ctx = new AppContext(testConfig({ REDIS_URL: testRedisDb(12) }));
   beforeAll(async () => {
     await ctx.redis.flushdb();
   });

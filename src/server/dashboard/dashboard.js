@@ -82,6 +82,29 @@ function clock(windows) {
     days > 1 ? `${when}: ${days.toFixed(1)} days ahead of now (a fast-forward simulation: hours of activity per burst)` : days < -1 ? `${when}: ${(-days).toFixed(1)} days behind now (a backfill or replay)` : `${when}: live`;
 }
 
+/**
+ * Says which simulator mode produced the events shown: the runs whose event times overlap the
+ * range, from the run log (/api/metrics/simulator), not from a setting.
+ */
+function mode(windows, runs) {
+  const el = document.getElementById('mode');
+  if (!windows.length) {
+    el.textContent = '';
+    return;
+  }
+  const from = Date.parse(windows[0].window_start);
+  const to = Date.parse(windows[windows.length - 1].window_end);
+  const shown = runs.filter((r) => r.first_event_at && Date.parse(r.first_event_at) < to && Date.parse(r.last_event_at) >= from);
+  const modes = [...new Set(shown.map((r) => r.mode))].sort();
+  const names = { live: 'live (wall-clock time)', 'fast-forward': 'fast-forward (simulated time)' };
+  el.dataset.modes = modes.join(',');
+  el.className = modes.includes('fast-forward') ? 'ahead' : '';
+  el.textContent = modes.length
+    ? `simulator: ${modes.map((m) => names[m] ?? m).join(' and ')}, ${shown.length} run${shown.length === 1 ? '' : 's'} in the range shown`
+    : 'simulator: no recorded run in the range shown (events from another producer, or runs before this version)';
+  window.segpipeDashboard.modes = modes;
+}
+
 async function refresh() {
   try {
     await pipeline().catch((err) => {
@@ -89,16 +112,22 @@ async function refresh() {
     });
     // Hours of event time to show (the API fills the empty windows of the range with 0).
     const hours = Number(document.getElementById('range').value);
-    const [tumbling, sliding, sessions, sales] = await Promise.all([
+    const [tumbling, sliding, sessions, sales, simulator] = await Promise.all([
       get(`/api/metrics/registrations?type=tumbling_1h&limit=${hours}`),
       get(`/api/metrics/registrations?type=sliding_1h_15m&limit=${hours * 4}`),
       get(`/api/metrics/sessions?limit=${hours}`),
       get('/api/metrics/sales/top?limit=10'),
+      get('/api/metrics/simulator?limit=200'),
     ]);
     clock(tumbling.windows);
+    mode(tumbling.windows, simulator.runs);
     draw('tumbling', 'bar', tumbling.windows.map((w) => label(w.window_start)), tumbling.windows.map((w) => w.registration_count), { backgroundColor: colors(tumbling.windows) });
     draw('sliding', 'line', sliding.windows.map((w) => label(w.window_start)), sliding.windows.map((w) => w.registration_count));
-    draw('active', 'line', sessions.windows.map((w) => label(w.window_start)), sessions.windows.map((w) => w.active_sessions_at_end));
+    // An hour's count at its end is known once it is over: the open hour shows the sessions open now.
+    const active = sessions.windows.map((w, i) =>
+      w.active_sessions_at_end === null && i === sessions.windows.length - 1 && sessions.open_now.at !== null ? sessions.open_now.count : w.active_sessions_at_end,
+    );
+    draw('active', 'line', sessions.windows.map((w) => label(w.window_start)), active, { pointRadius: active.length === 1 ? 4 : 0 });
     draw('duration', 'bar', sessions.windows.map((w) => label(w.window_start)), sessions.windows.map((w) => (w.avg_duration_s ?? 0) / 60), { backgroundColor: colors(sessions.windows) });
     draw('sales', 'bar', sales.movies.map((m) => m.title ?? m.movie_id), sales.movies.map((m) => m.total_sales_cents / 100));
     window.segpipeDashboard.refreshes++;

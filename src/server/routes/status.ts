@@ -17,7 +17,7 @@ export const statusRoutes = (ctx: AppContext) =>
       bull_board: '/admin/queues',
       status: '/api/status',
       runs: '/api/runs',
-      metrics: { registrations: '/api/metrics/registrations?type=tumbling_1h', sessions: '/api/metrics/sessions', top_sales: '/api/metrics/sales/top', prometheus: '/metrics' },
+      metrics: { registrations: '/api/metrics/registrations?type=tumbling_1h', sessions: '/api/metrics/sessions', top_sales: '/api/metrics/sales/top', simulator_runs: '/api/metrics/simulator', prometheus: '/metrics' },
       health: '/health',
     }));
 
