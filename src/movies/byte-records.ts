@@ -72,6 +72,9 @@ export class ScannedRange {
   readonly ids: string[] = [];
   readonly recLine: number[] = [];
   readonly recOffset: number[] = [];
+  /** Where record r's bytes end: the next record's start in its piece, or the piece's end; and its last line. */
+  readonly recEnd: number[] = [];
+  readonly recLastLine: number[] = [];
   /** Entries [entryFrom[r], entryFrom[r + 1]) belong to record r. */
   readonly entryFrom: number[] = [];
   readonly entryKey: Key[] = [];
@@ -91,6 +94,7 @@ export class ScannedRange {
   }
 
   private startRecord(id: string, line: number, offset: number): void {
+    this.closeRecord(offset, line - 1);
     this.ids.push(id);
     this.recLine.push(line);
     this.recOffset.push(offset);
@@ -109,23 +113,44 @@ export class ScannedRange {
     this.add(key, -this.external.length, 0);
   }
 
+  /** Gives the open record of the piece its end, if it has none yet. */
+  private closeRecord(end: number, lastLine: number): void {
+    if (this.recEnd.length < this.ids.length) {
+      this.recEnd.push(end);
+      this.recLastLine.push(lastLine);
+    }
+  }
+
   /** Closes the entry list (entryFrom[records] is the end of the last record). */
   finish(): this {
     this.entryFrom.push(this.entryKey.length);
     return this;
   }
 
-  /** Scans `buf` (a range that starts at a line start), exactly as parseMovies parses it. */
-  static scan(buf: Buffer): ScannedRange {
+  /**
+   * Scans `buf` (a range that starts at a line start), exactly as parseMovies parses it; with
+   * `pieces`, only those parts of it, each starting at a line that starts a record or is the
+   * range's start (where parseMovies has no open record either), numbered from its first line.
+   */
+  static scan(buf: Buffer, pieces?: Array<{ start: number; end: number; firstLine: number }>): ScannedRange {
     const r = new ScannedRange(buf);
-    const b = buf;
-    const allUtf8 = isUtf8(b);
+    const allUtf8 = isUtf8(buf);
+    let lines = 0;
+    for (const p of pieces ?? [{ start: 0, end: buf.length, firstLine: 1 }]) lines = r.scanPiece(p.start, p.end, p.firstLine, allUtf8);
+    r.lines = pieces ? 0 : lines;
+    return r.finish();
+  }
+
+  /** Scans [from, to) whose first line is line `firstLine`; returns its last line's number. */
+  private scanPiece(from: number, to: number, firstLine: number, allUtf8: boolean): number {
+    const r = this;
+    const b = this.buf;
     let blockEnd = 0;
     let blockUtf8 = true;
     let inRecord = false;
-    let lineNo = 0;
-    let s = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
-    while (s < b.length) {
+    let lineNo = firstLine - 1;
+    let s = from === 0 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : from;
+    while (s < to) {
       let next = b.indexOf(LF, s);
       if (next < 0) next = b.length;
       const end = next > s && b[next - 1] === CR ? next - 1 : next;
@@ -180,8 +205,8 @@ export class ScannedRange {
         r.openedRecord = false;
       }
     }
-    r.lines = lineNo;
-    return r.finish();
+    r.closeRecord(to, lineNo);
+    return lineNo;
   }
 
   private closedRecord = false;

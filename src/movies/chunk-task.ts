@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { HEADER_BYTES, MAGIC_BYTE, SCHEMAS_DIR } from '../registry/serde.ts';
 import { AvroBytes, ScannedRange, checkCatalogSchema, writeCatalogRecord } from './byte-records.ts';
 import type { QuarantinedLine } from './parse.ts';
-import { HASH_CHARS, cleanSpanHashes, scanSpans, storedContent, storedSpan, storedValue } from './span-skip.ts';
+import { HASH_CHARS, cleanSpanHashes, piecesToParse, scanSpans, storedContent, storedSpan, storedValue } from './span-skip.ts';
 
 export interface ChunkTask {
   file: string;
@@ -125,13 +125,16 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   checkSchema();
   const buf = readRange(task.file, task.start, task.end, task.identity, scratch.input);
   const where = task.storedHashes;
-  // An unchanged range costs a boundary scan and one hash per record (span-skip.ts).
+  // An unchanged record costs a boundary scan and one hash (span-skip.ts); the rest is parsed.
   const spans = where ? scanSpans(buf) : null;
-  let stored = spans ? await storedHashesOf(spans.ids, where!) : undefined;
-  if (spans && stored!.every((v, i) => storedSpan(v) === spans.hashes[i])) {
-    return { start: task.start, end: task.end, lines: spans.lines, itemIds: [], hashes: [], prices: [], spanHashes: [], restamp: [], packed: new Uint8Array(0), offsets: new Uint32Array(1), quarantined: [], unchanged: spans.ids.length };
+  let skip: boolean[] = [];
+  if (spans) {
+    const stored = await storedHashesOf(spans.ids, where!);
+    skip = spans.hashes.map((h, i) => storedSpan(stored[i]) === h);
   }
-  const range = ScannedRange.scan(buf);
+  const skipped = skip.filter(Boolean).length;
+  const range = ScannedRange.scan(buf, spans ? piecesToParse(spans, skip, buf.length) : undefined);
+  if (spans) range.lines = spans.lines;
   const n = range.records;
   // Hash first, and enrich and encode only what changed since it was last produced.
   const allHashes: string[] = new Array(n);
@@ -139,11 +142,11 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   const spanHashes = cleanSpanHashes(range);
   let todo = Array.from({ length: n }, (_, r) => r);
   const restamp: Array<[string, string]> = [];
-  if (where) {
-    if (!spans || spans.ids.length !== n || spans.ids.some((id, i) => id !== range.ids[i])) stored = await storedHashesOf(range.ids, where);
+  if (where && n > 0) {
+    const stored = await storedHashesOf(range.ids, where);
     todo = todo.filter((r) => {
-      if (storedContent(stored![r]) !== allHashes[r]!.slice(0, HASH_CHARS)) return true;
-      if (spanHashes[r] && storedSpan(stored![r]) !== spanHashes[r]) restamp.push([range.ids[r]!, storedValue(allHashes[r]!, spanHashes[r]!)]);
+      if (storedContent(stored[r]) !== allHashes[r]!.slice(0, HASH_CHARS)) return true;
+      if (spanHashes[r] && storedSpan(stored[r]) !== spanHashes[r]) restamp.push([range.ids[r]!, storedValue(allHashes[r]!, spanHashes[r]!)]);
       return false;
     });
   }
@@ -179,6 +182,6 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
     packed: Uint8Array.prototype.slice.call(w.buf, 0, w.pos),
     offsets,
     quarantined: range.quarantined,
-    unchanged: n - todo.length,
+    unchanged: skipped + n - todo.length,
   };
 }

@@ -135,10 +135,13 @@ export class MovieIngestor {
     let produced = 0;
     for (let from = 0; from < r.itemIds.length; from += PRODUCE_BATCH) {
       const ids = r.itemIds.slice(from, from + PRODUCE_BATCH);
-      const stored = await redis.hmget(CATALOG_HASHES_KEY, ...ids);
+      // The parse threads left out what their lookup found unchanged; only the way without
+      // that lookup compares here. (Two runs of different files with a common item may both
+      // produce it: the same event_id, merged away.)
+      const stored = this.hashFirst ? [] : await redis.hmget(CATALOG_HASHES_KEY, ...ids);
       const changed: number[] = [];
       ids.forEach((_, j) => {
-        if (storedContent(stored[j]) !== r.hashes[from + j]!.slice(0, HASH_CHARS)) changed.push(from + j);
+        if (this.hashFirst || storedContent(stored[j]) !== r.hashes[from + j]!.slice(0, HASH_CHARS)) changed.push(from + j);
       });
       if (changed.length === 0) continue;
       // The producer keeps each partition's requests in order, so an item's versions stay in order.

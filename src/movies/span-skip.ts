@@ -1,10 +1,10 @@
 // An unchanged record skipped without being parsed (issue #15: an unchanged 1 GB file should
 // cost little more than reading it). Beside the content hash of the version last produced, the
 // catalog keeps the SHA-1 of the record's span: its bytes from its `ITEM` line to the next.
-// A record parses from its span alone, so the same span bytes are the same record: a range
-// whose every span hash is the stored one is skipped after a boundary scan and one hash per
-// record. Only spans that are exactly one clean record (no quarantined line, no record start
-// the scan below would not see) get a span hash; any other range is parsed in full.
+// A span parses on its own (parseMovies has no open record at an `ITEM` line), so the same span
+// bytes are the same record: a span whose hash is the stored one for its id is skipped after a
+// boundary scan and one hash; the rest of the range is parsed. Only spans that are exactly one
+// clean record (no quarantined line, no record start inside) get a span hash stored.
 import crypto from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { ScannedRange } from './byte-records.ts';
@@ -19,51 +19,70 @@ export const storedSpan = (v: string | null | undefined): string | null => (v &&
 
 const spanHash = (b: Buffer, start: number, end: number) => crypto.hash('sha1', b.subarray(start, end), 'hex').slice(0, HASH_CHARS);
 
-/** `ITEM` at b[s] followed by a space, a tab, a line end or the end: where a span starts. */
-function itemAt(b: Buffer, s: number): boolean {
+/**
+ * A line parseMovies always ends the open record at: `ITEM` at its start followed by a space, a
+ * tab or the line's end (a final CR not counted). Spans start there, so each parses on its own.
+ */
+function itemLineAt(b: Buffer, s: number, lineEnd: number): boolean {
   if (b[s] !== 0x49 || b[s + 1] !== 0x54 || b[s + 2] !== 0x45 || b[s + 3] !== 0x4d) return false;
-  const after = b[s + 4];
-  return after === undefined || after === 0x20 || after === 0x09 || after === 0x0a || after === 0x0d;
+  return s + 4 === lineEnd || b[s + 4] === 0x20 || b[s + 4] === 0x09;
 }
+
+const lineEndAt = (b: Buffer, s: number): number => {
+  let next = b.indexOf(0x0a, s);
+  if (next < 0) next = b.length;
+  return next > s && b[next - 1] === 0x0d ? next - 1 : next;
+};
 
 export interface Spans {
+  /** Per span: its start, its first line's number, the id on its `ITEM` line, the hash of its bytes. */
+  starts: number[];
+  firstLines: number[];
   ids: string[];
   hashes: string[];
+  /** Lines in the range, and where its first span starts (what is before it parses on its own). */
   lines: number;
+  preambleEnd: number;
 }
 
-/**
- * The range's spans, ids and span hashes, or null when the range does not start with a span
- * (a preamble is parsed in full) or a span's `ITEM` line has no id.
- */
-export function scanSpans(b: Buffer): Spans | null {
-  if (!itemAt(b, 0)) return null;
+export function scanSpans(b: Buffer): Spans {
   const allUtf8 = isUtf8(b);
-  const ids: string[] = [];
-  const hashes: string[] = [];
-  let lines = 0;
-  let spanStart = -1;
+  const spans: Spans = { starts: [], firstLines: [], ids: [], hashes: [], lines: 0, preambleEnd: b.length };
   for (let s = 0; s < b.length; ) {
     let next = b.indexOf(0x0a, s);
     if (next < 0) next = b.length;
-    lines++;
-    if (itemAt(b, s)) {
-      if (spanStart >= 0) hashes.push(spanHash(b, spanStart, s));
-      spanStart = s;
-      const end = next > s && b[next - 1] === 0x0d ? next - 1 : next;
-      const id = b.toString(allUtf8 || isUtf8(b.subarray(s, end)) ? 'utf8' : 'latin1', s + 4, end).trim();
-      if (id === '') return null;
-      ids.push(id);
+    spans.lines++;
+    const end = next > s && b[next - 1] === 0x0d ? next - 1 : next;
+    if (itemLineAt(b, s, end)) {
+      if (spans.starts.length === 0) spans.preambleEnd = s;
+      else spans.hashes.push(spanHash(b, spans.starts[spans.starts.length - 1]!, s));
+      spans.starts.push(s);
+      spans.firstLines.push(spans.lines);
+      spans.ids.push(b.toString(allUtf8 || isUtf8(b.subarray(s, end)) ? 'utf8' : 'latin1', s + 4, end).trim());
     }
     s = next + 1;
   }
-  hashes.push(spanHash(b, spanStart, b.length));
-  return { ids, hashes, lines };
+  if (spans.starts.length > 0) spans.hashes.push(spanHash(b, spans.starts[spans.starts.length - 1]!, b.length));
+  return spans;
+}
+
+/** The parts of the range to parse: what precedes the first span, and the spans not skipped (neighbours joined). */
+export function piecesToParse(spans: Spans, skip: boolean[], size: number): Array<{ start: number; end: number; firstLine: number }> {
+  const pieces: Array<{ start: number; end: number; firstLine: number }> = [];
+  if (spans.preambleEnd > 0) pieces.push({ start: 0, end: spans.preambleEnd, firstLine: 1 });
+  spans.starts.forEach((start, i) => {
+    if (skip[i]) return;
+    const end = spans.starts[i + 1] ?? size;
+    const last = pieces[pieces.length - 1];
+    if (last && last.end === start) last.end = end;
+    else pieces.push({ start, end, firstLine: spans.firstLines[i]! });
+  });
+  return pieces;
 }
 
 /**
- * Per record of a parsed range, its span hash when its span is exactly that record and nothing
- * else (what scanSpans would see as one unchanged span), '' otherwise.
+ * Per record of a parsed range, the hash of its span when its span is exactly that record and
+ * nothing else (what scanSpans would see as one span, clean), '' otherwise.
  */
 export function cleanSpanHashes(range: ScannedRange): string[] {
   const b = range.buf;
@@ -71,11 +90,9 @@ export function cleanSpanHashes(range: ScannedRange): string[] {
   let qi = 0;
   return range.ids.map((_, r) => {
     const start = range.recOffset[r]!;
-    const last = r + 1 === range.records;
-    const end = last ? b.length : range.recOffset[r + 1]!;
-    const lastLine = last ? range.lines : range.recLine[r + 1]! - 1;
+    const end = range.recEnd[r]!;
     while (qi < quarantined.length && quarantined[qi]! < range.recLine[r]!) qi++;
-    const clean = itemAt(b, start) && (last || itemAt(b, end)) && !(qi < quarantined.length && quarantined[qi]! <= lastLine);
+    const clean = itemLineAt(b, start, lineEndAt(b, start)) && (end === b.length || itemLineAt(b, end, lineEndAt(b, end))) && !(qi < quarantined.length && quarantined[qi]! <= range.recLastLine[r]!);
     return clean ? spanHash(b, start, end) : '';
   });
 }
