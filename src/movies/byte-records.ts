@@ -23,23 +23,32 @@ interface Key {
   last: number;
 }
 
+/**
+ * Keys repeat across millions of records: each thread keeps the first ones it meets (at most
+ * MAX_INTERNED, each at most MAX_INTERNED_BYTES long). Any other key lives in its range's own
+ * map, so within a range one name is always one Key, whatever the thread met before.
+ */
 const MAX_INTERNED = 10_000;
+const MAX_INTERNED_BYTES = 256;
 /** Stamps a keysOf call on the keys it meets (keys are shared by every range of the thread). */
 let keysOfCalls = 0;
 const keys = new Map<string, Key>();
-function keyOf(name: string): Key {
-  let k = keys.get(name);
+function keyOf(name: string, local: Map<string, Key>): Key {
+  let k = keys.get(name) ?? local.get(name);
   if (!k) {
     const index = /^(?:0|[1-9]\d{0,9})$/.test(name) && Number(name) < 4_294_967_295 ? Number(name) : -1;
     k = { name, utf8: Buffer.from(name, 'utf8'), field: fieldOf(name), index, stamp: -1, first: -1, last: -1 };
-    if (keys.size < MAX_INTERNED) keys.set(name, k);
+    if (keys.size < MAX_INTERNED && k.utf8.length <= MAX_INTERNED_BYTES) keys.set(name, k);
+    else local.set(name, k);
   }
   return k;
 }
 
-/** Interned keys by a hash of their bytes: the common line's key is found without a string. */
+/** The thread's keys by a hash of their bytes, so the common line's key is found without a string. */
 const keysByBytes = new Map<number, Key[]>();
-function keyAt(b: Buffer, start: number, end: number): Key {
+/** Keys per bucket at most: crafted keys that share a hash fall back to the string map, not a longer scan. */
+const MAX_BUCKET = 4;
+function keyAt(b: Buffer, start: number, end: number, local: Map<string, Key>): Key {
   let h = end - start;
   for (let i = start; i < end; i++) h = (Math.imul(h, 31) + b[i]!) | 0;
   const bucket = keysByBytes.get(h);
@@ -51,8 +60,8 @@ function keyAt(b: Buffer, start: number, end: number): Key {
       return k;
     }
   }
-  const k = keyOf(b.toString('utf8', start, end));
-  if (keysByBytes.size < MAX_INTERNED) {
+  const k = keyOf(b.toString('utf8', start, end), local);
+  if (keys.get(k.name) === k && (bucket ? bucket.length < MAX_BUCKET : keysByBytes.size < MAX_INTERNED)) {
     if (bucket) bucket.push(k);
     else keysByBytes.set(h, [k]);
   }
@@ -86,6 +95,8 @@ export class ScannedRange {
   /** Per entry, the next entry of the same key in its record, -1 for none. */
   readonly nextSame: number[] = [];
   readonly quarantined: QuarantinedLine[] = [];
+  /** Keys of this range the thread does not keep (keyOf). */
+  readonly localKeys = new Map<string, Key>();
   lines = 0;
   constructor(readonly buf: Buffer) {}
 
@@ -185,7 +196,7 @@ export class ScannedRange {
         if (eq > lineStart && eq < end && inRecord && !latin1) {
           // The common line: `Key=Value` in a record, UTF-8, not indented.
           const p = b[eq - 1];
-          const key = p === SPACE || p === TAB ? keyOf(b.toString('utf8', lineStart, eq).trim()) : keyAt(b, lineStart, eq);
+          const key = p === SPACE || p === TAB ? keyOf(b.toString('utf8', lineStart, eq).trim(), r.localKeys) : keyAt(b, lineStart, eq, r.localKeys);
           let vs = eq + 1;
           let ve = end;
           while (vs < ve && asciiSpace(b[vs]!)) vs++;
@@ -229,7 +240,7 @@ export class ScannedRange {
       }
     } else if (eq > 0 && lead === text && inRecord) {
       const key = text.charCodeAt(eq - 1) === SPACE || text.charCodeAt(eq - 1) === TAB ? text.slice(0, eq).trim() : text.slice(0, eq);
-      this.addText(keyOf(key), text.slice(eq + 1).trim());
+      this.addText(keyOf(key, this.localKeys), text.slice(eq + 1).trim());
     } else {
       if (lead.trimEnd() === '') return;
       if (eq < 0) reason = 'unrecognized_line';
@@ -237,7 +248,7 @@ export class ScannedRange {
         const key = text.slice(0, eq).trim();
         if (key === '') reason = 'empty_key';
         else if (!inRecord) reason = 'attribute_outside_item';
-        else this.addText(keyOf(key), text.slice(eq + 1).trim());
+        else this.addText(keyOf(key, this.localKeys), text.slice(eq + 1).trim());
       }
     }
     if (reason) this.quarantined.push({ line: lineNo, reason, text });

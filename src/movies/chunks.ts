@@ -24,7 +24,7 @@ async function recordStartAtOrAfter(fd: number, offset: number, size: number): P
     const { bytesRead } = await readAt(fd, buf, 0, WINDOW, pos);
     if (bytesRead === 0) break;
     const view = buf.subarray(0, bytesRead);
-    const found = findRecordStart(view, from);
+    const found = findRecordStart(view, from, pos + bytesRead >= size);
     if (found >= 0) return pos + found;
     if (pos + bytesRead >= size) break;
     // Step back a little so an `ITEM` straddling the window edge is seen whole.

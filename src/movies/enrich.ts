@@ -30,7 +30,7 @@ export function fieldOf(key: string): Field | null {
   let f = fieldOfKey.get(key);
   if (f === undefined) {
     f = FIELD_BY_NORM.get(key.toLowerCase().replace(/[^a-z0-9]/g, '')) ?? null;
-    if (fieldOfKey.size < 10_000) fieldOfKey.set(key, f);
+    if (fieldOfKey.size < 10_000 && key.length <= 256) fieldOfKey.set(key, f);
   }
   return f;
 }
@@ -83,6 +83,12 @@ export function parseReleaseDate(raw: string | undefined): string | null {
 
 /** Minutes from `90`, `90 minutes`, `1 hour 30 minutes`, `1h 30m`, `2:15`; null otherwise. */
 export function parseRunningTime(raw: string | undefined): number | null {
+  const minutes = runningTimeMinutes(raw);
+  // The field is an Avro int: a longer running time is not one.
+  return minutes !== null && minutes <= 2 ** 31 - 1 ? minutes : null;
+}
+
+function runningTimeMinutes(raw: string | undefined): number | null {
   const v = raw?.trim().toLowerCase();
   if (!v) return null;
   let m = /^(\d+)\s*(?:m|min|mins|minutes?)?\.?$/.exec(v);

@@ -108,13 +108,35 @@ export function parseMovies(buf: Uint8Array): ParseResult {
   return { records, quarantined, lines: lineNo };
 }
 
-const ITEM_BYTES = Buffer.from('ITEM');
+/**
+ * Whether the line at b[s] is one parseMovies ends its open record at (a record start, or an
+ * `ITEM` without an id): `ITEM` followed by a space, a tab or the line's end, a final CR not
+ * counted (`ITEM\rx` is an attribute line). undefined when `b` ends before that is known and
+ * is not the end of the file (`eof` false).
+ */
+export function itemLineAt(b: Uint8Array, s: number, eof = true): boolean | undefined {
+  for (let i = 0; i < 4; i++) {
+    if (s + i >= b.length) return eof ? false : undefined;
+    if (b[s + i] !== ITEM[i]) return false;
+  }
+  const c = b[s + 4];
+  if (c === undefined) return eof ? true : undefined;
+  if (c === SPACE || c === TAB || c === LF) return true;
+  if (c !== CR) return false;
+  const d = b[s + 5];
+  if (d === undefined) return eof ? true : undefined;
+  return d === LF;
+}
+
+const ITEM = [0x49, 0x54, 0x45, 0x4d];
 
 /**
- * Offset of the first line at or after `from` that starts a record (`ITEM` at a line start),
- * searching `buf` whose byte 0 is at file offset `base`. -1 when there is none in `buf`.
+ * Offset of the first line at or after `from` at which parseMovies ends the open record
+ * (itemLineAt), so ranges cut there parse as the whole file does. -1 when there is none in
+ * `buf`, or when the last line could be one but `buf` ends too soon to tell (`eof` false: the
+ * caller reads on from that line).
  */
-export function findRecordStart(buf: Buffer, from: number): number {
+export function findRecordStart(buf: Buffer, from: number, eof = true): number {
   let pos = from;
   // `from` itself counts only if it is at a line start.
   if (pos > 0 && buf[pos - 1] !== 0x0a) {
@@ -123,11 +145,9 @@ export function findRecordStart(buf: Buffer, from: number): number {
     pos = nl + 1;
   }
   while (pos < buf.length) {
-    if (buf.compare(ITEM_BYTES, 0, ITEM_BYTES.length, pos, Math.min(pos + ITEM_BYTES.length, buf.length)) === 0) {
-      const after = buf[pos + ITEM_BYTES.length];
-      // `ITEM` followed by a space/tab, a line end, or the end of the buffer.
-      if (after === undefined || after === 0x20 || after === 0x09 || after === 0x0a || after === 0x0d) return pos;
-    }
+    const item = itemLineAt(buf, pos, eof);
+    if (item === true) return pos;
+    if (item === undefined) return -1;
     const nl = buf.indexOf(0x0a, pos);
     if (nl < 0) return -1;
     pos = nl + 1;

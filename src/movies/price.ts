@@ -22,6 +22,10 @@ function formattedAmount(formatted: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/** The largest cents avsc writes as a long without precision loss (2^53 - 2): more is not a price. */
+export const MAX_CENTS = 2 ** 53 - 2;
+const centsOk = (cents: number) => Number.isSafeInteger(cents) && cents <= MAX_CENTS;
+
 export function parsePrice(raw: string | undefined): Price {
   const value = raw?.trim();
   if (!value) return { ok: false, reason: 'missing', raw };
@@ -29,13 +33,13 @@ export function parsePrice(raw: string | undefined): Price {
   if (!m) {
     // A bare formatted price such as `$1,299.00` is still a price.
     const dollars = value.includes('$') ? formattedAmount(value) : undefined;
-    if (dollars === undefined) return { ok: false, reason: 'not_a_price', raw };
+    if (dollars === undefined || !centsOk(Math.round(dollars * 100))) return { ok: false, reason: 'not_a_price', raw };
     return { ok: true, cents: Math.round(dollars * 100), dollars, currency: 'USD' };
   }
   const cents = Number(m[1]);
   const currency = m[2]!.toUpperCase();
   const formatted = m[3]!.trim();
-  if (!Number.isSafeInteger(cents)) return { ok: false, reason: 'not_a_price', raw };
+  if (!centsOk(cents)) return { ok: false, reason: 'not_a_price', raw };
   if (formatted === '') return { ok: true, cents, dollars: cents / 100, currency };
   const dollars = formattedAmount(formatted);
   if (dollars === undefined) return { ok: false, reason: 'not_a_price', raw };

@@ -8,6 +8,7 @@
 import crypto from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { ScannedRange } from './byte-records.ts';
+import { itemLineAt } from './parse.ts';
 
 /** Hex characters kept of each hash. */
 export const HASH_CHARS = 16;
@@ -18,21 +19,6 @@ export const storedContent = (v: string | null | undefined): string | null => (v
 export const storedSpan = (v: string | null | undefined): string | null => (v && v.length > HASH_CHARS + 1 ? v.slice(HASH_CHARS + 1) : null);
 
 const spanHash = (b: Buffer, start: number, end: number) => crypto.hash('sha1', b.subarray(start, end), 'hex').slice(0, HASH_CHARS);
-
-/**
- * A line parseMovies always ends the open record at: `ITEM` at its start followed by a space, a
- * tab or the line's end (a final CR not counted). Spans start there, so each parses on its own.
- */
-function itemLineAt(b: Buffer, s: number, lineEnd: number): boolean {
-  if (b[s] !== 0x49 || b[s + 1] !== 0x54 || b[s + 2] !== 0x45 || b[s + 3] !== 0x4d) return false;
-  return s + 4 === lineEnd || b[s + 4] === 0x20 || b[s + 4] === 0x09;
-}
-
-const lineEndAt = (b: Buffer, s: number): number => {
-  let next = b.indexOf(0x0a, s);
-  if (next < 0) next = b.length;
-  return next > s && b[next - 1] === 0x0d ? next - 1 : next;
-};
 
 export interface Spans {
   /** Per span: its start, its first line's number, the id on its `ITEM` line, the hash of its bytes. */
@@ -48,12 +34,13 @@ export interface Spans {
 export function scanSpans(b: Buffer): Spans {
   const allUtf8 = isUtf8(b);
   const spans: Spans = { starts: [], firstLines: [], ids: [], hashes: [], lines: 0, preambleEnd: b.length };
-  for (let s = 0; s < b.length; ) {
+  // As parseMovies: a BOM at the range's start is not part of its first line (nor a line itself).
+  for (let s = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0; s < b.length; ) {
     let next = b.indexOf(0x0a, s);
     if (next < 0) next = b.length;
     spans.lines++;
     const end = next > s && b[next - 1] === 0x0d ? next - 1 : next;
-    if (itemLineAt(b, s, end)) {
+    if (itemLineAt(b, s)) {
       if (spans.starts.length === 0) spans.preambleEnd = s;
       else spans.hashes.push(spanHash(b, spans.starts[spans.starts.length - 1]!, s));
       spans.starts.push(s);
@@ -92,7 +79,7 @@ export function cleanSpanHashes(range: ScannedRange): string[] {
     const start = range.recOffset[r]!;
     const end = range.recEnd[r]!;
     while (qi < quarantined.length && quarantined[qi]! < range.recLine[r]!) qi++;
-    const clean = itemLineAt(b, start, lineEndAt(b, start)) && (end === b.length || itemLineAt(b, end, lineEndAt(b, end))) && !(qi < quarantined.length && quarantined[qi]! <= range.recLastLine[r]!);
+    const clean = itemLineAt(b, start) === true && (end === b.length || itemLineAt(b, end) === true) && !(qi < quarantined.length && quarantined[qi]! <= range.recLastLine[r]!);
     return clean ? spanHash(b, start, end) : '';
   });
 }

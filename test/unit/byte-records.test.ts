@@ -123,6 +123,32 @@ function checkSkip(buf: Buffer, stored: Map<string, string>): number {
   return skippedRecords.length;
 }
 
+// Found by an attack on 2026-12-03.
+describe('the byte-level record path on what an attacker sends', () => {
+  it('keeps one key per name in a range, whatever the thread met before (past its cache of keys)', () => {
+    ScannedRange.scan(Buffer.from(`ITEM 0\n${Array.from({ length: 10_050 }, (_, i) => `k${i}=v`).join('\n')}\n`));
+    for (const text of ['ITEM 3\nFresh=a\nFresh=b\n', 'ITEM 2\nOther2 =a\nOther2 =b\n', `ITEM 4\n${'K'.repeat(300)}=a\n${'K'.repeat(300)}=b\n`]) {
+      const { expected, actual } = bothWays(Buffer.from(text));
+      expect(actual).toEqual(expected);
+      expect(Object.keys(actual.records[0]!.attributes)).toHaveLength(1);
+    }
+  });
+
+  it('writes numbers the schema cannot hold as not a price or no running time, never as an invalid long or int', () => {
+    for (const line of ['RunningTime=2147483648', 'RunningTime=99999999999 minutes', 'ListPrice=9007199254740991USD', 'ListPrice=$99999999999999999999', `ListPrice=$${'9'.repeat(300)}`, 'TradeInValue=9007199254740991USD$90071992547409.91']) {
+      // bothWays encodes with avsc, which throws on a value its schema cannot hold.
+      const { expected, actual } = bothWays(Buffer.from(`ITEM 1\n${line}\n`));
+      expect(actual).toEqual(expected);
+      const event = type.fromBuffer(Buffer.from(actual.records[0]!.avro, 'hex'));
+      expect([event.running_time_minutes, event.list_price_cents, event.trade_in_value_cents]).toEqual([null, null, null]);
+    }
+  });
+
+  it('counts no line in a range that holds only a BOM, as parseMovies', () => {
+    expect(scanSpans(Buffer.from([0xef, 0xbb, 0xbf])).lines).toBe(parseMovies(Buffer.from([0xef, 0xbb, 0xbf])).lines);
+  });
+});
+
 describe('skipping unchanged records unparsed (span hashes)', () => {
   it('skips a record only when parsing it would find it unchanged, and parses the rest as the whole range would be', () => {
     // B is A itself, or A with a few bytes changed, inserted or removed.

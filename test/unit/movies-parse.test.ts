@@ -192,8 +192,30 @@ describe('chunking', () => {
     expect(findRecordStart(buf, 9)).toBe(23);
   });
 
+  // Found by an attack on 2026-12-03: ranges were cut where the parser does not end a record.
+  it('cuts only where the parser ends the open record: not at `ITEM\\r<x>`, not at an `ITEM` the buffer ends inside', () => {
+    expect(findRecordStart(Buffer.from('ITEM 1\nITEM\rX=5\nITEM\r\r\nITEM 2\n'), 1)).toBe(23);
+    expect(findRecordStart(Buffer.from('ITEM 1\nITEM\rX=5\nITEM\r\nITEM 2\n'), 1)).toBe(16); // `ITEM` alone ends the record too
+    expect(findRecordStart(Buffer.from('ITEM 1\nITEM'), 1, false)).toBe(-1); // `ITEMS=…` may follow
+    expect(findRecordStart(Buffer.from('ITEM 1\nITEM'), 1, true)).toBe(7); // the file ends there
+    expect(findRecordStart(Buffer.from('ITEM 1\nITEM\r'), 1, false)).toBe(-1);
+  });
+
+  it('reads a file cut into ranges as a whole when an `ITEMS=` line straddles the 64 KiB search window', async () => {
+    const chunk = 1000;
+    const windowEnd = chunk - 1 + 64 * 1024; // planChunks's first window is read from chunk - 1
+    const head = 'ITEM 1\nTitle=' + 'a'.repeat(windowEnd - 4 - 1 - 'ITEM 1\nTitle='.length) + '\n';
+    const bytes = Buffer.from(`${head}ITEMS=3\nGenre=Drama\nITEM 2\nTitle=b\n`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-window-'));
+    const file = path.join(dir, 'm.txt');
+    fs.writeFileSync(file, bytes);
+    const { ranges } = await planChunks(file, chunk);
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(ranges.map((r) => r.start)).toEqual([0, bytes.indexOf('ITEM 2')]);
+  });
+
   const lineArb = fc.oneof(
-    fc.constantFrom('', '   ', 'garbage line', '=x', 'ITEMS=2', 'ITEM', 'Title=a=b', 'Actor= Zoë ', 'Format=DVD\r'),
+    fc.constantFrom('', '   ', 'garbage line', '=x', 'ITEMS=2', 'ITEM', 'ITEM\rX=5', 'ITEM\r', 'ITEM\r\r', 'Title=a=b', 'Actor= Zoë ', 'Format=DVD\r'),
     fc.nat({ max: 999 }).map((n) => `ITEM ${n}`),
     fc.tuple(fc.constantFrom('Title', 'Actor', 'ListPrice', 'Genre'), fc.string({ maxLength: 12 }).filter((s) => !s.includes('\n'))).map(([k, v]) => `${k}=${v}`),
   );
