@@ -405,6 +405,8 @@ export class AvroBytes {
 
   /** Zig-zag varint, as avsc writes int and long (floating arithmetic past 2^30). */
   long(n: number): void {
+    // Ten bytes hold any safe integer; anything else is no Avro long (the enrichment caps its numbers).
+    if (!Number.isSafeInteger(n)) throw new RangeError(`${n} is not an integer an Avro long holds exactly`);
     this.ensure(10);
     const b = this.buf;
     if (n >= -1073741824 && n < 1073741824) {

@@ -142,6 +142,13 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   const spanHashes = cleanSpanHashes(range);
   let todo = Array.from({ length: n }, (_, r) => r);
   const restamp: Array<[string, string]> = [];
+  // An id twice in a range: its last record is the catalog's (as HSET in file order), the
+  // earlier ones are left out; comparing each with the stored value would produce them in turn,
+  // run after run.
+  const lastAt = new Map<string, number>();
+  spans?.ids.forEach((id, i) => lastAt.set(id, spans.starts[i]!));
+  range.ids.forEach((id, r) => lastAt.set(id, Math.max(lastAt.get(id) ?? -1, range.recOffset[r]!)));
+  todo = todo.filter((r) => lastAt.get(range.ids[r]!) === range.recOffset[r]);
   if (where && n > 0) {
     const stored = await storedHashesOf(range.ids, where);
     todo = todo.filter((r) => {
@@ -182,6 +189,6 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
     packed: Uint8Array.prototype.slice.call(w.buf, 0, w.pos),
     offsets,
     quarantined: range.quarantined,
-    unchanged: skipped + n - todo.length,
+    unchanged: skipped + n - todo.length, // superseded ones among them
   };
 }

@@ -137,6 +137,29 @@ describe('movie catalog pipeline', () => {
     expect(received[received.length - 1]!.list_price_cents).toBe(cents);
   });
 
+  // Found by an attack on 2026-12-03: each run produced the other version of an id given twice.
+  it('produces an id given twice in a file once, its last version, and nothing when the file runs again', async () => {
+    const file = path.join(dataDir, 'twice.txt');
+    fs.writeFileSync(file, ['ITEM 91001', 'Title=first', 'ITEM 91002', 'Title=between', 'ITEM 91001', 'Title=second', ''].join('\n'));
+    const run = async () => {
+      const res = await api.inject({ method: 'POST', url: '/api/runs/movies', headers: { authorization: `Bearer ${TOKEN}` }, payload: { path: file } });
+      const { jobId } = res.json();
+      let got: { state: string; result: Record<string, unknown> | null } = { state: '', result: null };
+      await waitFor('the run to complete', async () => {
+        got = (await api.inject({ url: `/api/runs/movies/${jobId}`, headers: { authorization: `Bearer ${TOKEN}` } })).json();
+        return got.state === 'completed';
+      });
+      return got.result!;
+    };
+    const before = received.length;
+    expect(await run()).toMatchObject({ items: 3, produced: 2, unchanged: 1 });
+    await waitFor('two events', () => received.length === before + 2);
+    expect(received.slice(before).map((e) => e.title).sort()).toEqual(['between', 'second']);
+    expect(await run()).toMatchObject({ items: 3, produced: 0, unchanged: 3 });
+    await sleep(1000);
+    expect(received.length).toBe(before + 2);
+  });
+
   it('runs a file with garbage lines through REST: good records produced, every bad line quarantined', async () => {
     const lines = [
       'ITEM 90001', 'Title=Good One', 'ListPrice=1000USD$10.00',
