@@ -214,7 +214,7 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
       'Parse = the whole range task (read, scan, hash, enrich, Avro encode) on the Piscina pool, results handed back to the main thread.',
       'Targets (issue #15): parse at least 150 MB/s with the pool and 1.8 times one thread; peak RSS under 512 MB.',
       `File → Kafka: ${result.produced} items produced with acks=all through the idempotent producer, ${4} batches of 2000 in flight, hashes checked and stored in Redis after each acknowledgement. Raw producer: the same producer settings, batches and window sending 500k pre-built values of the same file; target (issue #15): file → Kafka at 80 % of it.`,
-      'Unchanged re-run: the same file again, nothing to produce; hash first = each parse worker hashes its range and looks the stored hashes up in one round trip, and enriches and encodes only what changed (none here); encode all = every item enriched and encoded, then skipped on the main thread (the way before 2026-12-03). Target (issue #15): 250 MB/s.',
+      'Unchanged re-run: the same file again, nothing to produce; hash first = each parse worker finds its range\'s record spans, looks their stored hashes up in one round trip, skips each record whose bytes hash is the stored one unparsed and parses the rest (span-skip.ts); encode all = every item parsed, enriched and encoded, then compared on the main thread (the way before 2026-12-03). Target (issue #15): 250 MB/s.',
     ],
   };
 }
