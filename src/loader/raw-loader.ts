@@ -7,7 +7,7 @@
 // a stale fetch is refused by the guard inside that transaction, then re-read from the position.
 import type { Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENT_NAMES, USER_EVENT_NAMES, type EventName } from '../config.ts';
+import { EVENT_NAMES, type EventName } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { createIdempotentProducer, maxMessageBytes, topicOffsets } from '../kafka/client.ts';
 import { sendDeadLetters, type DeadLetter } from '../kafka/dead-letters.ts';
@@ -101,7 +101,8 @@ export class RawLoader {
     private readonly target: RawTarget,
     private readonly opts: RawLoaderOptions,
   ) {
-    const events = (opts.events ?? EVENT_NAMES).filter((e) => e !== 'movies_catalog_enriched');
+    // Every event topic, the catalog's included (its table keyed by event_id: a version is one row).
+    const events = opts.events ?? EVENT_NAMES;
     this.eventByTopic = new Map(events.map((e) => [ctx.config.topics[e], e]));
   }
 
@@ -327,7 +328,7 @@ export interface LoadedThrough {
  */
 export async function loadedThrough(ctx: AppContext, target: RawTarget, loader: RawLoader | undefined, maxMs: number): Promise<LoadedThrough> {
   const admin = await ctx.admin();
-  const topics = USER_EVENT_NAMES.map((e) => ctx.config.topics[e]);
+  const topics = EVENT_NAMES.map((e) => ctx.config.topics[e]);
   const ends = new Map(await Promise.all(topics.map(async (t) => [t, await topicOffsets(admin, t)] as const)));
   const deadline = Date.now() + maxMs;
   for (;;) {
