@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { FORMAT_SEPARATOR, catalogEventId, fieldOf, typedFields, type Field, type Typed } from './enrich.ts';
-import type { QuarantineReason, QuarantinedLine } from './parse.ts';
+import { isItemLine, itemLineAt, type QuarantineReason, type QuarantinedLine } from './parse.ts';
 
 /** An attribute key as first seen, shared by every record that uses it. */
 interface Key {
@@ -141,14 +141,15 @@ export class ScannedRange {
   /**
    * Scans `buf` (a range that starts at a line start), exactly as parseMovies parses it; with
    * `pieces`, only those parts of it, each starting at a line that starts a record or is the
-   * range's start (where parseMovies has no open record either), numbered from its first line.
+   * range's start (where parseMovies has no open record either), numbered from its first line;
+   * `lines`, the range's line count, then comes from the caller's scan of the whole range.
    */
-  static scan(buf: Buffer, pieces?: Array<{ start: number; end: number; firstLine: number }>): ScannedRange {
+  static scan(buf: Buffer, part?: { pieces: Array<{ start: number; end: number; firstLine: number }>; lines: number }): ScannedRange {
     const r = new ScannedRange(buf);
     const allUtf8 = isUtf8(buf);
-    let lines = 0;
-    for (const p of pieces ?? [{ start: 0, end: buf.length, firstLine: 1 }]) lines = r.scanPiece(p.start, p.end, p.firstLine, allUtf8);
-    r.lines = pieces ? 0 : lines;
+    let last = 0;
+    for (const p of part?.pieces ?? [{ start: 0, end: buf.length, firstLine: 1 }]) last = r.scanPiece(p.start, p.end, p.firstLine, allUtf8);
+    r.lines = part ? part.lines : last;
     return r.finish();
   }
 
@@ -179,7 +180,7 @@ export class ScannedRange {
       const enc = latin1 ? 'latin1' : 'utf8';
       const c0 = b[lineStart];
       if (c0 !== SPACE && c0 !== TAB && end > lineStart) {
-        if (c0 === 0x49 && b[lineStart + 1] === 0x54 && b[lineStart + 2] === 0x45 && b[lineStart + 3] === 0x4d && (end === lineStart + 4 || b[lineStart + 4] === SPACE || b[lineStart + 4] === TAB)) {
+        if (itemLineAt(b, lineStart) === true) {
           const id = b.toString(enc, lineStart + 4, end).trim();
           if (id === '') {
             inRecord = false;
@@ -229,7 +230,7 @@ export class ScannedRange {
     const c0 = text.charCodeAt(0);
     const eq = text.indexOf('=');
     const lead = c0 === SPACE || c0 === TAB ? text.trimStart() : text;
-    if (lead.charCodeAt(0) === 0x49 && lead.startsWith('ITEM') && (lead.length === 4 || lead.charCodeAt(4) === SPACE || lead.charCodeAt(4) === TAB)) {
+    if (isItemLine(lead)) {
       const id = lead.slice(4).trim();
       if (id === '') {
         this.closedRecord = true;

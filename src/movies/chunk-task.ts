@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { FileChangedError, openPinned, type FileIdentity } from './pinned-file.ts';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { HEADER_BYTES, MAGIC_BYTE, SCHEMAS_DIR } from '../registry/serde.ts';
+import { HEADER_BYTES, SCHEMAS_DIR, writeWireHeader } from '../registry/serde.ts';
 import { AvroBytes, ScannedRange, checkCatalogSchema, writeCatalogRecord } from './byte-records.ts';
 import type { QuarantinedLine } from './parse.ts';
 import { HASH_CHARS, cleanSpanHashes, piecesToParse, scanSpans, storedContent, storedSpan, storedValue } from './span-skip.ts';
@@ -23,8 +23,8 @@ export interface ChunkTask {
   timestamp: string;
   /**
    * Where the content hash of each item last produced is kept: items whose hash is the stored
-   * one are counted and skipped before they are enriched and encoded (one lookup per range).
-   * The caller checks the hashes again before producing (another run may have moved them on).
+   * one are counted and skipped before they are enriched and encoded, records whose span hash
+   * is before they are parsed (span-skip.ts; one lookup per range, one more when some parse).
    */
   storedHashes?: { redisUrl: string; key: string };
 }
@@ -133,8 +133,7 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
     skip = spans.hashes.map((h, i) => storedSpan(stored[i]) === h);
   }
   const skipped = skip.filter(Boolean).length;
-  const range = ScannedRange.scan(buf, spans ? piecesToParse(spans, skip, buf.length) : undefined);
-  if (spans) range.lines = spans.lines;
+  const range = ScannedRange.scan(buf, spans ? { pieces: piecesToParse(spans, skip, buf.length), lines: spans.lines } : undefined);
   const n = range.records;
   // Hash first, and enrich and encode only what changed since it was last produced.
   const allHashes: string[] = new Array(n);
@@ -166,8 +165,7 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   todo.forEach((r, i) => {
     offsets[i] = w.pos;
     w.ensure(HEADER_BYTES);
-    w.buf[w.pos] = MAGIC_BYTE;
-    w.buf.writeInt32BE(task.schemaId, w.pos + 1);
+    writeWireHeader(w.buf, w.pos, task.schemaId);
     w.pos += HEADER_BYTES;
     const item = writeCatalogRecord(w, range, r, range.keysOf(r), allHashes[r]!, ctx);
     itemIds.push(item.itemId);

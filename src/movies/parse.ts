@@ -35,7 +35,7 @@ export interface ParseResult {
 }
 
 /** `ITEM` alone or followed by whitespace: a record start (`ITEMS=…` is an attribute). */
-function isItemLine(line: string): boolean {
+export function isItemLine(line: string): boolean {
   return line.charCodeAt(0) === 0x49 && line.startsWith('ITEM') && (line.length === 4 || line.charCodeAt(4) === SPACE || line.charCodeAt(4) === TAB);
 }
 

@@ -53,9 +53,14 @@ export function encodeWire(type: avro.Type, id: number, value: unknown, buf: Buf
   if (buf.length - pos < HEADER_BYTES) return -1;
   const end = type.encode(value, buf, pos + HEADER_BYTES);
   if (end < 0) return -1;
+  writeWireHeader(buf, pos, id);
+  return end;
+}
+
+/** The Confluent wire header (magic byte, schema id) at `pos`; the body starts HEADER_BYTES after. */
+export function writeWireHeader(buf: Buffer, pos: number, id: number): void {
   buf[pos] = MAGIC_BYTE;
   buf.writeInt32BE(id, pos + 1);
-  return end;
 }
 
 /**

@@ -113,7 +113,7 @@ function checkSkip(buf: Buffer, stored: Map<string, string>): number {
   const skip = spans.hashes.map((h, i) => storedSpan(stored.get(spans.ids[i]!)) === h);
   const inSkipped = (offset: number) => spans.starts.some((st, i) => skip[i] && offset >= st && offset < (spans.starts[i + 1] ?? buf.length));
   const full = ScannedRange.scan(buf);
-  const pieces = ScannedRange.scan(buf, piecesToParse(spans, skip, buf.length));
+  const pieces = ScannedRange.scan(buf, { pieces: piecesToParse(spans, skip, buf.length), lines: spans.lines });
   expect(recordsOf(pieces)).toEqual(recordsOf(full, (o) => !inSkipped(o)));
   expect(pieces.quarantined).toEqual(full.quarantined);
   expect(spans.lines).toBe(full.lines);
