@@ -17,6 +17,11 @@ interface Key {
   field: Field | null;
   /** A canonical array index ("0", "17"): a JS object lists such keys first, ascending. */
   index: number;
+  /** Distinct per key object; whether the thread keeps it (only such keys go into ORDERS). */
+  uid: number;
+  interned: boolean;
+  /** The key's Avro map key: its length as a varint, then its bytes. */
+  avro: Buffer;
   /** keysOf's scratch: the call that last met the key, and the key's first and last entry there. */
   stamp: number;
   first: number;
@@ -37,20 +42,55 @@ function keyOf(name: string, local: Map<string, Key>): Key {
   let k = keys.get(name) ?? local.get(name);
   if (!k) {
     const index = /^(?:0|[1-9]\d{0,9})$/.test(name) && Number(name) < 4_294_967_295 ? Number(name) : -1;
-    k = { name, utf8: Buffer.from(name, 'utf8'), field: fieldOf(name), index, stamp: -1, first: -1, last: -1 };
-    if (keys.size < MAX_INTERNED && k.utf8.length <= MAX_INTERNED_BYTES) keys.set(name, k);
+    const utf8 = Buffer.from(name, 'utf8');
+    const interned = keys.size < MAX_INTERNED && utf8.length <= MAX_INTERNED_BYTES;
+    const w = new AvroBytes(Buffer.allocUnsafe(utf8.length + 10));
+    w.long(utf8.length);
+    w.bytes(utf8, 0, utf8.length);
+    k = { name, utf8, field: fieldOf(name), index, uid: ++keyUids, interned, avro: Buffer.from(w.buf.subarray(0, w.pos)), stamp: -1, first: -1, last: -1 };
+    if (interned) keys.set(name, k);
     else local.set(name, k);
   }
   return k;
+}
+
+let keyUids = 0;
+
+/**
+ * A record's keys in the two orders the output needs: sorted by name (the content hash) and as
+ * Object.fromEntries lists them (the attributes map). Records share a few key sequences, so
+ * both are kept per sequence of interned keys (at most MAX_ORDERS sequences) instead of sorted
+ * per record.
+ */
+interface KeyOrders {
+  keys: Key[];
+  sorted: Key[];
+  attributes: Key[];
+}
+const MAX_ORDERS = 4096;
+const orders = new Map<number, KeyOrders>();
+function ordersOf(recordKeys: Key[]): KeyOrders {
+  let sig = recordKeys.length;
+  let cacheable = true;
+  for (const k of recordKeys) {
+    sig = (Math.imul(sig, 0x9e3779b1) + k.uid) | 0;
+    cacheable &&= k.interned;
+  }
+  const hit = orders.get(sig);
+  if (hit && hit.keys.length === recordKeys.length && hit.keys.every((k, i) => k === recordKeys[i])) return hit;
+  const sorted = recordKeys.length < 2 ? recordKeys : [...recordKeys].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const attributes = recordKeys.some((k) => k.index >= 0) ? [...recordKeys.filter((k) => k.index >= 0).sort((a, b) => a.index - b.index), ...recordKeys.filter((k) => k.index < 0)] : recordKeys;
+  const made = { keys: [...recordKeys], sorted, attributes };
+  if (cacheable && !hit && orders.size < MAX_ORDERS) orders.set(sig, made);
+  return made;
 }
 
 /** The thread's keys by a hash of their bytes, so the common line's key is found without a string. */
 const keysByBytes = new Map<number, Key[]>();
 /** Keys per bucket at most: crafted keys that share a hash fall back to the string map, not a longer scan. */
 const MAX_BUCKET = 4;
-function keyAt(b: Buffer, start: number, end: number, local: Map<string, Key>): Key {
-  let h = end - start;
-  for (let i = start; i < end; i++) h = (Math.imul(h, 31) + b[i]!) | 0;
+/** The key of bytes [start, end) of b, whose hash (31·h + byte, from 0) the caller computed. */
+function keyAt(b: Buffer, start: number, end: number, h: number, local: Map<string, Key>): Key {
   const bucket = keysByBytes.get(h);
   if (bucket) {
     outer: for (const k of bucket) {
@@ -87,18 +127,26 @@ export class ScannedRange {
   /** Entries [entryFrom[r], entryFrom[r + 1]) belong to record r. */
   readonly entryFrom: number[] = [];
   readonly entryKey: Key[] = [];
+  /** Entries so far; the typed arrays below hold them (grown by doubling, sized from the range's bytes). */
+  entries = 0;
   /** Value bytes [start, end) of `buf`, or, for start < 0, the bytes of `external[-start - 1]`. */
-  readonly entryStart: number[] = [];
-  readonly entryEnd: number[] = [];
+  entryStart: Int32Array;
+  entryEnd: Int32Array;
   /** Values that are not a plain slice of the input (latin1 lines, trimmed as strings). */
   readonly external: Array<{ bytes: Buffer; text: string }> = [];
   /** Per entry, the next entry of the same key in its record, -1 for none. */
-  readonly nextSame: number[] = [];
+  nextSame: Int32Array;
   readonly quarantined: QuarantinedLine[] = [];
   /** Keys of this range the thread does not keep (keyOf). */
   readonly localKeys = new Map<string, Key>();
   lines = 0;
-  constructor(readonly buf: Buffer) {}
+  constructor(readonly buf: Buffer) {
+    // About one entry per 24 bytes in real dumps; growing is the exception.
+    const n = Math.max(64, buf.length >> 4);
+    this.entryStart = new Int32Array(n);
+    this.entryEnd = new Int32Array(n);
+    this.nextSame = new Int32Array(n);
+  }
 
   get records(): number {
     return this.ids.length;
@@ -109,14 +157,27 @@ export class ScannedRange {
     this.ids.push(id);
     this.recLine.push(line);
     this.recOffset.push(offset);
-    this.entryFrom.push(this.entryKey.length);
+    this.entryFrom.push(this.entries);
   }
 
   private add(key: Key, start: number, end: number): void {
+    const e = this.entries++;
+    if (e === this.entryStart.length) this.grow();
     this.entryKey.push(key);
-    this.entryStart.push(start);
-    this.entryEnd.push(end);
-    this.nextSame.push(-1);
+    this.entryStart[e] = start;
+    this.entryEnd[e] = end;
+    this.nextSame[e] = -1;
+  }
+
+  private grow(): void {
+    const more = (a: Int32Array) => {
+      const b = new Int32Array(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.entryStart = more(this.entryStart);
+    this.entryEnd = more(this.entryEnd);
+    this.nextSame = more(this.nextSame);
   }
 
   private addText(key: Key, text: string): void {
@@ -134,7 +195,7 @@ export class ScannedRange {
 
   /** Closes the entry list (entryFrom[records] is the end of the last record). */
   finish(): this {
-    this.entryFrom.push(this.entryKey.length);
+    this.entryFrom.push(this.entries);
     return this;
   }
 
@@ -191,13 +252,15 @@ export class ScannedRange {
           }
           continue;
         }
-        // Keys are short: a loop finds the `=` within the line (indexOf would search past it).
+        // Keys are short: a loop finds the `=` within the line (indexOf would search past it),
+        // hashing the key's bytes on the way.
         let eq = lineStart;
-        while (eq < end && b[eq] !== EQ) eq++;
+        let h = 0;
+        for (let c = b[eq]!; eq < end && c !== EQ; c = b[++eq]!) h = (Math.imul(h, 31) + c) | 0;
         if (eq > lineStart && eq < end && inRecord && !latin1) {
           // The common line: `Key=Value` in a record, UTF-8, not indented.
           const p = b[eq - 1];
-          const key = p === SPACE || p === TAB ? keyOf(b.toString('utf8', lineStart, eq).trim(), r.localKeys) : keyAt(b, lineStart, eq, r.localKeys);
+          const key = p === SPACE || p === TAB ? keyOf(b.toString('utf8', lineStart, eq).trim(), r.localKeys) : keyAt(b, lineStart, eq, h, r.localKeys);
           let vs = eq + 1;
           let ve = end;
           while (vs < ve && asciiSpace(b[vs]!)) vs++;
@@ -292,9 +355,10 @@ export class ScannedRange {
 
   /** contentHash of record r: SHA-1 of its id and its attributes, keys sorted, over the same bytes. */
   hash(r: number, recordKeys: Key[]): string {
-    const sorted = recordKeys.length < 2 ? recordKeys : [...recordKeys].sort((a, b) => (a.name < b.name ? -1 : 1));
-    let need = Buffer.byteLength(this.ids[r]!) + 16;
-    for (let e = this.entryFrom[r]!, to = this.entryFrom[r + 1]!; e < to; e++) need += this.valueLength(e) + this.entryKey[e]!.utf8.length + 2;
+    const sorted = ordersOf(recordKeys).sorted;
+    // Each entry came from at least `k=` and a line end of the record's bytes, and a value
+    // decoded as latin1 at most doubles: three times the record's bytes bound what is hashed.
+    const need = 3 * (this.recEnd[r]! - this.recOffset[r]!) + 3 * this.ids[r]!.length + 64;
     if (this.hashScratch.length < need) this.hashScratch = Buffer.allocUnsafe(need * 2);
     const h = this.hashScratch;
     const id = this.ids[r]!;
@@ -313,7 +377,11 @@ export class ScannedRange {
 
   /** The typed fields of a record, from the values (entries) of its known keys only. */
   typed(recordKeys: Key[]): Typed<number> {
-    const known: Partial<Record<Field, number[]>> = {};
+    // Every field present from the start: one object shape for every record.
+    const known: Partial<Record<Field, number[]>> = {
+      title: undefined, genre: undefined, listPrice: undefined, tradeIn: undefined, actors: undefined, directors: undefined,
+      releaseDate: undefined, runningTime: undefined, studio: undefined, format: undefined, audienceRating: undefined,
+    };
     for (const k of recordKeys) {
       if (!k.field) continue;
       const target = (known[k.field] ??= []);
@@ -352,12 +420,11 @@ export class ScannedRange {
 
   /** Writes record r's attributes map as Avro (keys as Object.fromEntries would list them). */
   writeAttributes(w: AvroBytes, recordKeys: Key[]): void {
-    const ordered = recordKeys.some((k) => k.index >= 0) ? [...recordKeys.filter((k) => k.index >= 0).sort((a, b) => a.index - b.index), ...recordKeys.filter((k) => k.index < 0)] : recordKeys;
+    const ordered = ordersOf(recordKeys).attributes;
     if (ordered.length > 0) {
       w.long(ordered.length);
       for (const k of ordered) {
-        w.long(k.utf8.length);
-        w.bytes(k.utf8, 0, k.utf8.length);
+        w.bytes(k.avro, 0, k.avro.length);
         let n = 0;
         for (let e = k.first; e >= 0; e = this.nextSame[e]!) n++;
         w.long(n);
@@ -406,6 +473,12 @@ export class AvroBytes {
 
   /** Zig-zag varint, as avsc writes int and long (floating arithmetic past 2^30). */
   long(n: number): void {
+    // Most longs are lengths and counts under 64: one byte.
+    if (n >= 0 && n < 64 && (n | 0) === n) {
+      if (this.pos === this.buf.length) this.ensure(1);
+      this.buf[this.pos++] = n << 1;
+      return;
+    }
     // Ten bytes hold any safe integer; anything else is no Avro long (the enrichment caps its numbers).
     if (!Number.isSafeInteger(n)) throw new RangeError(`${n} is not an integer an Avro long holds exactly`);
     this.ensure(10);
@@ -440,10 +513,17 @@ export class AvroBytes {
   }
 
   string(s: string): void {
-    if (s.length < 64 && isAscii(s)) {
-      this.long(s.length);
-      this.ascii(s);
-      return;
+    if (s.length < 64) {
+      // Written as ASCII (a one-byte length) until a character is not; then rewritten below.
+      let pos = this.ensure(s.length + 1);
+      const b = this.buf;
+      b[pos++] = s.length << 1;
+      let i = 0;
+      for (let c; i < s.length && (c = s.charCodeAt(i)) < 0x80; i++) b[pos++] = c;
+      if (i === s.length) {
+        this.pos = pos;
+        return;
+      }
     }
     const len = Buffer.byteLength(s, 'utf8');
     this.long(len);
@@ -498,14 +578,45 @@ export interface EncodedItem {
   currency: string | null;
 }
 
+const EVENT_ID_PREFIX = catalogEventId('', '').slice(0, -1);
+const EVENT_ID_HASH_CHARS = catalogEventId('', 'f'.repeat(64)).length - catalogEventId('', '').length;
+
+/** The fields every record of a run shares, encoded once per context. */
+let lastContext: { ctx: CatalogContext; nameAndTimestamp: Buffer; sourceFile: Buffer } | undefined;
+function contextBytes(ctx: CatalogContext): { nameAndTimestamp: Buffer; sourceFile: Buffer } {
+  if (lastContext?.ctx !== ctx) {
+    const w = new AvroBytes(Buffer.allocUnsafe(256));
+    w.string('movies_catalog_enriched');
+    w.string(ctx.timestamp);
+    const nameAndTimestamp = Buffer.from(w.buf.subarray(0, w.pos));
+    w.pos = 0;
+    w.optionalString(ctx.sourceFile);
+    lastContext = { ctx, nameAndTimestamp, sourceFile: Buffer.from(w.buf.subarray(0, w.pos)) };
+  }
+  return lastContext;
+}
+
 /** Writes record r's Avro body (no wire header) in CATALOG_WRITER_FIELDS order. */
 export function writeCatalogRecord(w: AvroBytes, range: ScannedRange, r: number, recordKeys: Key[], hash: string, ctx: CatalogContext): EncodedItem {
   const t = range.typed(recordKeys);
   const id = range.ids[r]!;
-  w.string(catalogEventId(id, hash));
-  w.string('movies_catalog_enriched');
-  w.string(ctx.timestamp);
-  w.string(id);
+  const fixed = contextBytes(ctx);
+  const asciiId = id.length < 40 && isAscii(id);
+  if (asciiId) {
+    // catalogEventId(id, hash), written without building it.
+    w.long(EVENT_ID_PREFIX.length + id.length + 1 + EVENT_ID_HASH_CHARS);
+    w.ascii(EVENT_ID_PREFIX);
+    w.ascii(id);
+    w.ascii(':');
+    const at = w.ensure(EVENT_ID_HASH_CHARS);
+    for (let i = 0; i < EVENT_ID_HASH_CHARS; i++) w.buf[at + i] = hash.charCodeAt(i);
+    w.pos = at + EVENT_ID_HASH_CHARS;
+  } else w.string(catalogEventId(id, hash));
+  w.bytes(fixed.nameAndTimestamp, 0, fixed.nameAndTimestamp.length);
+  if (asciiId) {
+    w.long(id.length);
+    w.ascii(id);
+  } else w.string(id);
   range.optionalValue(w, t.title);
   range.optionalValue(w, t.genre);
   w.optionalDouble(t.list_price);
@@ -535,7 +646,7 @@ export function writeCatalogRecord(w: AvroBytes, range: ScannedRange, r: number,
     }
   }
   range.optionalValue(w, t.audience_rating);
-  w.optionalString(ctx.sourceFile);
+  w.bytes(fixed.sourceFile, 0, fixed.sourceFile.length);
   w.optionalLong(range.recOffset[r]! + ctx.rangeStart);
   w.string(hash);
   range.writeAttributes(w, recordKeys);

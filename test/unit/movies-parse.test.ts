@@ -5,8 +5,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { planChunks } from '../../src/movies/chunks.ts';
 import { findRecordStart, parseMovies } from '../../src/movies/parse.ts';
-import { parsePrice } from '../../src/movies/price.ts';
-import { contentHash, parseReleaseDate, parseRunningTime, toCatalogEvent } from '../../src/movies/enrich.ts';
+import { parsePrice, priceByRules } from '../../src/movies/price.ts';
+import { contentHash, parseReleaseDate, parseRunningTime, releaseDateByRules, runningTimeByRules, toCatalogEvent } from '../../src/movies/enrich.ts';
 import avro from 'avsc';
 import { loadConfig } from '../../src/config.ts';
 import { CatalogItemEvent, type DomainEvent } from '../../src/events/model.ts';
@@ -114,6 +114,33 @@ describe('dates and running times', () => {
     ['long', null],
     ['0', null],
   ])('running time %s → %s', (raw, minutes) => expect(parseRunningTime(raw)).toBe(minutes));
+});
+
+describe('the shortcuts for the common shapes of prices, dates and running times', () => {
+  // Strings made of what decides these shapes, near them and off them in every way a piece can.
+  const of = (pieces: string[], maxLength = 12) => fc.array(fc.constantFrom(...pieces), { maxLength }).map((p) => p.join(''));
+  const digits = ['0', '1', '2', '5', '9', '00', '999', '1234'];
+  const runs = { numRuns: 20_000 };
+
+  it('read a price as the general rules do, for any string', () => {
+    const price = of([...digits, ',', '.', 'USD$', 'USD', 'usd$', 'EUR$', '$', ' ', '\t', '-', '9007199254740993', '99999999999999']);
+    fc.assert(fc.property(price, (raw) => {
+      expect(parsePrice(raw)).toEqual(priceByRules(raw));
+    }), runs);
+    for (const raw of ['899USD$8.99', '129999USD$1,299.99', '1299999USD$12,999.99', '100USD$1.00', '0USD$0.00', '001USD$0.01', '899USD$0,008.99'])
+      expect(parsePrice(raw)).toEqual(priceByRules(raw));
+  });
+
+  it('read a release date and a running time as the general rules do, for any string', () => {
+    const date = of([...digits, '-', '/', '.', ' ', 'T', '2004', '02', '29', '13', '1869', '2101'], 8);
+    fc.assert(fc.property(date, (raw) => {
+      expect(parseReleaseDate(raw)).toBe(releaseDateByRules(raw));
+    }), runs);
+    const time = of([...digits, ' ', ' minutes', 'minutes', ' Minutes', 'h', ':', '4294967296'], 6);
+    fc.assert(fc.property(time, (raw) => {
+      expect(parseRunningTime(raw)).toBe(runningTimeByRules(raw));
+    }), runs);
+  });
 });
 
 describe('catalog event', () => {
