@@ -412,10 +412,18 @@ export class ScannedRange {
 
   /** An entry's value as an Avro string. */
   writeValue(w: AvroBytes, e: number): void {
-    const n = this.valueLength(e);
-    w.long(n);
-    const at = w.ensure(n); // before w.buf is read: ensure may replace it
-    w.pos = this.copyValue(e, w.buf, at);
+    const s = this.entryStart[e]!;
+    if (s >= 0) {
+      // A slice of the input, the common case: its length then its bytes.
+      const end = this.entryEnd[e]!;
+      w.long(end - s);
+      const at = w.ensure(end - s); // before w.buf is read: ensure may replace it
+      w.pos = copyBytes(this.buf, s, end, w.buf, at);
+      return;
+    }
+    const x = this.external[-s - 1]!.bytes;
+    w.long(x.length);
+    w.bytes(x, 0, x.length);
   }
 
   /** Writes record r's attributes map as Avro (keys as Object.fromEntries would list them). */
