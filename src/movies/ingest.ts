@@ -74,8 +74,9 @@ export class MovieIngestor {
     const progress: IngestProgress = { bytes: 0, totalBytes, items: 0, produced: 0, unchanged: 0, quarantined: 0 };
     const byReason: Partial<Record<QuarantineReason, number>> = {};
 
-    // Keep the pool busy but bounded: one range per thread, plus one waiting for the producer.
-    const ahead = this.pool.options.maxThreads + 1;
+    // Keep the pool busy while this thread produces, bounded: two ranges per thread in flight or
+    // waiting, plus one (a range's result holds about twice its bytes).
+    const ahead = 2 * this.pool.options.maxThreads + 1;
     const pending: Array<Promise<ChunkResult>> = [];
     let next = 0;
     const submit = () => {
@@ -171,13 +172,16 @@ export class MovieIngestor {
 }
 
 /**
- * Up to `credits` sends in flight; each one's follow-up (storing its hashes) runs after its
+ * Up to `credits` sends unacknowledged; each one's follow-up (storing its hashes) runs after its
  * acknowledgement and after every earlier follow-up, so a hash is stored only for what Kafka
- * has, in the order produced. The first failure fails the window.
+ * has, in the order produced. A credit comes back at the acknowledgement, not after the
+ * follow-up: the producer does not wait for the hash store (at most twice the credits of
+ * follow-ups wait, each holding its batch). The first failure fails the window.
  */
 export class SendWindow {
   private chain: Promise<void> = Promise.resolve();
-  private readonly inFlight: Array<Promise<void>> = [];
+  private readonly unacknowledged: Array<Promise<unknown>> = [];
+  private readonly followUps: Array<Promise<void>> = [];
 
   constructor(private readonly credits: number) {}
 
@@ -188,13 +192,16 @@ export class SendWindow {
     }));
     done.catch(() => undefined); // awaited below or by drain()
     sent.catch(() => undefined);
-    this.inFlight.push(done);
-    while (this.inFlight.length >= this.credits) await this.inFlight.shift();
+    this.unacknowledged.push(sent);
+    this.followUps.push(done);
+    while (this.unacknowledged.length >= this.credits) await this.unacknowledged.shift();
+    while (this.followUps.length > 2 * this.credits) await this.followUps.shift();
   }
 
   /** Waits for every send and follow-up; throws the first failure. */
   async drain(): Promise<void> {
-    const failed = (await Promise.allSettled(this.inFlight.splice(0))).find((r) => r.status === 'rejected');
+    const settled = await Promise.allSettled([...this.unacknowledged.splice(0), ...this.followUps.splice(0)]);
+    const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 }

@@ -32,6 +32,23 @@ describe('SendWindow', () => {
     expect(order).toEqual([0, 1, 2]);
   });
 
+  it('gives a send\'s credit back at its acknowledgement, while earlier follow-ups still run', async () => {
+    const w = new SendWindow(2);
+    const slowStore = deferred();
+    await w.add(Promise.resolve(), () => slowStore.promise);
+    await w.add(Promise.resolve(), async () => undefined);
+    let third = false;
+    const adding = w.add(Promise.resolve(), async () => undefined).then(() => (third = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(third).toBe(true); // both sends acknowledged: the producer goes on while the store is slow
+    let drained = false;
+    const draining = w.drain().then(() => (drained = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(drained).toBe(false); // but the drain waits for every follow-up
+    slowStore.resolve();
+    await Promise.all([adding, draining]);
+  });
+
   it('fails the drain with the first failure, and stores nothing after it', async () => {
     const w = new SendWindow(4);
     const order: number[] = [];
