@@ -2,6 +2,8 @@
 // pool (the same chunk task either way: scan, hash, enrich, Avro-encode) beside a bare pass that
 // only finds record boundaries; the byte-level record path beside the string path it replaced,
 // on one thread; peak RSS; file → Kafka items/s beside one producer sending the same values.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import avro from 'avsc';
@@ -12,6 +14,7 @@ import { partitionerFor } from '../src/kafka/partitioner.ts';
 import { AvroBytes, ScannedRange, writeCatalogRecord } from '../src/movies/byte-records.ts';
 import { processChunk, readRange } from '../src/movies/chunk-task.ts';
 import { contentHash, toCatalogEvent } from '../src/movies/enrich.ts';
+import { cleanSpanHashes } from '../src/movies/span-skip.ts';
 import { parseMovies } from '../src/movies/parse.ts';
 import { SCHEMAS_DIR } from '../src/registry/serde.ts';
 import { SendWindow } from '../src/movies/ingest.ts';
@@ -71,7 +74,7 @@ async function boundaryScan(file: string, chunkBytes: number): Promise<number> {
  * path (parse.ts's records, contentHash, toCatalogEvent, avsc) against the byte path the
  * workers run (ScannedRange, its hash, writeCatalogRecord).
  */
-async function recordPaths(file: string, chunkBytes: number, maxBytes: number): Promise<{ stringMbPerS: number; byteMbPerS: number; bytes: number }> {
+async function recordPaths(file: string, chunkBytes: number, maxBytes: number): Promise<{ stringMbPerS: number; byteMbPerS: number; bytes: number; stagesUsPerRecord: Record<Stage, number> }> {
   const type = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'movies_catalog_enriched.avsc'), 'utf8')));
   const { ranges } = await planChunks(file, chunkBytes);
   const some = ranges.filter((r) => r.end <= maxBytes);
@@ -96,7 +99,48 @@ async function recordPaths(file: string, chunkBytes: number, maxBytes: number): 
     for (let r = 0; r < range.records; r++) writeCatalogRecord(w, range, r, range.keysOf(r), range.hash(r, range.keysOf(r)), ctx);
   }
   const byteMbPerS = bytes / 1e6 / ((performance.now() - t) / 1000);
-  return { stringMbPerS, byteMbPerS, bytes };
+  return { stringMbPerS, byteMbPerS, bytes, stagesUsPerRecord: byteStages(bufs, w, ctx) };
+}
+
+type Stage = 'scan' | 'hash' | 'typed' | 'write' | 'span_hash';
+
+/**
+ * Where the byte path's time goes, per record on one thread: the same ranges taken one stage
+ * further each pass (scan; + keys and content hash; + typed fields; + Avro writing), the CPU
+ * of each stage being the difference, best of three passes; and the span hashes stored for the
+ * unchanged re-run.
+ */
+function byteStages(bufs: Buffer[], w: AvroBytes, ctx: { sourceFile: string; rangeStart: number; timestamp: string }): Record<Stage, number> {
+  let records = 0;
+  const pass = (upTo: number): number => {
+    let best = Infinity;
+    for (let rep = 0; rep < 3; rep++) {
+      const c0 = process.cpuUsage();
+      records = 0;
+      for (const b of bufs) {
+        const range = ScannedRange.scan(b);
+        records += range.records;
+        if (upTo === 4) {
+          cleanSpanHashes(range);
+          continue;
+        }
+        w.pos = 0;
+        for (let r = 0; upTo > 0 && r < range.records; r++) {
+          const keys = range.keysOf(r);
+          const hash = range.hash(r, keys);
+          if (upTo === 2) range.typed(keys);
+          else if (upTo === 3) writeCatalogRecord(w, range, r, keys, hash, ctx);
+        }
+      }
+      const c = process.cpuUsage(c0);
+      best = Math.min(best, c.user + c.system);
+    }
+    return best / records;
+  };
+  const [scan, hash, typed, write, spans] = [0, 1, 2, 3, 4].map(pass) as [number, number, number, number, number];
+  const us = (n: number) => Number(Math.max(0, n).toFixed(2));
+  // writeCatalogRecord does the typed fields itself: its stage is what it adds to them.
+  return { scan: us(scan), hash: us(hash - scan), typed: us(typed - hash), write: us(write - typed), span_hash: us(spans - scan) };
 }
 
 /**
@@ -129,6 +173,16 @@ async function rawProducer(ctx: AppContext, file: string, items: number): Promis
   return rate;
 }
 
+/** File → Kafka in a process of its own, on this benchmark's stack (bench/movies-ingest.child.ts). */
+async function ingestInChild(file: string): Promise<{ produced: number; items: number; durationMs: number; peakRssMb: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'movies-ingest.child.ts'), file], { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the file → Kafka child exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
 export async function benchMovies(config: Config): Promise<{ figures: Record<string, number>; notes: string[] }> {
   const file = path.join(config.localDir, 'movies-bench.txt');
   if (!fs.existsSync(file) || fs.statSync(file).size < 1e9) {
@@ -145,7 +199,7 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
   progress(`  ${scan.toFixed(1)} MB/s`);
   progress('string path against byte path, 1 thread, first 200 MB');
   const paths = await recordPaths(file, chunk, 200e6);
-  progress(`  string ${paths.stringMbPerS.toFixed(1)} MB/s, bytes ${paths.byteMbPerS.toFixed(1)} MB/s`);
+  progress(`  string ${paths.stringMbPerS.toFixed(1)} MB/s, bytes ${paths.byteMbPerS.toFixed(1)} MB/s; µs a record: ${JSON.stringify(paths.stagesUsPerRecord)}`);
 
   progress('parse, 1 thread');
   const one = await parseOnly(file, 1, chunk);
@@ -158,14 +212,10 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
   const ctx = new AppContext(config);
   await ctx.prepare();
   await ctx.redis.del(CATALOG_HASHES_KEY);
-  const ingestPool = createParsePool(config.movies.threads);
-  const ingestor = new MovieIngestor(ctx, ingestPool);
-  const peak = rssSampler();
-  const result = await ingestor.ingest(file, (p) => {
-    if (p.items % 250_000 < 20_000) progress(`  ${(p.bytes / 1e6).toFixed(0)} MB, ${p.produced} produced`);
-  });
-  const ingestPeak = peak();
+  const result = await ingestInChild(file);
+  const ingestPeak = result.peakRssMb;
   const itemsPerS = result.produced / (result.durationMs / 1000);
+  const ingestPool = createParsePool(config.movies.threads);
   progress(`  ${itemsPerS.toFixed(0)} items/s, peak RSS ${ingestPeak} MB`);
   progress('one producer, the same values pre-built (500k items)');
   const raw = await rawProducer(ctx, file, 500_000);
@@ -185,7 +235,6 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
   progress('unchanged re-run, every item encoded (the way before)');
   const unchangedBefore = await rerun(false);
   progress(`  ${unchangedBefore.toFixed(1)} MB/s`);
-  await ingestor.close();
   await ingestPool.destroy();
   await ctx.redis.del(CATALOG_HASHES_KEY); // half a million keys of bench state
   await ctx.close();
@@ -197,6 +246,7 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
       movies_string_path_single_thread_mb_per_s: Number(paths.stringMbPerS.toFixed(1)),
       movies_byte_path_single_thread_mb_per_s: Number(paths.byteMbPerS.toFixed(1)),
       movies_parse_single_thread_mb_per_s: Number(one.mbPerS.toFixed(1)),
+      ...Object.fromEntries(Object.entries(paths.stagesUsPerRecord).map(([k, v]) => [`movies_stage_${k}_cpu_us_per_record`, v])),
       movies_parse_mb_per_s: Number(pool.mbPerS.toFixed(1)),
       movies_parse_pool_speedup_x: Number((pool.mbPerS / one.mbPerS).toFixed(2)),
       movies_parse_peak_rss_mb: pool.peakRssMb,
@@ -211,9 +261,10 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
       `Movies.txt: ${(bytes / 1e9).toFixed(2)} GB, ${result.items} records (generated, 2 % edge cases), ${chunk / 2 ** 20} MB ranges, pool of ${config.movies.threads}.`,
       'Boundary scan: every range read from the file and its `ITEM` lines found, on one thread, nothing decoded: the floor of any parser.',
       `String path against byte path: the first ${(paths.bytes / 1e6).toFixed(0)} MB, one thread, CPU only (ranges in memory): parse.ts + contentHash + toCatalogEvent + avsc (the workers' path before 2026-12-03) against ScannedRange + its hash + writeCatalogRecord (the path now; the same bytes, test/unit/byte-records.test.ts).`,
+      'Stages (`movies_stage_*`): CPU µs a record of the byte path on one thread over the same ranges, each pass one stage further (the scan into entries; keys in order and the content hash; the typed fields: prices, dates, running time; the Avro writing), best of three, the stage the difference; span_hash = the SHA-1 of each clean record\'s bytes kept for the unchanged re-run.',
       'Parse = the whole range task (read, scan, hash, enrich, Avro encode) on the Piscina pool, results handed back to the main thread.',
       'Targets (issue #15): parse at least 150 MB/s with the pool and 1.8 times one thread; peak RSS under 512 MB.',
-      `File → Kafka: ${result.produced} items produced with acks=all through the idempotent producer, ${4} batches of 2000 in flight, hashes checked and stored in Redis after each acknowledgement. Raw producer: the same producer settings, batches and window sending 500k pre-built values of the same file; target (issue #15): file → Kafka at 80 % of it.`,
+      `File → Kafka: ${result.produced} items produced with acks=all through the idempotent producer, ${4} batches of 2000 in flight, hashes checked and stored in Redis after each acknowledgement, in a process of its own that does only that (its peak RSS is movies_file_to_kafka_peak_rss_mb; target under 512 MB). Raw producer: the same producer settings, batches and window sending 500k pre-built values of the same file; target (issue #15): file → Kafka at 80 % of it.`,
       'Unchanged re-run: the same file again, nothing to produce; hash first = each parse worker finds its range\'s record spans, looks their stored hashes up in one round trip, skips each record whose bytes hash is the stored one unparsed and parses the rest (span-skip.ts); encode all = every item parsed, enriched and encoded, then compared on the main thread (the way before 2026-12-03). Target (issue #15): 250 MB/s.',
     ],
   };

@@ -99,23 +99,20 @@ export function readRange(file: string, start: number, end: number, identity?: F
 }
 
 /**
- * This thread's input and output buffers, reused range after range (a task runs alone on its
- * thread, and nothing of either outlives it: results hold strings and a right-sized copy), so
- * a 1 GB file does not churn through a thousand fresh megabyte buffers per thread.
+ * This thread's input and output buffers, reused range after range (nothing of either
+ * outlives its task: results hold strings and a right-sized copy), so a 1 GB file does not
+ * churn through a thousand fresh megabyte buffers per thread. A thread runs two tasks at once
+ * (one scans while the other waits for the hash store): one pair of buffers per task.
  */
-let scratch: { input: Buffer; output: Buffer } | undefined;
-
-let scratchInUse = false;
+const freeScratch: Array<{ input: Buffer; output: Buffer }> = [];
 
 export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
-  // Two tasks at once on a thread (not the pool's way, but possible inline) do not share buffers.
-  if (scratchInUse) return processChunkWith(task, newScratch(task.end - task.start));
-  scratchInUse = true;
+  let scratch = freeScratch.pop();
+  if (!scratch || scratch.input.length < task.end - task.start) scratch = newScratch(task.end - task.start);
   try {
-    if (!scratch || scratch.input.length < task.end - task.start) scratch = newScratch(task.end - task.start);
     return await processChunkWith(task, scratch);
   } finally {
-    scratchInUse = false;
+    if (freeScratch.length < 2) freeScratch.push(scratch);
   }
 }
 
