@@ -3,6 +3,7 @@
 import type { Queue } from 'bullmq';
 import { MAX_SEED, type Config } from '../src/config.ts';
 import type { RunParams, RunResult } from '../src/simulator/run.ts';
+import { speedProblem } from '../src/simulator/pace-check.ts';
 import { QUEUES } from './names.ts';
 import type { Schedule } from './schedules.ts';
 
@@ -57,6 +58,11 @@ export function runParamsProblems(p: Partial<Record<keyof SimulateRunData, unkno
   if (!isInt(p.seed) || p.seed < 0 || p.seed > MAX_SEED) problems.push(`seed must be an integer from 0 to ${MAX_SEED}`);
   if (p.users !== undefined && (!isInt(p.users) || p.users < 1 || p.users > 10_000_000)) problems.push('users must be an integer from 1 to 10000000');
   if (p.speed !== undefined && (!isNum(p.speed) || p.speed <= 0)) problems.push('speed must be a number above 0');
+  else if (p.speed !== undefined && problems.length === 0) {
+    // Only with valid events, seed and users: the check generates the run's journey times.
+    const slow = speedProblem({ seed: p.seed as number, events: p.events as number, users: p.users as number | undefined }, p.speed, limits.maxRunSeconds);
+    if (slow) problems.push(slow);
+  }
   if (p.rate !== undefined) {
     if (!isNum(p.rate) || p.rate < limits.minRate) problems.push(`rate must be at least ${limits.minRate} events/s (SIMULATOR_MIN_RATE)`);
     else if (isInt(p.events) && p.events / p.rate > limits.maxRunSeconds) {
@@ -65,6 +71,9 @@ export function runParamsProblems(p: Partial<Record<keyof SimulateRunData, unkno
   }
   const late = p.start === undefined ? null : startProblem(p.start, limits);
   if (late) problems.push(late);
+  // A live burst's span is claimed and checked by the burst job; a run carrying one would produce
+  // (and pace) the live world past those checks.
+  if (p.live !== undefined) problems.push('a run names no live claim: live bursts are simulate:burst jobs');
   if (p.userPrefix !== undefined && (typeof p.userPrefix !== 'string' || !/^[A-Za-z0-9_.-]{1,40}$/.test(p.userPrefix))) problems.push('userPrefix must be 1 to 40 of A-Z a-z 0-9 _ . -');
   return problems;
 }

@@ -352,11 +352,19 @@ program
   .action(async (opts: { events: number; seed?: number; users?: number; speed?: number; rate?: number; start?: number; userPrefix?: string }) => {
     const { SingleBar, Presets } = await import('cli-progress');
     const { runSimulation, nextCliPrefix } = await import('./simulator/run.ts');
-    const { startProblem } = await import('../queues/simulator.ts');
+    const { runParamsProblems, startProblem } = await import('../queues/simulator.ts');
     const cfg = config();
     const refused = opts.start === undefined ? null : startProblem(opts.start, cfg.simulator);
     if (refused) {
       say(`--start: ${refused}`);
+      process.exit(2);
+    }
+    // The bounds REST and the processor apply (events, a pace that fits SIMULATOR_MAX_RUN_S),
+    // before any service is reached.
+    const { start: _, ...bounded } = opts;
+    const problems = runParamsProblems({ ...bounded, seed: opts.seed ?? cfg.simulator.seed }, cfg.simulator);
+    if (problems.length > 0) {
+      say(`refused: ${problems.join('; ')}`);
       process.exit(2);
     }
     await requireServices(cfg);

@@ -83,6 +83,11 @@ const envSchema = z
 
     WAREHOUSE: z.enum(['duckdb', 'snowflake']).default('duckdb'),
     DUCKDB_PATH: z.string().optional(),
+    // DuckDB's own default is 80% of RAM, which leaves Node, Kafka's client and Redis too little.
+    DUCKDB_MEMORY_LIMIT: z
+      .string()
+      .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size such as 2GB or 512MiB')
+      .optional(),
     SNOWFLAKE_ACCOUNT: z.string().optional(),
     SNOWFLAKE_USER: z.string().optional(),
     SNOWFLAKE_AUTH: z.enum(['password', 'keypair']).default('password'),
@@ -166,7 +171,7 @@ export interface Config {
   registry: { url: string; compatibility: Env['SCHEMA_REGISTRY_COMPATIBILITY'] };
   redis: { url: string; appendonly: boolean };
   warehouse:
-    | { kind: 'duckdb'; path: string }
+    | { kind: 'duckdb'; path: string; /** DuckDB memory_limit (buffer manager), e.g. 2GB. */ memoryLimit: string }
     | {
         kind: 'snowflake';
         account: string;
@@ -276,7 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redis: { url: e.REDIS_URL, appendonly: e.REDIS_APPENDONLY },
     warehouse:
       e.WAREHOUSE === 'duckdb'
-        ? { kind: 'duckdb', path: path.resolve(e.DUCKDB_PATH ?? path.join(localDir, 'warehouse.duckdb')) }
+        ? { kind: 'duckdb', path: path.resolve(e.DUCKDB_PATH ?? path.join(localDir, 'warehouse.duckdb')), memoryLimit: e.DUCKDB_MEMORY_LIMIT ?? defaultDuckdbMemory() }
         : {
             kind: 'snowflake',
             account: e.SNOWFLAKE_ACCOUNT!,
@@ -327,3 +332,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** Settings documented in README's configuration table; a test keeps the two in sync. */
 export const CONFIG_KEYS = Object.keys(envSchema.shape);
+
+/** Half of this machine's RAM, in MiB: DuckDB's share when DUCKDB_MEMORY_LIMIT is not set. */
+export const defaultDuckdbMemory = (): string => `${Math.max(256, Math.floor(os.totalmem() / 2 / 1024 / 1024))}MiB`;

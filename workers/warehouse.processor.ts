@@ -6,6 +6,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { QUEUES } from '../queues/names.ts';
 import { WAREHOUSE_QUERY } from '../queues/warehouse.ts';
+import { ADHOC_LIMITS } from '../src/warehouse/adhoc.ts';
 import { QueryRefusedError, runNamedQuery } from '../src/warehouse/queries.ts';
 import type { QueueProcessor } from './types.ts';
 import { ownedWarehouse } from './warehouse-owner.ts';
@@ -25,4 +26,7 @@ export async function createWarehouseProcessor(ctx: AppContext) {
   };
 }
 
-export const warehouseProcessor: QueueProcessor = { queue: QUEUES.warehouse, concurrency: 2, create: createWarehouseProcessor };
+// Two named queries at once (the readers' connections), plus room for the ad-hoc lane's running
+// and waiting queries (ADHOC_LIMITS.maxWaiting): ad-hoc jobs that hold slots while they wait
+// never leave the dashboard's queries without one. A further ad-hoc job is refused at once.
+export const warehouseProcessor: QueueProcessor = { queue: QUEUES.warehouse, concurrency: 2 + 1 + ADHOC_LIMITS.maxWaiting, create: createWarehouseProcessor };

@@ -103,7 +103,9 @@ export async function startStack(config: Config, opts: StackOptions = {}): Promi
 
   try {
     // Start in parallel where there is no dependency: Redis and Kafka; the registry may need Kafka.
-    await Promise.all([
+    // allSettled, not all: when one fails, the other may still be starting, and stop() below must
+    // see what it started, or a redis-server is left running with no parent.
+    await settledOrFirstError([
       ensure('Redis', redactUrl(config.redis.url), () => redisReady(config.redis.url), (e, dir) =>
         startRedis({ ...e, dir, appendonly: opts.redisAppendonly ?? config.redis.appendonly, password: decodeURIComponent(new URL(config.redis.url).password) || undefined }, progress),
       ),
@@ -123,6 +125,12 @@ export async function startStack(config: Config, opts: StackOptions = {}): Promi
     throw err;
   }
   return { services, stop };
+}
+
+/** Waits for every promise; then throws the first rejection, if any. */
+async function settledOrFirstError(all: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(all)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Stops services an earlier `start` left behind (its pid files under LOCAL_DIR). */

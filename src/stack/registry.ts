@@ -3,6 +3,8 @@
 // so the embedded fallback in src/registry-server/ runs as its own process. Point
 // SCHEMA_REGISTRY_URL at Confluent, Karapace or Apicurio to use one of those instead.
 import path from 'node:path';
+import { SchemaRegistryClient } from '../registry/client.ts';
+import { SchemaRegistryError } from '../registry/errors.ts';
 import { spawnService, waitUntilReady, type RunningProcess } from './process.ts';
 
 const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'segpipe.mjs');
@@ -29,8 +31,17 @@ export async function startRegistry(opts: RegistryStartOptions, onProgress: (msg
   return proc;
 }
 
-/** True when a Confluent-compatible registry answers: GET /subjects is a JSON array. */
+/**
+ * True when a Confluent-compatible registry answers: GET /subjects is a JSON array. Through the
+ * client, which sends a URL's user:password as Basic auth: fetch throws on a URL that carries
+ * them (and its error quotes the URL, password included).
+ */
 export async function registryReady(url: string): Promise<boolean> {
-  const res = await fetch(`${url.replace(/\/+$/, '')}/subjects`, { signal: AbortSignal.timeout(1000) });
-  return res.ok && Array.isArray(await res.json());
+  try {
+    return Array.isArray(await new SchemaRegistryClient(url, 1000).subjects());
+  } catch (err) {
+    // An answer that is not a list (401 for a wrong password, 404 from another server) is not a registry that is ready.
+    if (err instanceof SchemaRegistryError && err.status > 0) return false;
+    throw err;
+  }
 }

@@ -16,6 +16,11 @@ export const ADHOC_LIMITS = {
   maxCellChars: 10_000,
   /** Rows stop being added once the result's JSON would pass this. */
   maxResultBytes: 8 * 1024 * 1024,
+  /**
+   * Ad-hoc queries run one at a time on a connection of their own (the dashboard's named queries
+   * never wait for them); this many more may wait behind it, and past that one is refused.
+   */
+  maxWaiting: 2,
 } as const;
 
 export const adhocParams = z
@@ -64,18 +69,29 @@ export function plainValue(v: unknown): unknown {
   return String(v);
 }
 
-/** Rows up to the limit and the size cap; `truncated` when any were left out. */
-export function capRows(rows: unknown[][], limit: number): { rows: unknown[][]; truncated: boolean } {
-  const out: unknown[][] = [];
-  let bytes = 2;
-  for (const row of rows) {
-    if (out.length >= limit) return { rows: out, truncated: true };
+/**
+ * Rows up to the limit and the size cap, taken one at a time as they are read, so no more than
+ * the cap (and the one row being looked at) is ever kept: `add` says whether to read on.
+ */
+export class ResultCap {
+  readonly rows: unknown[][] = [];
+  truncated = false;
+  private bytes = 2;
+  constructor(private readonly limit: number) {}
+
+  add(row: readonly unknown[]): boolean {
+    if (this.rows.length >= this.limit) return this.stop();
     const plain = row.map(plainValue);
-    bytes += JSON.stringify(plain).length + 1;
-    if (bytes > ADHOC_LIMITS.maxResultBytes) return { rows: out, truncated: true };
-    out.push(plain);
+    this.bytes += JSON.stringify(plain).length + 1;
+    if (this.bytes > ADHOC_LIMITS.maxResultBytes) return this.stop();
+    this.rows.push(plain);
+    return true;
   }
-  return { rows: out, truncated: false };
+
+  private stop(): false {
+    this.truncated = true;
+    return false;
+  }
 }
 
 /** Rows as objects by column name (the last of two same-named columns wins), for --json. */

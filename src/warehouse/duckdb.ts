@@ -4,10 +4,10 @@
 // into their table, deduplicated in memory (recent-ids.ts) instead of by a key index.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, DuckDBTimestampValue, JSDuckDBValueConverter, StatementType, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { SerialByKey } from '../kafka/serial.ts';
 import { parseEventTime } from '../stream/transform.ts';
-import { AdhocQueryError, capRows, type AdhocOptions, type AdhocResult } from './adhoc.ts';
+import { ADHOC_LIMITS, AdhocQueryError, ResultCap, type AdhocOptions, type AdhocResult } from './adhoc.ts';
 import { RecentIds } from './recent-ids.ts';
 import { RAW_OFFSETS, type Column, type TableSpec } from './tables.ts';
 import { ReadOnlyQueryError, WarehouseLockedError, isoTimestamps, type Cell, type RawLoad, type RawLoadResult, type RawPosition, type Row, type Warehouse } from './warehouse.ts';
@@ -25,6 +25,8 @@ export class DuckDBWarehouse implements Warehouse {
   private readonly writers: ConnectionPool;
   /** Queries read on connections of their own, so they do not wait for merges (MVCC keeps them consistent). */
   private readonly readers: ConnectionPool;
+  /** `segpipe sql` on one connection of its own, with a short queue: the named queries never wait for a caller's SELECT. */
+  private readonly adhoc: ConnectionPool;
   /** Per `table:partition` of an append-only table, its ids of recent event time; filled from the table at first use. */
   private readonly recent = new Map<string, RecentIds>();
   /** Append-only tables that an earlier version created with a key index: still loaded through it. */
@@ -37,10 +39,11 @@ export class DuckDBWarehouse implements Warehouse {
   ) {
     this.writers = new ConnectionPool(instance, this.mergeConcurrency);
     this.readers = new ConnectionPool(instance, 2);
+    this.adhoc = new ConnectionPool(instance, 1, ADHOC_LIMITS.maxWaiting);
   }
 
   /** `dedupHorizonMs`: how far behind a partition's newest event time a re-sent raw row is still recognised in memory (DEDUP_HORIZON_MS). */
-  static async open(file: string, opts: { checkpointMb?: number; dedupHorizonMs?: number } = {}): Promise<DuckDBWarehouse> {
+  static async open(file: string, opts: { checkpointMb?: number; dedupHorizonMs?: number; memoryLimit?: string } = {}): Promise<DuckDBWarehouse> {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     try {
       const instance = await DuckDBInstance.create(file, {
@@ -51,6 +54,9 @@ export class DuckDBWarehouse implements Warehouse {
         // Each checkpoint rewrites the key indexes; checkpointing less often (the WAL keeps what
         // is not checkpointed yet, replayed on open) halves the cost of a merge.
         checkpoint_threshold: `${opts.checkpointMb ?? 256}MB`,
+        // What sorts, joins, aggregates and buffered rows may hold before they spill or fail
+        // (DUCKDB_MEMORY_LIMIT; locked with the rest, so a caller's SET cannot raise it).
+        ...(opts.memoryLimit ? { memory_limit: opts.memoryLimit } : {}),
         lock_configuration: 'true',
       });
       const conn = await instance.connect();
@@ -238,7 +244,7 @@ export class DuckDBWarehouse implements Warehouse {
    * back whatever happens; interrupted at the timeout, read only up to the row cap.
    */
   async adhocSelect(sql: string, opts: AdhocOptions): Promise<AdhocResult> {
-    return this.readers.with(async (conn) => {
+    return this.adhoc.with(async (conn) => {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
@@ -250,9 +256,16 @@ export class DuckDBWarehouse implements Warehouse {
         if (statements.count !== 1) throw new AdhocQueryError(`segpipe sql runs exactly one statement, got ${statements.count}`);
         const prepared = await statements.prepare(0);
         if (prepared.statementType !== StatementType.SELECT) throw new AdhocQueryError(`segpipe sql runs a SELECT only, got a statement of type ${StatementType[prepared.statementType]}`);
-        const reader = await prepared.streamAndReadUntil(opts.limit + 1);
-        const columns = reader.columnNames().map((name, i) => ({ name, type: reader.columnTypes()[i]!.toString() }));
-        return { columns, ...capRows(reader.getRowsJS(), opts.limit) };
+        // Chunk by chunk, row by row, capped while reading: reading up to the row limit first
+        // kept every row (and its JS copy) in memory before the byte cap was applied.
+        const result = await prepared.stream();
+        const types = result.columnTypes();
+        const columns = result.columnNames().map((name, i) => ({ name, type: types[i]!.toString() }));
+        const cap = new ResultCap(opts.limit);
+        read: for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+          for (let r = 0; r < chunk.rowCount; r++) if (!cap.add(chunk.convertRowValues(r, JSDuckDBValueConverter))) break read;
+        }
+        return { columns, rows: cap.rows, truncated: cap.truncated };
       } catch (err) {
         if (err instanceof AdhocQueryError) throw err;
         const msg = (err as Error).message.split('\n')[0]!;
@@ -272,6 +285,7 @@ export class DuckDBWarehouse implements Warehouse {
   async close(): Promise<void> {
     this.writers.close();
     this.readers.close();
+    this.adhoc.close();
     this.conn.closeSync();
     this.instance.closeSync();
   }
@@ -330,7 +344,10 @@ function cellAppender(c: Column): (a: DuckDBAppender, v: Cell) => void {
   }
 }
 
-/** Up to `size` connections of one instance, opened on demand; callers beyond that wait in turn. */
+/**
+ * Up to `size` connections of one instance, opened on demand; callers beyond that wait in turn,
+ * at most `maxWaiting` of them (a caller past that is refused with an AdhocQueryError).
+ */
 class ConnectionPool {
   private readonly idle: DuckDBConnection[] = [];
   private readonly waiting: Array<(conn: DuckDBConnection) => void> = [];
@@ -338,6 +355,7 @@ class ConnectionPool {
   constructor(
     private readonly instance: DuckDBInstance,
     private readonly size: number,
+    private readonly maxWaiting = Number.POSITIVE_INFINITY,
   ) {}
 
   async with<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -360,6 +378,9 @@ class ConnectionPool {
         this.opened--; // a failed open must not use up a slot for good
         throw err;
       }
+    }
+    if (this.waiting.length >= this.maxWaiting) {
+      throw new AdhocQueryError(`segpipe sql is busy: ${this.size} query running and ${this.waiting.length} waiting; try again when they finish`);
     }
     return new Promise((resolve) => this.waiting.push(resolve));
   }

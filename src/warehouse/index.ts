@@ -4,7 +4,7 @@ import type { Warehouse } from './warehouse.ts';
 
 export async function openWarehouse(config: Config): Promise<Warehouse> {
   const w = config.warehouse;
-  if (w.kind === 'duckdb') return DuckDBWarehouse.open(w.path, { dedupHorizonMs: config.stream.dedupHorizonMs });
+  if (w.kind === 'duckdb') return DuckDBWarehouse.open(w.path, { dedupHorizonMs: config.stream.dedupHorizonMs, memoryLimit: w.memoryLimit });
   const { SnowflakeWarehouse } = await import('./snowflake.ts');
   return SnowflakeWarehouse.connect(w);
 }

@@ -49,6 +49,9 @@ describe('bounded, cancellable runs', () => {
       { events: 1e9 },
       { events: 3_600_000, rate: 1 },
       { events: 2, rate: 'fast' },
+      // Two events a few simulated minutes apart, at one simulated second per 10^300 real ones.
+      { events: 2, speed: 1e-300 },
+      { events: 2, speed: 0.000001 },
       // Event time in year 9999 would become the stream's watermark and the world clock.
       { events: 10, start: '9999-12-31T23:59:59Z' },
       { events: 10, start: '1900-01-01T00:00:00Z' },
@@ -59,6 +62,7 @@ describe('bounded, cancellable runs', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
     }
     expect(JSON.parse((await post({ events: 7200, rate: 1 })).body).message).toMatch(/SIMULATOR_MAX_RUN_S/);
+    expect(JSON.parse((await post({ events: 2, speed: 1e-300 })).body).message).toMatch(/^speed must be at least .*SIMULATOR_MAX_RUN_S/);
     expect(await s.ctx.queues.simulator.getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
     // Only runs are cancellable: flush and warehouse jobs are the pipeline's own.
     const bearer = { authorization: `Bearer ${TOKEN}` };
@@ -74,6 +78,8 @@ describe('bounded, cancellable runs', () => {
     for (const [data, why] of [
       [{ events: 2, seed: 1, rate: 1e-9 }, /rate must be at least/],
       [{ events: 2, seed: 1, start: Date.parse('9999-12-31T23:59:59Z') }, /start must be a time/],
+      [{ events: 2, seed: 1, speed: 1e-300 }, /speed must be at least/],
+      [{ events: 2, seed: 1, live: { world: { prefix: 'w1', seed: 42, rate: 1, genesis: 0 }, span: { from: 0, to: 1 } } }, /live/],
     ] as const) {
       const forged = await queue.add(SIMULATE_RUN, data, { attempts: 3 });
       await expect(jobResult(queue, s.ctx.queueEvents(QUEUES.simulator), forged as Job, 30_000)).rejects.toThrow(why);

@@ -23,6 +23,9 @@ describe('CLI usage errors', () => {
       // Two days ahead: past MAX_EVENT_TIME_SKEW_MS (1 day), every event would be a dead letter.
       [['simulate', '--events', '10', '--start', new Date(Date.now() + 2 * 86_400_000).toISOString()], 'MAX_EVENT_TIME_SKEW_MS'],
       [['simulate', '--events', '10', '--start', '9999-12-31T23:59:59Z'], '--start'],
+      // Refused before any service is reached: the run would outlast SIMULATOR_MAX_RUN_S.
+      [['simulate', '--events', '2', '--speed', '0.000001'], 'SIMULATOR_MAX_RUN_S'],
+      [['simulate', '--events', '7200', '--rate', '1'], 'SIMULATOR_MAX_RUN_S'],
     ] as const) {
       const r = cli(...args);
       expect(r.status, args.join(' ')).not.toBe(0);
