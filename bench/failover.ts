@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { createTopicsWithLeaders } from '../src/kafka/client.ts';
-import { KafkaCluster, controllerLeadingMost } from '../src/stack/kafka.ts';
+import { KafkaCluster, activeControllerLeading } from '../src/stack/kafka.ts';
 import { progress } from './env.ts';
 
 export interface WireMessage {
@@ -113,8 +113,8 @@ export async function failoverRun(cluster: KafkaCluster, candidate: Candidate, t
     for (let from = 0; from < total; from += BATCH) {
       let killedAt: number | undefined;
       if (killAt.includes(from)) {
-        const victim = await controllerLeadingMost(admin, [topic]);
-        progress(`${candidate.name}: SIGKILL of node ${victim} (controller, leads partitions) after ${acked} acknowledged`);
+        const { id: victim, epoch, leads } = await activeControllerLeading(cluster, admin, [topic]);
+        progress(`${candidate.name}: SIGKILL of node ${victim} (quorum leader in epoch ${epoch}, leads ${leads} partition(s)) after ${acked} acknowledged`);
         await cluster.kill(victim);
         killedAt = performance.now();
         restarts.push(sleep(5000).then(() => cluster.restart(victim)));
@@ -148,7 +148,7 @@ export async function withBenchCluster<T>(fn: (cluster: KafkaCluster) => Promise
   const ports = [29292, 29294, 29296];
   const dirs = ports.map((p) => path.join('.local/bench', `failover-kafka-${p}`));
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-  const cluster = new KafkaCluster({ host: '127.0.0.1', ports, dirs, partitions: PARTITIONS });
+  const cluster = new KafkaCluster({ host: '127.0.0.1', ports, dirs, partitions: PARTITIONS, leaderImbalanceCheckS: 5 });
   await cluster.start(progress);
   try {
     return await fn(cluster);

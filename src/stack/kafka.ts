@@ -58,6 +58,12 @@ export interface KafkaStartOptions {
   dirs: string[];
   partitions: number;
   heapMb?: number;
+  /**
+   * leader.imbalance.check.interval.seconds (Kafka's default 300): how soon the controller moves
+   * partition leadership back to the preferred replicas after a node restarts. The failover
+   * suite sets it low, so a restarted node leads its partitions again within seconds.
+   */
+  leaderImbalanceCheckS?: number;
 }
 
 /** One KRaft node (combined broker + controller) of a local cluster. */
@@ -117,8 +123,35 @@ function nodeProperties(opts: KafkaStartOptions, id: number): string {
     'auto.create.topics.enable=false',
     'unclean.leader.election.enable=false',
     'log.retention.hours=168',
+    ...(opts.leaderImbalanceCheckS !== undefined ? [`leader.imbalance.check.interval.seconds=${opts.leaderImbalanceCheckS}`] : []),
     '',
   ].join('\n');
+}
+
+/** A KRaft node's election state as it last persisted it (`__cluster_metadata-0/quorum-state`). */
+export interface QuorumState {
+  /** The leader it knows of in `leaderEpoch`, or -1 (an election under way, or no leader known yet). */
+  leaderId: number;
+  leaderEpoch: number;
+}
+
+/**
+ * Reads a node's `quorum-state` file. KRaft rewrites it (write, then rename) on its durable
+ * transitions: becoming candidate or leader, voting, moving to a new epoch (Kafka 4.1's
+ * QuorumState; the pre-vote and resigned states are kept in memory only). So a leader's own file
+ * names itself at its epoch for as long as it leads, and a killed node's file tells what it was
+ * when it died. A follower's file can lag: one that voted in an epoch may not name the leader it
+ * then learnt (-1), and a node just restarted can still name an older epoch's leader.
+ */
+export function readQuorumState(dataDir: string): QuorumState | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dataDir, '__cluster_metadata-0', 'quorum-state'), 'utf8');
+  } catch {
+    return null;
+  }
+  const j = JSON.parse(text) as { leaderId?: number; leaderEpoch?: number };
+  return { leaderId: j.leaderId ?? -1, leaderEpoch: j.leaderEpoch ?? -1 };
 }
 
 /** Marker of the quorum a node's storage was formatted for: a node cannot join another one. */
@@ -193,6 +226,33 @@ export class KafkaCluster {
     if (node.proc) return;
     this.spawn(node);
     await waitUntilReady(node.proc!, () => brokerRegistered(this.brokers, id), 120_000);
+  }
+
+  /** A node's persisted election state (also of a node that is not running: what it was when it died). */
+  quorumState(id: number): QuorumState | null {
+    return readQuorumState(path.join(this.node(id).dir, 'data'));
+  }
+
+  /**
+   * The active controller (the KRaft quorum leader) as the running nodes' own files tell it: the
+   * leader of the highest epoch any running node knows, if that node runs and its own file says
+   * it leads that epoch; null during an election (or when no running node's file says so).
+   * kafkajs's describeCluster().controller is not this: in KRaft it names a random live broker.
+   */
+  quorumLeader(): { id: number; epoch: number } | null {
+    const running = this.nodes.filter((n) => n.proc);
+    const states = running.map((n) => this.quorumState(n.id)).filter((q): q is QuorumState => q !== null);
+    if (states.length === 0) return null;
+    const epoch = Math.max(...states.map((q) => q.leaderEpoch));
+    // A follower may hold the epoch it voted in without the leader it then learnt (-1): only
+    // the ones naming a leader count, and they must agree.
+    const named = new Set(states.filter((q) => q.leaderEpoch === epoch && q.leaderId >= 0).map((q) => q.leaderId));
+    if (named.size !== 1) return null;
+    const [id] = named as Set<number>;
+    if (!running.some((n) => n.id === id)) return null;
+    const own = this.quorumState(id!);
+    if (!own || own.leaderId !== id || own.leaderEpoch !== epoch) return null;
+    return { id: id!, epoch };
   }
 
   async stop(): Promise<void> {
@@ -279,11 +339,51 @@ async function brokerRegistered(brokers: string[], id: number): Promise<boolean>
   return withProbe(brokers, 0, async (admin) => (await admin.describeCluster()).brokers.some((b) => b.nodeId === id));
 }
 
-/** The node a failover test kills: the active controller if it leads partitions of `topics`, else the node leading most. */
-export async function controllerLeadingMost(admin: Admin, topics: string[]): Promise<number> {
-  const [{ controller }, meta] = await Promise.all([admin.describeCluster(), admin.fetchTopicMetadata({ topics })]);
+/** Partitions of `topics` each node leads, by node id (nodes leading none are absent). */
+export async function partitionsLed(admin: Admin, topics: string[]): Promise<Map<number, number>> {
+  const meta = await admin.fetchTopicMetadata({ topics });
   const leads = new Map<number, number>();
-  for (const t of meta.topics) for (const p of t.partitions) leads.set(p.leader, (leads.get(p.leader) ?? 0) + 1);
-  if (controller !== null && (leads.get(controller) ?? 0) > 0) return controller;
-  return [...leads].sort((a, b) => b[1] - a[1])[0]![0];
+  for (const t of meta.topics) for (const p of t.partitions) if (p.leader >= 0) leads.set(p.leader, (leads.get(p.leader) ?? 0) + 1);
+  return leads;
+}
+
+/** What a failover test kills: the KRaft quorum leader, at an epoch, while it leads `leads` partitions of the topics. */
+export interface ControllerVictim {
+  id: number;
+  epoch: number;
+  leads: number;
+}
+
+/**
+ * Waits until the active controller (the quorum leader) leads partitions of `topics`, and returns
+ * it. A node restarted after a kill leads nothing until the controller moves its preferred
+ * partitions back to it (leader.imbalance.check.interval.seconds); if it is the quorum leader by
+ * then, this waits for that. Throws after `timeoutMs`.
+ */
+export async function activeControllerLeading(cluster: KafkaCluster, admin: Admin, topics: string[], timeoutMs = 60_000): Promise<ControllerVictim> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no quorum leader';
+  for (;;) {
+    const leader = cluster.quorumLeader();
+    if (leader) {
+      const leads = (await partitionsLed(admin, topics).catch(() => new Map<number, number>())).get(leader.id) ?? 0;
+      // Still the same leader at the same epoch after the metadata call.
+      const now = cluster.quorumLeader();
+      if (leads > 0 && now?.id === leader.id && now.epoch === leader.epoch) return { ...leader, leads };
+      last = `quorum leader node ${leader.id} (epoch ${leader.epoch}) leads ${leads} partition(s) of ${topics.join(', ')}`;
+    }
+    if (Date.now() > deadline) throw new Error(`no active controller leading partitions within ${timeoutMs / 1000} s: ${last}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Waits until the running nodes elect a quorum leader other than `victim` in an epoch after `epoch`. */
+export async function newQuorumLeader(cluster: KafkaCluster, victim: number, epoch: number, timeoutMs = 60_000): Promise<{ id: number; epoch: number }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const leader = cluster.quorumLeader();
+    if (leader && leader.id !== victim && leader.epoch > epoch) return leader;
+    if (Date.now() > deadline) throw new Error(`no quorum leader after node ${victim} (epoch ${epoch}) within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

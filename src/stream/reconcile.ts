@@ -2,7 +2,7 @@
 //   raw path: every offset the loader passed (the warehouse's position) is a raw row, a
 //   duplicate of one, or a dead letter; the rest of the partition is the loader's pending range;
 //   state path: how far the stream's position in Redis is behind Kafka.
-import { STATE_EVENT_NAMES, USER_EVENT_NAMES } from '../config.ts';
+import { STATE_EVENT_NAMES, USER_EVENT_NAMES, type EventName } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { topicOffsets } from '../kafka/client.ts';
 import { warehouseQuery } from '../../queues/warehouse.ts';
@@ -31,11 +31,12 @@ export interface ReconcileReport {
   partitions: PartitionReport[];
 }
 
-export async function reconcile(ctx: AppContext): Promise<ReconcileReport> {
+/** `events`: the raw topics to account for; the user events by default (the catalog's is a raw table too). */
+export async function reconcile(ctx: AppContext, events: readonly EventName[] = USER_EVENT_NAMES): Promise<ReconcileReport> {
   const admin = await ctx.admin();
   const stateTopics = new Set<string>(STATE_EVENT_NAMES.map((e) => ctx.config.topics[e]));
   const partitions: PartitionReport[] = [];
-  for (const event of USER_EVENT_NAMES) {
+  for (const event of events) {
     const topic = ctx.config.topics[event];
     const accounts = new Map((await warehouseQuery(ctx, 'rawAccounts', { event, topic })).map((r) => [Number(r.p), r]));
     for (const [partition, { low, high }] of [...(await topicOffsets(admin, topic))].sort(([a], [b]) => a - b)) {
