@@ -12,7 +12,7 @@ if (!file) throw new Error('usage: movies-ingest.child.ts <Movies.txt>');
 const config = loadConfig(process.env);
 const ctx = new AppContext(config);
 await ctx.prepare();
-const pool = createParsePool(config.movies.threads);
+const pool = createParsePool(config.movies.threads, config.movies.chunkBytes);
 const ingestor = new MovieIngestor(ctx, pool);
 const peak = rssSampler();
 const result = await ingestor.ingest(file, (p) => {

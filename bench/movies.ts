@@ -27,7 +27,7 @@ import { progress, rssSampler } from './env.ts';
 const ITEMS = Number(process.env.BENCH_MOVIES_ITEMS ?? 3_100_000); // ≈ 1.07 GB
 
 async function parseOnly(file: string, threads: number, chunkBytes: number): Promise<{ mbPerS: number; peakRssMb: number; items: number }> {
-  const pool = createParsePool(threads);
+  const pool = createParsePool(threads, chunkBytes);
   const { ranges } = await planChunks(file, chunkBytes);
   const size = ranges[ranges.length - 1]!.end;
   const peak = rssSampler();
@@ -215,7 +215,7 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
   const result = await ingestInChild(file);
   const ingestPeak = result.peakRssMb;
   const itemsPerS = result.produced / (result.durationMs / 1000);
-  const ingestPool = createParsePool(config.movies.threads);
+  const ingestPool = createParsePool(config.movies.threads, config.movies.chunkBytes);
   progress(`  ${itemsPerS.toFixed(0)} items/s, peak RSS ${ingestPeak} MB`);
   progress('one producer, the same values pre-built (500k items)');
   const raw = await rawProducer(ctx, file, 500_000);

@@ -189,7 +189,7 @@ movies
     const cfg = config();
     await requireServices(cfg);
     const ctx = new AppContext(cfg);
-    const pool = createParsePool(cfg.movies.threads);
+    const pool = createParsePool(cfg.movies.threads, cfg.movies.chunkBytes);
     const ingestor = new MovieIngestor(ctx, pool);
     try {
       await ctx.prepare();

@@ -108,7 +108,8 @@ const envSchema = z
     MOVIES_WATCH: bool.default(true),
     MOVIES_SEED_SAMPLE: bool.default(true),
     MOVIES_STABLE_MS: int(100, 600_000).default(2000),
-    MOVIES_CHUNK_MB: int(1, 256).default(1),
+    // Past a few MB a range gains nothing; a parse thread's heap grows with it (pool.ts).
+    MOVIES_CHUNK_MB: int(1, 64).default(1),
     PARSE_THREADS: int(1, 256).default(os.availableParallelism()),
 
     SIMULATOR_BURST_EVENTS: int(0, 10_000_000).default(2000),

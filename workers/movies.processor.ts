@@ -31,7 +31,7 @@ export function moveToProcessed(file: string, processedDir: string, checksum: st
 }
 
 export function createMoviesProcessor(ctx: AppContext) {
-  const pool = createParsePool(ctx.config.movies.threads);
+  const pool = createParsePool(ctx.config.movies.threads, ctx.config.movies.chunkBytes);
   const ingestor = new MovieIngestor(ctx, pool);
   ctx.onClose(async () => {
     await ingestor.close();

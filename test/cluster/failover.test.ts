@@ -259,7 +259,7 @@ describe('a Kafka broker SIGKILLed while segpipe produces', () => {
     const admin = await ctx.admin();
     // This test's messages: from each partition's end now.
     const from = new Map([...(await topicOffsets(admin, topic))].map(([p, { high }]) => [`${topic}:${p}`, high]));
-    const pool = createParsePool(2);
+    const pool = createParsePool(2, ctx.config.movies.chunkBytes);
     const ingestor = new MovieIngestor(ctx, pool);
     const kills = killer('movies', [0.4 * items], [topic]);
     try {
