@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import type { MoviesCatalogEnriched } from '../events/types.generated.ts';
 import type { MovieRecord } from './parse.ts';
 import { parsePrice } from './price.ts';
+import { digitsAt } from '../digits.ts';
 
 /** Attribute keys are matched case- and punctuation-insensitively, with common aliases. */
 const FIELD_KEYS = {
@@ -91,17 +92,6 @@ export function releaseDateByRules(raw: string | undefined): string | null {
     return month < 0 ? null : isoDate(+m[3]!, month + 1, +m[1]!);
   }
   return null;
-}
-
-/** The number written by the n digits of s at i, -1 if any is not a digit. */
-function digitsAt(s: string, i: number, n: number): number {
-  let v = 0;
-  for (let j = i; j < i + n; j++) {
-    const c = s.charCodeAt(j) - 48;
-    if (c < 0 || c > 9) return -1;
-    v = v * 10 + c;
-  }
-  return v;
 }
 
 /** Minutes from `90`, `90 minutes`, `1 hour 30 minutes`, `1h 30m`, `2:15`; null otherwise. */

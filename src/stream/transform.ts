@@ -4,6 +4,7 @@
 import type { EventName } from '../config.ts';
 import type { Column, TableSpec, ValueRule } from '../warehouse/tables.ts';
 import type { Cell, Row } from '../warehouse/warehouse.ts';
+import { digitsAt } from '../digits.ts';
 
 export type InvalidReason = 'missing_required_field' | 'invalid_timestamp' | 'wrong_event_name' | 'invalid_value' | 'future_timestamp';
 
@@ -34,16 +35,6 @@ export function parseEventTime(v: unknown): number {
   return Date.parse(v.trim());
 }
 
-const digits = (s: string, from: number, n: number): number => {
-  let x = 0;
-  for (let i = from; i < from + n; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    x = x * 10 + d;
-  }
-  return x;
-};
-
 /**
  * `YYYY-MM-DDTHH:MM:SS.sssZ`, the form every producer here writes and Date#toISOString
  * returns, read without Date.parse: that form arrives once per event. NaN for anything else
@@ -51,13 +42,13 @@ const digits = (s: string, from: number, n: number): number => {
  */
 export function canonicalTime(v: string): number {
   if (v.length !== 24 || v[4] !== '-' || v[7] !== '-' || v[10] !== 'T' || v[13] !== ':' || v[16] !== ':' || v[19] !== '.' || v[23] !== 'Z') return Number.NaN;
-  const y = digits(v, 0, 4);
-  const mo = digits(v, 5, 2);
-  const d = digits(v, 8, 2);
-  const h = digits(v, 11, 2);
-  const mi = digits(v, 14, 2);
-  const s = digits(v, 17, 2);
-  const ms = digits(v, 20, 3);
+  const y = digitsAt(v, 0, 4);
+  const mo = digitsAt(v, 5, 2);
+  const d = digitsAt(v, 8, 2);
+  const h = digitsAt(v, 11, 2);
+  const mi = digitsAt(v, 14, 2);
+  const s = digitsAt(v, 17, 2);
+  const ms = digitsAt(v, 20, 3);
   if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 28 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 || ms < 0) return Number.NaN;
   // Date.UTC reads years below 100 as 19xx: those take the general path.
   return y < 100 ? Number.NaN : Date.UTC(y, mo - 1, d, h, mi, s, ms);
