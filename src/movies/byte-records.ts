@@ -616,15 +616,10 @@ export function writeCatalogRecord(w: AvroBytes, range: ScannedRange, r: number,
     w.ascii(EVENT_ID_PREFIX);
     w.ascii(id);
     w.ascii(':');
-    const at = w.ensure(EVENT_ID_HASH_CHARS);
-    for (let i = 0; i < EVENT_ID_HASH_CHARS; i++) w.buf[at + i] = hash.charCodeAt(i);
-    w.pos = at + EVENT_ID_HASH_CHARS;
+    w.ascii(hash.slice(0, EVENT_ID_HASH_CHARS));
   } else w.string(catalogEventId(id, hash));
   w.bytes(fixed.nameAndTimestamp, 0, fixed.nameAndTimestamp.length);
-  if (asciiId) {
-    w.long(id.length);
-    w.ascii(id);
-  } else w.string(id);
+  w.string(id);
   range.optionalValue(w, t.title);
   range.optionalValue(w, t.genre);
   w.optionalDouble(t.list_price);
