@@ -5,31 +5,27 @@
 // rows and time capped, and no file access (the instance's enable_external_access=false).
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job, Worker } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import type { Job } from 'bullmq';
 import { QUEUES } from '../../queues/names.ts';
 import { WAREHOUSE_QUERY } from '../../queues/warehouse.ts';
 import { jobResult } from '../../queues/wait.ts';
-import { AppContext } from '../../src/context.ts';
-import { serveQueues } from '../../src/roles/worker.ts';
-import type { DuckDBWarehouse } from '../../src/warehouse/duckdb.ts';
-import { MOVIE_SALES } from '../../src/windows/metrics.ts';
-import { ownedWarehouse } from '../../workers/warehouse-owner.ts';
 import { testRedisDb } from '../helpers/admin-server.ts';
-import { TEST_ENV, testConfig } from '../helpers/env.ts';
+import { warehouseOwner } from '../helpers/warehouse-owner.ts';
+import { TEST_ENV } from '../helpers/env.ts';
 
 const REDIS_URL = testRedisDb(15);
 
 describe('segpipe sql', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-sql-'));
+  const owner = warehouseOwner('sql', { REDIS_URL }, [
+    ['1067', 'Heat', 1299, 'USD', Date.UTC(2026, 0, 1)],
+    ['1068', 'Ran', 899, 'USD', Date.UTC(2026, 0, 1)],
+    ['1069', 'Ikiru', 2500, 'EUR', Date.UTC(2026, 0, 2)],
+  ]);
+  const { dir, env } = owner;
   const written = path.join(dir, 'written.csv');
-  const env = { REDIS_URL, DUCKDB_PATH: path.join(dir, 'wh.duckdb') };
-  let ctx: AppContext;
-  let worker: Worker;
-  let w: DuckDBWarehouse;
 
   const cli = (...args: string[]) =>
     promisify(execFile)(process.execPath, ['bin/segpipe.mjs', 'sql', ...args], { env: { ...TEST_ENV, ...process.env, ...env, LOG_LEVEL: 'warn' }, timeout: 60_000 }).then(
@@ -38,36 +34,17 @@ describe('segpipe sql', () => {
     );
 
   /** Every row of movie_sales, in order: what no refused statement may change. */
-  const table = () => w.query(`SELECT * FROM movie_sales ORDER BY movie_id`);
+  const table = () => owner.w.query(`SELECT * FROM movie_sales ORDER BY movie_id`);
 
   const job = async (data: unknown) => {
-    const queue = ctx.queues[QUEUES.warehouse];
+    const queue = owner.ctx.queues[QUEUES.warehouse];
     const added = await queue.add(WAREHOUSE_QUERY, data, { attempts: 3 });
-    const outcome = await jobResult<unknown>(queue, ctx.queueEvents(QUEUES.warehouse), added as Job, 30_000).then(
+    const outcome = await jobResult<unknown>(queue, owner.ctx.queueEvents(QUEUES.warehouse), added as Job, 30_000).then(
       (value) => ({ ok: true, value }),
       (err: Error) => ({ ok: false, value: err.message }),
     );
     return { ...outcome, attempts: (await queue.getJob(added.id!))?.attemptsMade };
   };
-
-  beforeAll(async () => {
-    ctx = new AppContext(testConfig(env));
-    await ctx.prepare();
-    await ctx.redis.flushdb();
-    worker = (await serveQueues(ctx, [QUEUES.warehouse])).get(QUEUES.warehouse)!;
-    w = (await ownedWarehouse(ctx)) as DuckDBWarehouse;
-    await w.merge(MOVIE_SALES, [
-      ['1067', 'Heat', 1299, 'USD', Date.UTC(2026, 0, 1)],
-      ['1068', 'Ran', 899, 'USD', Date.UTC(2026, 0, 1)],
-      ['1069', 'Ikiru', 2500, 'EUR', Date.UTC(2026, 0, 2)],
-    ]);
-  });
-  afterAll(async () => {
-    await worker?.close();
-    await ctx?.redis.flushdb();
-    await ctx?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
 
   it('prints the rows of a SELECT as a table, or as JSON rows with --json', { timeout: 120_000 }, async () => {
     const plain = await cli(`SELECT movie_id, title, total_sales FROM movie_sales WHERE currency = 'USD' ORDER BY movie_id`);
@@ -144,12 +121,12 @@ describe('segpipe sql', () => {
       expect(await table(), sql).toEqual(before);
     }
     expect(fs.existsSync(written)).toBe(false);
-    expect(await w.query(`SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 't2'`)).toEqual([{ n: 0 }]);
-    expect(await w.query(`SELECT count(*) AS n FROM duckdb_databases() WHERE database_name = 'other'`)).toEqual([{ n: 0 }]);
+    expect(await owner.w.query(`SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 't2'`)).toEqual([{ n: 0 }]);
+    expect(await owner.w.query(`SELECT count(*) AS n FROM duckdb_databases() WHERE database_name = 'other'`)).toEqual([{ n: 0 }]);
     // A SELECT with a write inside (nextval) runs in a read-only transaction: refused too.
-    await w.execute('CREATE SEQUENCE IF NOT EXISTS sql_test_seq');
+    await owner.w.execute('CREATE SEQUENCE IF NOT EXISTS sql_test_seq');
     expect((await job({ query: 'sql', params: { sql: "SELECT nextval('sql_test_seq')" } })).ok).toBe(false);
-    expect(await w.query(`SELECT nextval('sql_test_seq') AS n`)).toEqual([{ n: 1 }]);
+    expect(await owner.w.query(`SELECT nextval('sql_test_seq') AS n`)).toEqual([{ n: 1 }]);
   });
 
   it('refuses forged jobs whose parameters break the bounds, and jobs carrying SQL outside the sql query', { timeout: 60_000 }, async () => {
