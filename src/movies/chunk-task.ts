@@ -9,7 +9,8 @@ import { Redis } from 'ioredis';
 import { HEADER_BYTES, SCHEMAS_DIR, writeWireHeader } from '../registry/serde.ts';
 import { AvroBytes, ScannedRange, checkCatalogSchema, writeCatalogRecord } from './byte-records.ts';
 import type { QuarantinedLine } from './parse.ts';
-import { HASH_CHARS, cleanSpanHashes, piecesToParse, scanSpans, storedContent, storedSpan, storedValue } from './span-skip.ts';
+import { HASH_CHARS, cleanSpanHashes, piecesToParse, scanSpans, storedContent, storedSpan, storedValue, type Spans } from './span-skip.ts';
+import { rangeDigest, skippableRange, storeRangeRecord, type RangeRecord } from './range-skip.ts';
 
 export interface ChunkTask {
   file: string;
@@ -49,6 +50,8 @@ export interface ChunkResult {
   restamp: Array<[string, string]>;
   /** Items of the range left out because their stored hash was theirs already. */
   unchanged: number;
+  /** The whole range was found unchanged by its digest and skipped unparsed (range-skip.ts). */
+  rangeSkipped: boolean;
 }
 
 let hashStore: { url: string; client: Redis } | undefined;
@@ -122,12 +125,20 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   checkSchema();
   const buf = readRange(task.file, task.start, task.end, task.identity, scratch.input);
   const where = task.storedHashes;
+  const sourceFile = path.basename(task.file);
+  // A range whose bytes and catalog values are as recorded costs one hash and one script.
+  const digest = where ? rangeDigest(buf) : '';
+  if (where) {
+    const whole = await skippableRange(storeFor(where.redisUrl), where.key, sourceFile, task.start, digest);
+    if (whole) return { ...nothingProduced(task, whole.lines), quarantined: whole.quarantined, unchanged: whole.records, rangeSkipped: true };
+  }
   // An unchanged record costs a boundary scan and one hash (span-skip.ts); the rest is parsed.
   const spans = where ? scanSpans(buf) : null;
   let skip: boolean[] = [];
+  let storedOfSpans: Array<string | null> = [];
   if (spans) {
-    const stored = await storedHashesOf(spans.ids, where!);
-    skip = spans.hashes.map((h, i) => storedSpan(stored[i]) === h);
+    storedOfSpans = await storedHashesOf(spans.ids, where!);
+    skip = spans.hashes.map((h, i) => storedSpan(storedOfSpans[i]) === h);
   }
   const skipped = skip.filter(Boolean).length;
   const range = ScannedRange.scan(buf, spans ? { pieces: piecesToParse(spans, skip, buf.length), lines: spans.lines } : undefined);
@@ -145,15 +156,20 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   spans?.ids.forEach((id, i) => lastAt.set(id, spans.starts[i]!));
   range.ids.forEach((id, r) => lastAt.set(id, Math.max(lastAt.get(id) ?? -1, range.recOffset[r]!)));
   todo = todo.filter((r) => lastAt.get(range.ids[r]!) === range.recOffset[r]);
+  // The value each record leaves in the catalog once this range is produced: its own, unless
+  // the one stored already is (read on the range's next run: range-skip.ts).
+  const left = allHashes.map((h, r) => storedValue(h, spanHashes[r]!));
   if (where && n > 0) {
     const stored = await storedHashesOf(range.ids, where);
     todo = todo.filter((r) => {
       if (storedContent(stored[r]) !== allHashes[r]!.slice(0, HASH_CHARS)) return true;
-      if (spanHashes[r] && storedSpan(stored[r]) !== spanHashes[r]) restamp.push([range.ids[r]!, storedValue(allHashes[r]!, spanHashes[r]!)]);
+      if (spanHashes[r] && storedSpan(stored[r]) !== spanHashes[r]) restamp.push([range.ids[r]!, left[r]!]);
+      else left[r] = stored[r]!;
       return false;
     });
   }
-  const ctx = { sourceFile: path.basename(task.file), rangeStart: task.start, timestamp: task.timestamp };
+  if (spans) await storeRangeRecord(storeFor(where!.redisUrl), where!.key, sourceFile, task.start, rangeRecordOf(digest, spans, skip, storedOfSpans, range, left));
+  const ctx = { sourceFile, rangeStart: task.start, timestamp: task.timestamp };
   const itemIds: string[] = [];
   const hashes: string[] = [];
   const prices: string[] = [];
@@ -185,5 +201,39 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
     offsets,
     quarantined: range.quarantined,
     unchanged: skipped + n - todo.length, // superseded ones among them
+    rangeSkipped: false,
   };
+}
+
+const nothingProduced = (task: ChunkTask, lines: number): Omit<ChunkResult, 'unchanged' | 'rangeSkipped'> => ({
+  start: task.start,
+  end: task.end,
+  lines,
+  itemIds: [],
+  hashes: [],
+  prices: [],
+  spanHashes: [],
+  restamp: [],
+  packed: new Uint8Array(0),
+  offsets: new Uint32Array(1),
+  quarantined: [],
+});
+
+/**
+ * The range's record (range-skip.ts): its records in file order (the spans skipped unparsed
+ * and the records parsed), each id with the value the last record of that id leaves in the
+ * catalog, and what parsing reported. With those values in the catalog, the same bytes parse
+ * to records each found unchanged, nothing restamped: what skipping the range reports.
+ */
+function rangeRecordOf(digest: string, spans: Spans, skip: boolean[], storedOfSpans: Array<string | null>, range: ScannedRange, left: string[]): RangeRecord {
+  const items: Array<{ id: string; value: string }> = [];
+  let r = 0;
+  // Merged by offset: both are in file order.
+  for (let i = 0; i <= spans.starts.length; i++) {
+    const spanStart = i < spans.starts.length ? spans.starts[i]! : Infinity;
+    for (; r < range.records && range.recOffset[r]! < spanStart; r++) items.push({ id: range.ids[r]!, value: left[r]! });
+    if (skip[i]) items.push({ id: spans.ids[i]!, value: storedOfSpans[i]! });
+  }
+  const last = new Map(items.map((it) => [it.id, it.value]));
+  return { digest, lines: range.lines, quarantined: range.quarantined, ids: items.map((it) => it.id), values: items.map((it) => last.get(it.id)!) };
 }

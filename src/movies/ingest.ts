@@ -31,6 +31,8 @@ export interface IngestProgress {
   produced: number;
   unchanged: number;
   quarantined: number;
+  /** Ranges found unchanged whole, by their bytes and their items' stored values, and not parsed. */
+  rangesSkipped: number;
 }
 
 export interface IngestResult extends IngestProgress {
@@ -71,7 +73,7 @@ export class MovieIngestor {
     // One file per run: the next file of the same name (a daily drop) does not overwrite this one's.
     const stamp = timestamp.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
     const quarantine = new QuarantineWriter(path.join(ctx.config.movies.quarantineDir, `${path.basename(file)}.${stamp}.jsonl`), file);
-    const progress: IngestProgress = { bytes: 0, totalBytes, items: 0, produced: 0, unchanged: 0, quarantined: 0 };
+    const progress: IngestProgress = { bytes: 0, totalBytes, items: 0, produced: 0, unchanged: 0, quarantined: 0, rangesSkipped: 0 };
     const byReason: Partial<Record<QuarantineReason, number>> = {};
 
     // Keep the pool busy while this thread produces, bounded: two ranges per thread in flight or
@@ -104,6 +106,7 @@ export class MovieIngestor {
         progress.produced += produced;
         progress.unchanged += result.itemIds.length - produced + result.unchanged;
         progress.quarantined += result.quarantined.length;
+        if (result.rangeSkipped) progress.rangesSkipped++;
         onProgress({ ...progress });
       }
       await sends.drain();
