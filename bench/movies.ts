@@ -22,6 +22,7 @@ import { planChunks } from '../src/movies/chunks.ts';
 import { generateMovies } from '../src/movies/generate.ts';
 import { CATALOG_HASHES_KEY, MovieIngestor } from '../src/movies/ingest.ts';
 import { createParsePool } from '../src/movies/pool.ts';
+import { rangeRecordsKey } from '../src/movies/range-skip.ts';
 import { progress, rssSampler } from './env.ts';
 
 const ITEMS = Number(process.env.BENCH_MOVIES_ITEMS ?? 3_100_000); // ≈ 1.07 GB
@@ -220,23 +221,31 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
   progress('one producer, the same values pre-built (500k items)');
   const raw = await rawProducer(ctx, file, 500_000);
   progress(`  ${raw.toFixed(0)} items/s: file → Kafka at ${((100 * itemsPerS) / raw).toFixed(0)} %`);
-  // The same file again, every item unchanged: hashed in the parse workers and skipped there,
-  // beside the way before (every item enriched and encoded, then skipped on the main thread).
+  // The same file again, every item unchanged: each range skipped whole by its record; beside
+  // the span skip without range records (the way before 2026-12-05) and the way before that
+  // (every item enriched and encoded, then skipped on the main thread).
+  const recordsKey = rangeRecordsKey(CATALOG_HASHES_KEY, path.basename(file));
+  const recordsMb = Number(await ctx.redis.memory('USAGE', recordsKey, 'SAMPLES', '0')) / 1e6;
   const rerun = async (hashFirst: boolean) => {
     const ing = new MovieIngestor(ctx, ingestPool, hashFirst);
     const r = await ing.ingest(file);
     await ing.close();
     if (r.produced !== 0) throw new Error(`an unchanged re-run produced ${r.produced} items`);
-    return bytes / 1e6 / (r.durationMs / 1000);
+    return { mbPerS: bytes / 1e6 / (r.durationMs / 1000), rangesSkipped: r.rangesSkipped };
   };
-  progress('unchanged re-run, hash first in the workers');
-  const unchanged = await rerun(true);
-  progress(`  ${unchanged.toFixed(1)} MB/s`);
+  progress(`unchanged re-run, ranges skipped whole (range records: ${recordsMb.toFixed(1)} MB of Redis)`);
+  const whole = await rerun(true);
+  progress(`  ${whole.mbPerS.toFixed(1)} MB/s, ${whole.rangesSkipped} ranges skipped whole`);
+  const unchanged = whole.mbPerS;
+  progress('unchanged re-run, without range records: each record\'s span hash looked up');
+  await ctx.redis.del(recordsKey);
+  const spanSkip = (await rerun(true)).mbPerS;
+  progress(`  ${spanSkip.toFixed(1)} MB/s`);
   progress('unchanged re-run, every item encoded (the way before)');
-  const unchangedBefore = await rerun(false);
+  const unchangedBefore = (await rerun(false)).mbPerS;
   progress(`  ${unchangedBefore.toFixed(1)} MB/s`);
   await ingestPool.destroy();
-  await ctx.redis.del(CATALOG_HASHES_KEY); // half a million keys of bench state
+  await ctx.redis.del(CATALOG_HASHES_KEY, recordsKey); // millions of fields of bench state
   await ctx.close();
 
   return {
@@ -255,6 +264,8 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
       movies_raw_producer_items_per_s: Math.round(raw),
       movies_file_to_kafka_vs_raw_percent: Math.round((100 * itemsPerS) / raw),
       movies_unchanged_rerun_mb_per_s: Number(unchanged.toFixed(1)),
+      movies_unchanged_rerun_span_skip_mb_per_s: Number(spanSkip.toFixed(1)),
+      movies_range_records_redis_mb: Number(recordsMb.toFixed(1)),
       movies_unchanged_rerun_encode_all_mb_per_s: Number(unchangedBefore.toFixed(1)),
     },
     notes: [
@@ -265,7 +276,7 @@ export async function benchMovies(config: Config): Promise<{ figures: Record<str
       'Parse = the whole range task (read, scan, hash, enrich, Avro encode) on the Piscina pool, results handed back to the main thread.',
       'Targets (issue #15): parse at least 150 MB/s with the pool and 1.8 times one thread; peak RSS under 512 MB.',
       `File → Kafka: ${result.produced} items produced with acks=all through the idempotent producer, ${4} batches of 2000 in flight, hashes checked and stored in Redis after each acknowledgement, in a process of its own that does only that (its peak RSS is movies_file_to_kafka_peak_rss_mb; target under 512 MB). Raw producer: the same producer settings, batches and window sending 500k pre-built values of the same file; target (issue #15): file → Kafka at 80 % of it.`,
-      'Unchanged re-run: the same file again, nothing to produce; hash first = each parse worker finds its range\'s record spans, looks their stored hashes up in one round trip, skips each record whose bytes hash is the stored one unparsed and parses the rest (span-skip.ts); encode all = every item parsed, enriched and encoded, then compared on the main thread (the way before 2026-12-03). Target (issue #15): 250 MB/s.',
+      'Unchanged re-run: the same file again, nothing to produce. movies_unchanged_rerun_mb_per_s: each range\'s bytes hashed and skipped whole when one Lua script finds the values its records left still in the catalog (range-skip.ts; the records take movies_range_records_redis_mb of Redis); span skip = without range records, each parse worker finds its range\'s record spans, looks their stored hashes up in one round trip, skips each record whose bytes hash is the stored one unparsed and parses the rest (span-skip.ts); encode all = every item parsed, enriched and encoded, then compared on the main thread (the way before 2026-12-03). Target (issue #15): 250 MB/s.',
     ],
   };
 }
