@@ -10,6 +10,7 @@ import { HEADER_BYTES, SCHEMAS_DIR, writeWireHeader } from '../registry/serde.ts
 import { AvroBytes, ScannedRange, checkCatalogSchema, writeCatalogRecord } from './byte-records.ts';
 import type { QuarantinedLine } from './parse.ts';
 import { HASH_CHARS, cleanSpanHashes, piecesToParse, scanSpans, storedContent, storedSpan, storedValue, type Spans } from './span-skip.ts';
+import { RawReplies } from '../state/raw-replies.ts';
 import { rangeDigest, skippableRange, storeRangeRecord, type RangeRecord } from './range-skip.ts';
 
 export interface ChunkTask {
@@ -54,17 +55,19 @@ export interface ChunkResult {
   rangeSkipped: boolean;
 }
 
-let hashStore: { url: string; client: Redis } | undefined;
-/** This thread's connection to the hash store, opened at first use. */
-function storeFor(url: string): Redis {
+let hashStore: { url: string; client: Redis; raw: RawReplies } | undefined;
+/** This thread's connections to the hash store (ioredis, and one for raw replies), opened at first use. */
+function storesFor(url: string): { client: Redis; raw: RawReplies } {
   if (hashStore?.url !== url) {
     hashStore?.client.disconnect();
+    hashStore?.raw.close();
     const client = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
     client.on('error', () => undefined);
-    hashStore = { url, client };
+    hashStore = { url, client, raw: new RawReplies(url) };
   }
-  return hashStore.client;
+  return hashStore;
 }
+const storeFor = (url: string): Redis => storesFor(url).client;
 
 /** The stored hash of each id, or null for all of them when the store cannot answer (then nothing is skipped). */
 async function storedHashesOf(ids: string[], where: NonNullable<ChunkTask['storedHashes']>): Promise<Array<string | null>> {
@@ -129,7 +132,8 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   // A range whose bytes and catalog values are as recorded costs one hash and one script.
   const digest = where ? rangeDigest(buf) : '';
   if (where) {
-    const whole = await skippableRange(storeFor(where.redisUrl), where.key, sourceFile, task.start, digest);
+    const { raw, client } = storesFor(where.redisUrl);
+    const whole = await skippableRange(raw, client, where.key, sourceFile, task.start, digest);
     if (whole) return { ...nothingProduced(task, whole.lines), quarantined: whole.quarantined, unchanged: whole.records, rangeSkipped: true };
   }
   // An unchanged record costs a boundary scan and one hash (span-skip.ts); the rest is parsed.

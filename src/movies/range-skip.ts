@@ -3,7 +3,8 @@
 // every record and looks every id up. So the parse thread also records, beside the catalog's
 // hashes, each range's bytes digest, its lines and quarantined lines, its records' ids, and a
 // digest of the values the catalog holds for them once the range is produced. A later range of
-// the same bytes is skipped when one script, in Redis, finds those values there: the case where
+// the same bytes is skipped when one HMGET finds those values there (its reply's SHA-1 is the
+// record's, raw-replies.ts: nothing parsed per value): the case where
 // parsing it again would produce nothing and store nothing (the same bytes parse to the same
 // records, and each is found unchanged against the value it left).
 //
@@ -13,6 +14,7 @@
 // deleted or overwritten) makes the script answer no, and the range is parsed as before.
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { RawReplies, bulkPayload, encodeCommand } from '../state/raw-replies.ts';
 import type { QuarantinedLine } from './parse.ts';
 
 /** How long a file's range records live unused (each hit or write renews them). */
@@ -20,13 +22,30 @@ export const RANGE_RECORD_TTL_S = 14 * 24 * 3600;
 
 /**
  * The file's range records: a hash of range start → record, in the catalog hash's slot (the
- * hash tag is the catalog key itself), so the script's two keys sit on one Redis Cluster shard.
+ * hash tag is the catalog key itself), so a check's two keys sit on one Redis Cluster shard.
  */
 export const rangeRecordsKey = (catalogKey: string, sourceFile: string): string => `{${catalogKey}}:ranges:${sourceFile}`;
 
 export const rangeDigest = (b: Buffer): string => crypto.hash('sha1', b, 'hex');
 
-const valuesDigest = (values: string[]): string => crypto.hash('sha1', values.join('\n'), 'hex');
+/** Ids per HMGET: a 64 MB range holds about 190k, and one command blocks Redis while it runs. */
+const IDS_PER_LOOKUP = 8192;
+
+const bulk = (s: string): Buffer => {
+  const b = Buffer.from(s, 'utf8');
+  return Buffer.concat([Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')]);
+};
+
+/** The SHA-1 of the HMGET replies that return `values`, IDS_PER_LOOKUP at a time (RESP2, as Redis writes them). */
+function repliesDigest(values: string[]): string {
+  const h = crypto.createHash('sha1');
+  for (let i = 0; i < values.length || i === 0; i += IDS_PER_LOOKUP) {
+    const some = values.slice(i, i + IDS_PER_LOOKUP);
+    h.update(`*${some.length}\r\n`);
+    for (const v of some) h.update(bulk(v));
+  }
+  return h.digest('hex');
+}
 
 export interface RangeRecord {
   digest: string;
@@ -41,63 +60,69 @@ export interface RangeRecord {
 export const MAX_RECORDED_QUARANTINE_CHARS = 64 * 1024;
 
 /**
- * `<digest> <lines> <records> <values digest>\n<quarantined, JSON>\n<id>\n<id>…`, or null when
- * its quarantined lines are too long to keep. Neither ids (they end their line) nor JSON hold a
- * newline.
+ * `<digest> <lines> <records> <replies digest>\n<quarantined, JSON>\n` then the ids as RESP
+ * bulk strings, ready to send as HMGET's arguments; null when its quarantined lines are too long
+ * to keep. The JSON holds no newline.
  */
-export function encodeRangeRecord(r: RangeRecord): string | null {
+export function encodeRangeRecord(r: RangeRecord): Buffer | null {
   const quarantined = JSON.stringify(r.quarantined);
   if (quarantined.length > MAX_RECORDED_QUARANTINE_CHARS) return null;
-  return `${r.digest} ${r.lines} ${r.ids.length} ${valuesDigest(r.values)}\n${quarantined}\n${r.ids.join('\n')}`;
+  return Buffer.concat([Buffer.from(`${r.digest} ${r.lines} ${r.ids.length} ${repliesDigest(r.values)}\n${quarantined}\n`, 'utf8'), ...r.ids.map(bulk)]);
 }
 
-// KEYS: the catalog hash, the file's range records. ARGV: range start, its bytes digest, TTL.
-// Returns {lines, records, quarantined JSON} when the range can be skipped, nil otherwise.
-const SKIP_RANGE_LUA = `
-local rec = redis.call('HGET', KEYS[2], ARGV[1])
-if not rec then return nil end
-local nl = string.find(rec, '\\n', 1, true)
-if not nl then return nil end
-local digest, lines, records, want = string.match(string.sub(rec, 1, nl - 1), '^(%x+) (%d+) (%d+) (%x+)$')
-if digest ~= ARGV[2] then return nil end
-local nl2 = string.find(rec, '\\n', nl + 1, true)
-if not nl2 then return nil end
-local ids = {}
-for id in string.gmatch(string.sub(rec, nl2 + 1), '[^\\n]+') do ids[#ids + 1] = id end
-if #ids ~= tonumber(records) then return nil end
--- Lua's C stack takes about 8000 values at once: a 1 MB range's ids go in one call.
-local values = {}
-for i = 1, #ids, 5000 do
-  local got = redis.call('HMGET', KEYS[1], unpack(ids, i, math.min(i + 4999, #ids)))
-  for j = 1, #got do
-    if not got[j] then return nil end
-  end
-  if i == 1 then values = got else for j = 1, #got do values[#values + 1] = got[j] end end
-end
-if redis.sha1hex(table.concat(values, '\\n')) ~= want then return nil end
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return {tonumber(lines), tonumber(records), string.sub(rec, nl + 1, nl2 - 1)}
-`;
-
-type WithSkipRange = Redis & { segpipeSkipRange(catalogKey: string, recordsKey: string, start: number, digest: string, ttl: number): Promise<[number, number, string] | null> };
-
-function scripted(client: Redis): WithSkipRange {
-  const c = client as WithSkipRange;
-  if (typeof c.segpipeSkipRange !== 'function') client.defineCommand('segpipeSkipRange', { numberOfKeys: 2, lua: SKIP_RANGE_LUA });
-  return c;
+/** Where each of `count` RESP bulk strings starting at `pos` ends. */
+function bulkEnds(b: Buffer, pos: number, count: number): number[] | null {
+  const ends: number[] = [];
+  for (let i = 0; i < count; i++) {
+    if (b[pos] !== 0x24) return null;
+    let n = 0;
+    let p = pos + 1;
+    for (; p < b.length && b[p] !== 0x0d; p++) n = n * 10 + (b[p]! - 0x30);
+    pos = p + 2 + n + 2;
+    if (pos > b.length) return null;
+    ends.push(pos);
+  }
+  return pos === b.length ? ends : null;
 }
 
-/** What parsing the range would report, when it can be skipped whole; null otherwise, or when Redis cannot answer. */
-export async function skippableRange(client: Redis, catalogKey: string, sourceFile: string, start: number, digest: string): Promise<{ lines: number; records: number; quarantined: QuarantinedLine[] } | null> {
+/**
+ * What parsing the range would report, when it can be skipped whole; null otherwise, or when
+ * Redis cannot answer (then the range is parsed).
+ */
+export async function skippableRange(raw: RawReplies, client: Redis, catalogKey: string, sourceFile: string, start: number, digest: string): Promise<{ lines: number; records: number; quarantined: QuarantinedLine[] } | null> {
+  const key = rangeRecordsKey(catalogKey, sourceFile);
   try {
-    const got = await scripted(client).segpipeSkipRange(catalogKey, rangeRecordsKey(catalogKey, sourceFile), start, digest, RANGE_RECORD_TTL_S);
-    return got ? { lines: got[0], records: got[1], quarantined: JSON.parse(got[2]) as QuarantinedLine[] } : null;
+    const [reply] = await raw.send([encodeCommand(['HGET', key, String(start)])]);
+    const rec = bulkPayload(reply!);
+    if (!rec) return null;
+    const nl = rec.indexOf(0x0a);
+    const nl2 = rec.indexOf(0x0a, nl + 1);
+    if (nl < 0 || nl2 < 0) return null;
+    const [recordDigest, lines, records, want] = rec.toString('latin1', 0, nl).split(' ');
+    if (recordDigest !== digest) return null;
+    const count = Number(records);
+    const ends = bulkEnds(rec, nl2 + 1, count);
+    if (!ends) return null;
+    const lookups: Buffer[] = [];
+    for (let i = 0, from = nl2 + 1; i < count || i === 0; i += IDS_PER_LOOKUP) {
+      const n = Math.min(IDS_PER_LOOKUP, count - i);
+      const to = n > 0 ? ends[i + n - 1]! : from;
+      lookups.push(Buffer.concat([Buffer.from(`*${n + 2}\r\n`), bulk('HMGET'), bulk(catalogKey), rec.subarray(from, to)]));
+      from = to;
+    }
+    // HMGET with no field is an error: a range without records checks nothing.
+    const replies = count > 0 ? await raw.send(lookups) : [Buffer.from('*0\r\n')];
+    const h = crypto.createHash('sha1');
+    for (const r of replies) h.update(r);
+    if (h.digest('hex') !== want) return null;
+    client.expire(key, RANGE_RECORD_TTL_S).catch(() => undefined);
+    return { lines: Number(lines), records: count, quarantined: JSON.parse(rec.toString('utf8', nl + 1, nl2)) as QuarantinedLine[] };
   } catch {
     return null;
   }
 }
 
-/** Stores the range's record; a failure only means the next run takes the span skip. */
+/** Stores the range's record; a failure only means the next run parses the range. */
 export async function storeRangeRecord(client: Redis, catalogKey: string, sourceFile: string, start: number, record: RangeRecord): Promise<void> {
   const key = rangeRecordsKey(catalogKey, sourceFile);
   const encoded = encodeRangeRecord(record);
@@ -105,6 +130,6 @@ export async function storeRangeRecord(client: Redis, catalogKey: string, source
     if (encoded === null) await client.hdel(key, String(start));
     else await client.multi().hset(key, String(start), encoded).expire(key, RANGE_RECORD_TTL_S).exec();
   } catch {
-    // the span skip still applies
+    // the range is parsed next time
   }
 }

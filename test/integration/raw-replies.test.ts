@@ -1,0 +1,87 @@
+// The raw-reply connection the range check uses (src/state/raw-replies.ts), against a real
+// redis-server of its own that requires a password: the bytes of each reply exactly as Redis
+// writes them, AUTH and SELECT from the URL, error replies, and a Redis killed and restarted.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopPid, type RunningProcess } from '../../src/stack/process.ts';
+import { startRedis } from '../../src/stack/redis.ts';
+import { RawReplies, RedisReplyError, bulkPayload, encodeCommand } from '../../src/state/raw-replies.ts';
+
+const PORT = 16_583;
+const PASSWORD = 'raw p@ss/word';
+const URL = `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${PORT}/3`;
+
+describe('raw Redis replies', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-raw-replies-'));
+  let redis: RunningProcess;
+  let client: Redis;
+  const start = async () => (redis = await startRedis({ host: '127.0.0.1', port: PORT, dir, appendonly: false, password: PASSWORD }, () => undefined));
+
+  beforeAll(async () => {
+    await start();
+    client = new Redis(URL);
+  }, 60_000);
+
+  afterAll(async () => {
+    client?.disconnect();
+    if (redis) await stopPid(redis.pid, redis.pidFile);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('returns the bytes of each reply as Redis writes them, in the database the URL names', async () => {
+    const values = Array.from({ length: 20_000 }, (_, i) => `v${i}-${'x'.repeat(i % 50)}`);
+    await client.hset('h', Object.fromEntries(values.map((v, i) => [`f${i}`, v])));
+    const raw = new RawReplies(URL);
+    const fields = values.map((_, i) => `f${i}`);
+    // Large enough to arrive in many socket reads.
+    const [got, missing, str] = await raw.send([encodeCommand(['HMGET', 'h', ...fields]), encodeCommand(['HMGET', 'h', 'nope', 'f1']), encodeCommand(['HGET', 'h', 'f2'])]);
+    const expected = `*${values.length}\r\n${values.map((v) => `$${v.length}\r\n${v}\r\n`).join('')}`;
+    expect(got!.toString('latin1')).toBe(expected);
+    expect(missing!.toString('latin1')).toBe(`*2\r\n$-1\r\n$${values[1]!.length}\r\n${values[1]}\r\n`);
+    expect(bulkPayload(str!)!.toString()).toBe(values[2]);
+    const [nil] = await raw.send([encodeCommand(['HGET', 'h', 'nope'])]);
+    expect(bulkPayload(nil!)).toBeNull();
+    // The URL's database, not 0.
+    const [size0] = await raw.send([encodeCommand(['DBSIZE'])]);
+    expect(size0!.toString()).toBe(':1\r\n');
+    raw.close();
+  });
+
+  it('rejects an error reply and keeps the connection for the next command', async () => {
+    const raw = new RawReplies(URL);
+    await client.set('s', 'a string');
+    await expect(raw.send([encodeCommand(['HMGET', 's', 'f'])])).rejects.toThrow(RedisReplyError);
+    const [ok] = await raw.send([encodeCommand(['GET', 's'])]);
+    expect(bulkPayload(ok!)!.toString()).toBe('a string');
+    raw.close();
+  });
+
+  it('refuses a wrong password', async () => {
+    const raw = new RawReplies(`redis://:wrong@127.0.0.1:${PORT}`);
+    await expect(raw.send([encodeCommand(['PING'])])).rejects.toThrow(/WRONGPASS|invalid password/);
+    raw.close();
+  });
+
+  it('fails what waits when Redis dies, and connects again once it is back', { timeout: 120_000 }, async () => {
+    const raw = new RawReplies(URL, 5_000);
+    await raw.send([encodeCommand(['PING'])]);
+    // Blocks Redis (a script that spins) so the command below is waiting when the process dies.
+    const waiting = raw.send([encodeCommand(['EVAL', 'local t = redis.call("TIME") while true do local n = redis.call("TIME") if tonumber(n[1]) - tonumber(t[1]) > 30 then break end end return 1', '0'])]);
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(redis.pid, 'SIGKILL');
+    await expect(waiting).rejects.toThrow();
+    await redis.exited;
+    await start();
+    const fresh = new Redis(URL);
+    await fresh.set('back', 'yes');
+    fresh.disconnect();
+    const [back] = await raw.send([encodeCommand(['GET', 'back'])]);
+    expect(bulkPayload(back!)!.toString()).toBe('yes');
+    raw.close();
+    client.disconnect();
+    client = new Redis(URL);
+  });
+});
