@@ -164,7 +164,9 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   // the one stored already is (read on the range's next run: range-skip.ts).
   const left = allHashes.map((h, r) => storedValue(h, spanHashes[r]!));
   if (where && n > 0) {
-    const stored = await storedHashesOf(range.ids, where);
+    // Nothing skipped and the same ids in the same order: the first lookup answered this one.
+    const sameIds = skipped === 0 && spans !== null && spans.ids.length === n && range.ids.every((id, r) => id === spans.ids[r]);
+    const stored = sameIds ? storedOfSpans : await storedHashesOf(range.ids, where);
     todo = todo.filter((r) => {
       if (storedContent(stored[r]) !== allHashes[r]!.slice(0, HASH_CHARS)) return true;
       if (spanHashes[r] && storedSpan(stored[r]) !== spanHashes[r]) restamp.push([range.ids[r]!, left[r]!]);
