@@ -11,7 +11,7 @@ import { AvroBytes, ScannedRange, checkCatalogSchema, writeCatalogRecord } from 
 import type { QuarantinedLine } from './parse.ts';
 import { HASH_CHARS, cleanSpanHashes, piecesToParse, scanSpans, storedContent, storedSpan, storedValue, type Spans } from './span-skip.ts';
 import { RawReplies } from '../state/raw-replies.ts';
-import { rangeDigest, skippableRange, storeRangeRecord, type RangeRecord } from './range-skip.ts';
+import { checkRange, rangeDigest, storeRangeRecord, type RangeCheck, type RangeRecord } from './range-skip.ts';
 
 export interface ChunkTask {
   file: string;
@@ -63,17 +63,23 @@ function storesFor(url: string): { client: Redis; raw: RawReplies } {
     hashStore?.raw.close();
     const client = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
     client.on('error', () => undefined);
-    hashStore = { url, client, raw: new RawReplies(url) };
+    hashStore = { url, client, raw: RawReplies.like(client) };
   }
   return hashStore;
 }
 const storeFor = (url: string): Redis => storesFor(url).client;
 
+/** Ids per HMGET: an argument list is spread on the stack, and a 64 MB range holds half a million ids. */
+const MAX_HMGET_IDS = 10_000;
+
 /** The stored hash of each id, or null for all of them when the store cannot answer (then nothing is skipped). */
 async function storedHashesOf(ids: string[], where: NonNullable<ChunkTask['storedHashes']>): Promise<Array<string | null>> {
   if (ids.length === 0) return [];
   try {
-    return await storeFor(where.redisUrl).hmget(where.key, ...ids);
+    const client = storeFor(where.redisUrl);
+    const lookups: Array<Promise<Array<string | null>>> = [];
+    for (let i = 0; i < ids.length; i += MAX_HMGET_IDS) lookups.push(client.hmget(where.key, ...ids.slice(i, i + MAX_HMGET_IDS)));
+    return (await Promise.all(lookups)).flat();
   } catch {
     return ids.map(() => null);
   }
@@ -131,9 +137,11 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   const sourceFile = path.basename(task.file);
   // A range whose bytes and catalog values are as recorded costs one hash and one script.
   const digest = where ? rangeDigest(buf) : '';
+  let check: RangeCheck | undefined;
   if (where) {
     const { raw, client } = storesFor(where.redisUrl);
-    const whole = await skippableRange(raw, client, where.key, sourceFile, task.start, digest);
+    check = await checkRange(raw, client, where.key, sourceFile, task.start, digest);
+    const whole = check.skip;
     if (whole) return { ...nothingProduced(task, whole.lines), quarantined: whole.quarantined, unchanged: whole.records, rangeSkipped: true };
   }
   // An unchanged record costs a boundary scan and one hash (span-skip.ts); the rest is parsed.
@@ -142,7 +150,8 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   let storedOfSpans: Array<string | null> = [];
   if (spans) {
     storedOfSpans = await storedHashesOf(spans.ids, where!);
-    skip = spans.hashes.map((h, i) => storedSpan(storedOfSpans[i]) === h);
+    // A record without an id is never skipped: its lines are quarantined on every run.
+    skip = spans.hashes.map((h, i) => spans.ids[i] !== '' && storedSpan(storedOfSpans[i]) === h);
   }
   const skipped = skip.filter(Boolean).length;
   const range = ScannedRange.scan(buf, spans ? { pieces: piecesToParse(spans, skip, buf.length), lines: spans.lines } : undefined);
@@ -174,7 +183,7 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
       return false;
     });
   }
-  if (spans) await storeRangeRecord(storeFor(where!.redisUrl), where!.key, sourceFile, task.start, rangeRecordOf(digest, spans, skip, storedOfSpans, range, left));
+  if (spans) await storeRangeRecord(storeFor(where!.redisUrl), where!.key, sourceFile, task.start, rangeRecordOf(digest, spans, skip, storedOfSpans, range, left, lastAt), check?.recorded ?? null);
   const ctx = { sourceFile, rangeStart: task.start, timestamp: task.timestamp };
   const itemIds: string[] = [];
   const hashes: string[] = [];
@@ -229,17 +238,34 @@ const nothingProduced = (task: ChunkTask, lines: number): Omit<ChunkResult, 'unc
  * The range's record (range-skip.ts): its records in file order (the spans skipped unparsed
  * and the records parsed), each id with the value the last record of that id leaves in the
  * catalog, and what parsing reported. With those values in the catalog, the same bytes parse
- * to records each found unchanged, nothing restamped: what skipping the range reports.
+ * to records each found unchanged, nothing restamped: what skipping the range reports. Built
+ * in flat arrays: a 64 MB range holds half a million records, in a capped heap.
  */
-function rangeRecordOf(digest: string, spans: Spans, skip: boolean[], storedOfSpans: Array<string | null>, range: ScannedRange, left: string[]): RangeRecord {
-  const items: Array<{ id: string; value: string }> = [];
+function rangeRecordOf(digest: string, spans: Spans, skip: boolean[], storedOfSpans: Array<string | null>, range: ScannedRange, left: string[], lastAt: Map<string, number>): RangeRecord {
+  const ids: string[] = [];
+  const values: string[] = [];
+  const offsets: number[] = [];
   let r = 0;
   // Merged by offset: both are in file order.
   for (let i = 0; i <= spans.starts.length; i++) {
     const spanStart = i < spans.starts.length ? spans.starts[i]! : Infinity;
-    for (; r < range.records && range.recOffset[r]! < spanStart; r++) items.push({ id: range.ids[r]!, value: left[r]! });
-    if (skip[i]) items.push({ id: spans.ids[i]!, value: storedOfSpans[i]! });
+    for (; r < range.records && range.recOffset[r]! < spanStart; r++) {
+      ids.push(range.ids[r]!);
+      values.push(left[r]!);
+      offsets.push(range.recOffset[r]!);
+    }
+    if (skip[i]) {
+      ids.push(spans.ids[i]!);
+      values.push(storedOfSpans[i]!);
+      offsets.push(spans.starts[i]!);
+    }
   }
-  const last = new Map(items.map((it) => [it.id, it.value]));
-  return { digest, lines: range.lines, quarantined: range.quarantined, ids: items.map((it) => it.id), values: items.map((it) => last.get(it.id)!) };
+  // An id given twice (rare): each of its records names the value its last one leaves.
+  const ofLast = new Map<string, string>();
+  ids.forEach((id, k) => lastAt.get(id) !== offsets[k] && ofLast.set(id, ''));
+  if (ofLast.size > 0) {
+    ids.forEach((id, k) => ofLast.has(id) && lastAt.get(id) === offsets[k] && ofLast.set(id, values[k]!));
+    ids.forEach((id, k) => ofLast.has(id) && (values[k] = ofLast.get(id)!));
+  }
+  return { digest, lines: range.lines, quarantined: range.quarantined, ids, values };
 }

@@ -15,6 +15,7 @@ import type { ChunkResult } from './chunk-task.ts';
 import type { QuarantineReason } from './parse.ts';
 import type { ParsePool } from './pool.ts';
 import { HASH_CHARS, storedContent, storedValue } from './span-skip.ts';
+import { pruneRangeRecords } from './range-skip.ts';
 
 /** item_id → the stored value of the version last produced: its content hash, and its span hash when it has one (span-skip.ts). */
 export const CATALOG_HASHES_KEY = 'segpipe:movies:hashes';
@@ -110,6 +111,8 @@ export class MovieIngestor {
         onProgress({ ...progress });
       }
       await sends.drain();
+      // The file's range records name only places its ranges start at now.
+      if (this.hashFirst) await pruneRangeRecords(ctx.redis, CATALOG_HASHES_KEY, path.basename(file), ranges.map((r) => r.start)).catch(() => undefined);
     } catch (err) {
       await Promise.allSettled([...pending, sends.drain()]);
       // A chunk thread's FileChangedError arrives as a plain Error (classes do not cross threads):

@@ -18,7 +18,7 @@ import { RawReplies, bulkPayload, encodeCommand } from '../state/raw-replies.ts'
 import type { QuarantinedLine } from './parse.ts';
 
 /** How long a file's range records live unused (each hit or write renews them). */
-export const RANGE_RECORD_TTL_S = 14 * 24 * 3600;
+export const RANGE_RECORD_TTL_S = 7 * 24 * 3600;
 
 /**
  * The file's range records: a hash of range start → record, in the catalog hash's slot (the
@@ -36,14 +36,18 @@ const bulk = (s: string): Buffer => {
   return Buffer.concat([Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')]);
 };
 
+/** Strings as RESP bulk strings, IDS_PER_LOOKUP to a piece (no buffer per string: half a million of them fill a parse thread's heap). */
+function* bulkPieces(strings: string[]): Generator<{ count: number; text: string }> {
+  for (let i = 0; i < strings.length || i === 0; i += IDS_PER_LOOKUP) {
+    const some = strings.slice(i, i + IDS_PER_LOOKUP);
+    yield { count: some.length, text: some.map((v) => `$${Buffer.byteLength(v)}\r\n${v}\r\n`).join('') };
+  }
+}
+
 /** The SHA-1 of the HMGET replies that return `values`, IDS_PER_LOOKUP at a time (RESP2, as Redis writes them). */
 function repliesDigest(values: string[]): string {
   const h = crypto.createHash('sha1');
-  for (let i = 0; i < values.length || i === 0; i += IDS_PER_LOOKUP) {
-    const some = values.slice(i, i + IDS_PER_LOOKUP);
-    h.update(`*${some.length}\r\n`);
-    for (const v of some) h.update(bulk(v));
-  }
+  for (const piece of bulkPieces(values)) h.update(`*${piece.count}\r\n`).update(piece.text);
   return h.digest('hex');
 }
 
@@ -67,7 +71,9 @@ export const MAX_RECORDED_QUARANTINE_CHARS = 64 * 1024;
 export function encodeRangeRecord(r: RangeRecord): Buffer | null {
   const quarantined = JSON.stringify(r.quarantined);
   if (quarantined.length > MAX_RECORDED_QUARANTINE_CHARS) return null;
-  return Buffer.concat([Buffer.from(`${r.digest} ${r.lines} ${r.ids.length} ${repliesDigest(r.values)}\n${quarantined}\n`, 'utf8'), ...r.ids.map(bulk)]);
+  const parts = [Buffer.from(`${r.digest} ${r.lines} ${r.ids.length} ${repliesDigest(r.values)}\n${quarantined}\n`, 'utf8')];
+  if (r.ids.length > 0) for (const piece of bulkPieces(r.ids)) parts.push(Buffer.from(piece.text, 'utf8'));
+  return Buffer.concat(parts);
 }
 
 /** Where each of `count` RESP bulk strings starting at `pos` ends. */
@@ -85,51 +91,68 @@ function bulkEnds(b: Buffer, pos: number, count: number): number[] | null {
   return pos === b.length ? ends : null;
 }
 
-/**
- * What parsing the range would report, when it can be skipped whole; null otherwise, or when
- * Redis cannot answer (then the range is parsed).
- */
-export async function skippableRange(raw: RawReplies, client: Redis, catalogKey: string, sourceFile: string, start: number, digest: string): Promise<{ lines: number; records: number; quarantined: QuarantinedLine[] } | null> {
+export interface RangeCheck {
+  /** What parsing the range would report, when it can be skipped whole; null otherwise, or when Redis cannot answer (then the range is parsed). */
+  skip: { lines: number; records: number; quarantined: QuarantinedLine[] } | null;
+  /** The record found for the range's place, to leave alone when the new one is the same. */
+  recorded: Buffer | null;
+}
+
+export async function checkRange(raw: RawReplies, client: Redis, catalogKey: string, sourceFile: string, start: number, digest: string): Promise<RangeCheck> {
   const key = rangeRecordsKey(catalogKey, sourceFile);
+  let rec: Buffer | null = null;
   try {
     const [reply] = await raw.send([encodeCommand(['HGET', key, String(start)])]);
-    const rec = bulkPayload(reply!);
-    if (!rec) return null;
-    const nl = rec.indexOf(0x0a);
-    const nl2 = rec.indexOf(0x0a, nl + 1);
-    if (nl < 0 || nl2 < 0) return null;
-    const [recordDigest, lines, records, want] = rec.toString('latin1', 0, nl).split(' ');
-    if (recordDigest !== digest) return null;
-    const count = Number(records);
-    const ends = bulkEnds(rec, nl2 + 1, count);
-    if (!ends) return null;
-    const lookups: Buffer[] = [];
-    for (let i = 0, from = nl2 + 1; i < count || i === 0; i += IDS_PER_LOOKUP) {
-      const n = Math.min(IDS_PER_LOOKUP, count - i);
-      const to = n > 0 ? ends[i + n - 1]! : from;
-      lookups.push(Buffer.concat([Buffer.from(`*${n + 2}\r\n`), bulk('HMGET'), bulk(catalogKey), rec.subarray(from, to)]));
-      from = to;
-    }
-    // HMGET with no field is an error: a range without records checks nothing.
-    const replies = count > 0 ? await raw.send(lookups) : [Buffer.from('*0\r\n')];
-    const h = crypto.createHash('sha1');
-    for (const r of replies) h.update(r);
-    if (h.digest('hex') !== want) return null;
-    client.expire(key, RANGE_RECORD_TTL_S).catch(() => undefined);
-    return { lines: Number(lines), records: count, quarantined: JSON.parse(rec.toString('utf8', nl + 1, nl2)) as QuarantinedLine[] };
+    rec = bulkPayload(reply!);
+    return { skip: rec && (await valuesAsRecorded(raw, client, key, catalogKey, rec, digest)), recorded: rec };
   } catch {
-    return null;
+    return { skip: null, recorded: rec };
   }
 }
 
-/** Stores the range's record; a failure only means the next run parses the range. */
-export async function storeRangeRecord(client: Redis, catalogKey: string, sourceFile: string, start: number, record: RangeRecord): Promise<void> {
+/** The record's report when the range's bytes are the recorded ones and the catalog holds the values its records left. */
+async function valuesAsRecorded(raw: RawReplies, client: Redis, key: string, catalogKey: string, rec: Buffer, digest: string): Promise<RangeCheck['skip']> {
+  const nl = rec.indexOf(0x0a);
+  const nl2 = rec.indexOf(0x0a, nl + 1);
+  if (nl < 0 || nl2 < 0) return null;
+  const [recordDigest, lines, records, want] = rec.toString('latin1', 0, nl).split(' ');
+  if (recordDigest !== digest) return null;
+  const count = Number(records);
+  const ends = bulkEnds(rec, nl2 + 1, count);
+  if (!ends) return null;
+  const lookups: Buffer[] = [];
+  for (let i = 0, from = nl2 + 1; i < count || i === 0; i += IDS_PER_LOOKUP) {
+    const n = Math.min(IDS_PER_LOOKUP, count - i);
+    const to = n > 0 ? ends[i + n - 1]! : from;
+    lookups.push(Buffer.concat([Buffer.from(`*${n + 2}\r\n`), bulk('HMGET'), bulk(catalogKey), rec.subarray(from, to)]));
+    from = to;
+  }
+  // HMGET with no field is an error: a range without records checks nothing.
+  const replies = count > 0 ? await raw.send(lookups) : [Buffer.from('*0\r\n')];
+  const h = crypto.createHash('sha1');
+  for (const r of replies) h.update(r);
+  if (h.digest('hex') !== want) return null;
+  client.expire(key, RANGE_RECORD_TTL_S).catch(() => undefined);
+  return { lines: Number(lines), records: count, quarantined: JSON.parse(rec.toString('utf8', nl + 1, nl2)) as QuarantinedLine[] };
+}
+
+/** Stores the range's record (unless it is the one there); a failure only means the next run parses the range. */
+export async function storeRangeRecord(client: Redis, catalogKey: string, sourceFile: string, start: number, record: RangeRecord, recorded: Buffer | null): Promise<void> {
   const key = rangeRecordsKey(catalogKey, sourceFile);
   const encoded = encodeRangeRecord(record);
   try {
     if (encoded === null) await client.hdel(key, String(start));
+    else if (recorded?.equals(encoded)) await client.expire(key, RANGE_RECORD_TTL_S);
     else await client.multi().hset(key, String(start), encoded).expire(key, RANGE_RECORD_TTL_S).exec();
   } catch {
     // the range is parsed next time
   }
+}
+
+/** After a whole run: drops the records of places no range of the file starts at any more (it shrank, or MOVIES_CHUNK_MB changed). */
+export async function pruneRangeRecords(client: Redis, catalogKey: string, sourceFile: string, starts: number[]): Promise<void> {
+  const key = rangeRecordsKey(catalogKey, sourceFile);
+  const keep = new Set(starts.map(String));
+  const stale = (await client.hkeys(key)).filter((f) => !keep.has(f));
+  for (let i = 0; i < stale.length; i += 10_000) await client.hdel(key, ...stale.slice(i, i + 10_000));
 }

@@ -2,10 +2,12 @@
 // is the cost: checking that thousands of catalog values are the ones a range record names
 // (movies/range-skip.ts) by the SHA-1 of an HMGET reply. Through ioredis every value becomes a
 // JS string first, about 1 µs each, several times what Redis spends finding it; inside a Lua
-// script, converting arguments and reply costs twice Redis's own work. Speaks RESP2, with AUTH
-// and SELECT from the URL as ioredis reads it; one node (a cluster client would route by slot).
+// script, converting arguments and reply costs twice Redis's own work. Speaks RESP2, to the
+// server, user, password, database and TLS an ioredis client resolved from the same URL; one
+// node (a cluster client would route by slot).
 import net from 'node:net';
 import tls from 'node:tls';
+import type { Redis } from 'ioredis';
 
 const CR = 0x0d;
 
@@ -67,6 +69,15 @@ export function bulkPayload(reply: Buffer): Buffer | null {
 
 export class RedisReplyError extends Error {}
 
+export interface RawConnectionOptions {
+  host?: string;
+  port?: number;
+  username?: string | null;
+  password?: string | null;
+  db?: number;
+  tls?: boolean | tls.ConnectionOptions;
+}
+
 export class RawReplies {
   private socket?: net.Socket;
   private connected?: Promise<void>;
@@ -74,9 +85,15 @@ export class RawReplies {
   private readonly waiting: Array<{ resolve: (b: Buffer) => void; reject: (e: Error) => void }> = [];
 
   constructor(
-    private readonly url: string,
+    private readonly options: RawConnectionOptions,
     private readonly timeoutMs = 10_000,
   ) {}
+
+  /** A raw connection to where `client` connects, as ioredis read its URL (`/3`, `?db=3`, `?password=`). */
+  static like(client: Redis, timeoutMs?: number): RawReplies {
+    const o = client.options;
+    return new RawReplies({ host: o.host, port: o.port, username: o.username, password: o.password, db: o.db, tls: o.tls }, timeoutMs);
+  }
 
   /** Sends the encoded commands at once and returns their replies' bytes, in order; an error reply rejects. */
   async send(commands: Buffer[]): Promise<Buffer[]> {
@@ -99,36 +116,46 @@ export class RawReplies {
 
   private connect(): Promise<void> {
     if (this.connected) return this.connected;
-    const u = new URL(this.url);
-    const port = Number(u.port || 6379);
-    const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
-    const socket = u.protocol === 'rediss:' ? tls.connect({ host, port, servername: host }) : net.connect({ host, port });
+    const o = this.options;
+    const host = o.host || '127.0.0.1';
+    const port = o.port || 6379;
+    const socket = o.tls ? tls.connect({ host, port, servername: host, ...(typeof o.tls === 'object' ? o.tls : {}) }) : net.connect({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('timeout', () => socket.destroy(new Error(`Redis at ${host}:${port} did not answer within ${this.timeoutMs} ms`)));
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('error', (err) => this.fail(socket, err));
     socket.on('close', () => this.fail(socket, new Error(`connection to Redis at ${host}:${port} closed`)));
     const setup: Buffer[] = [];
-    const password = decodeURIComponent(u.password);
-    const user = decodeURIComponent(u.username);
-    if (password) setup.push(encodeCommand(user ? ['AUTH', user, password] : ['AUTH', password]));
-    const db = Number(u.pathname.slice(1) || 0);
-    if (db) setup.push(encodeCommand(['SELECT', String(db)]));
+    if (o.password) setup.push(encodeCommand(o.username ? ['AUTH', o.username, o.password] : ['AUTH', o.password]));
+    if (o.db) setup.push(encodeCommand(['SELECT', String(o.db)]));
     const ready = new Promise<void>((resolve, reject) => {
-      socket.once(u.protocol === 'rediss:' ? 'secureConnect' : 'connect', () => resolve());
+      socket.once(o.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
     });
-    this.connected = ready.then(async () => void (setup.length ? await this.write(setup) : undefined));
+    // A refused AUTH or SELECT drops the connection: the next send tries again.
+    this.connected = ready
+      .then(async () => void (setup.length ? await this.write(setup) : undefined))
+      .catch((err: Error) => {
+        this.fail(socket, err);
+        throw err;
+      });
     this.connected.catch(() => undefined);
     return this.connected;
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(socket: net.Socket, chunk: Buffer): void {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let pos = 0;
     while (this.waiting.length > 0) {
-      const end = replyEnd(this.pending, pos);
+      let end: number;
+      try {
+        end = replyEnd(this.pending, pos);
+      } catch (err) {
+        // Not RESP, or out of step: nothing more on this connection can be trusted.
+        this.fail(socket, err as Error);
+        return;
+      }
       if (end < 0) break;
       const reply = this.pending.subarray(pos, end);
       pos = end;

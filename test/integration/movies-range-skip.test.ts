@@ -79,4 +79,49 @@ describe('Movies.txt ranges skipped whole', () => {
     expect(await ingestor.ingest(file)).toMatchObject({ items: ITEMS + 1, produced: 1, rangesSkipped: ranges.length - 1 });
     expect(await ingestor.ingest(file)).toMatchObject({ produced: 0, rangesSkipped: ranges.length });
   });
+
+  it('keeps records only for the places the ranges of the file start at now', { timeout: 180_000 }, async () => {
+    const key = rangeRecordsKey(CATALOG_HASHES_KEY, 'ranges.txt');
+    expect((await ctx.redis.hkeys(key)).map(Number).sort((a, b) => a - b)).toEqual(ranges.map((r) => r.start));
+    fs.truncateSync(file, ranges[2]!.start); // two ranges left
+    expect(await ingestor.ingest(file)).toMatchObject({ produced: 0, rangesSkipped: 2 });
+    expect((await ctx.redis.hkeys(key)).map(Number).sort((a, b) => a - b)).toEqual([ranges[0]!.start, ranges[1]!.start]);
+  });
+});
+
+// Found in review on 2026-12-04: a 64 MB range of small records (500k ids) ran its parse thread
+// out of memory once ranges were recorded, and before that its catalog lookup, one HMGET with
+// every id spread as an argument, threw and was taken for "nothing stored": every run
+// produced every item again.
+describe('Movies.txt ranges of half a million records', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-range-large-'));
+  const ctx = new AppContext(testConfig({ MOVIES_CHUNK_MB: '64', DATA_DIR: dir }));
+  const file = path.join(dir, 'small-records.txt');
+  const ITEMS = 500_000;
+  let pool: ParsePool;
+  let ingestor: MovieIngestor;
+
+  beforeAll(async () => {
+    await ctx.prepare();
+    await ctx.redis.del(CATALOG_HASHES_KEY, rangeRecordsKey(CATALOG_HASHES_KEY, 'small-records.txt'));
+    fs.writeFileSync(file, Array.from({ length: ITEMS }, (_, i) => `ITEM s${i}\nTitle=${i % 7}\n`).join(''));
+    pool = createParsePool(2, ctx.config.movies.chunkBytes);
+    ingestor = new MovieIngestor(ctx, pool);
+  }, 120_000);
+
+  afterAll(async () => {
+    await ctx.redis.del(CATALOG_HASHES_KEY, rangeRecordsKey(CATALOG_HASHES_KEY, 'small-records.txt'));
+    await ingestor?.close();
+    await pool?.destroy();
+    await ctx.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('produces them once, then nothing, with and without the range record', { timeout: 300_000 }, async () => {
+    expect((await planChunks(file, ctx.config.movies.chunkBytes)).ranges).toHaveLength(1);
+    expect(await ingestor.ingest(file)).toMatchObject({ items: ITEMS, produced: ITEMS, rangesSkipped: 0 });
+    expect(await ingestor.ingest(file)).toMatchObject({ items: ITEMS, produced: 0, unchanged: ITEMS, rangesSkipped: 1 });
+    await ctx.redis.del(rangeRecordsKey(CATALOG_HASHES_KEY, 'small-records.txt'));
+    expect(await ingestor.ingest(file)).toMatchObject({ items: ITEMS, produced: 0, unchanged: ITEMS, rangesSkipped: 0 });
+  });
 });

@@ -3,6 +3,7 @@
 // when every range is parsed. Two catalogs, run after run over a file and a catalog changed at
 // random between runs (bytes edited, records repeated, garbage lines, values deleted or
 // overwritten as another run or an operator would): one with range records, one without.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -102,5 +103,18 @@ describe('a range skipped whole does what parsing it does', () => {
     // The property is only worth something if ranges were in fact skipped.
     expect(runs).toBeGreaterThan(50);
     expect(skippedRanges).toBeGreaterThan(100);
+  });
+
+  // Found in review on 2026-12-04: the span skip looked up the id '' of an `ITEM` line without
+  // one; a catalog field '' holding that span's hash skipped it, and its lines went unreported.
+  it('never skips a record without an id, whatever the catalog holds under the empty id', async () => {
+    const span = 'ITEM \nK=v\n';
+    fs.writeFileSync(file, `ITEM a\nK=v\n${span}ITEM b\nK=w\n`);
+    await redis.del(WITHOUT, rangeRecordsKey(WITHOUT, 'equiv.txt'));
+    await redis.hset(WITHOUT, '', `0000000000000000.${crypto.hash('sha1', span, 'hex').slice(0, 16)}`);
+    for (let i = 0; i < 2; i++) {
+      const { out } = await run(WITHOUT, 4096);
+      expect(out[0]!.quarantined.map((q) => q.reason)).toEqual(['item_without_id', 'attribute_outside_item']);
+    }
   });
 });

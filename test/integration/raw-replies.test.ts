@@ -2,6 +2,7 @@
 // redis-server of its own that requires a password: the bytes of each reply exactly as Redis
 // writes them, AUTH and SELECT from the URL, error replies, and a Redis killed and restarted.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -13,6 +14,13 @@ import { RawReplies, RedisReplyError, bulkPayload, encodeCommand } from '../../s
 const PORT = 16_583;
 const PASSWORD = 'raw p@ss/word';
 const URL = `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${PORT}/3`;
+/** A raw connection to where ioredis connects for `url`. */
+const rawFor = (url: string, timeoutMs?: number) => {
+  const c = new Redis(url, { lazyConnect: true });
+  const raw = RawReplies.like(c, timeoutMs);
+  c.disconnect();
+  return raw;
+};
 
 describe('raw Redis replies', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segpipe-raw-replies-'));
@@ -34,7 +42,7 @@ describe('raw Redis replies', () => {
   it('returns the bytes of each reply as Redis writes them, in the database the URL names', async () => {
     const values = Array.from({ length: 20_000 }, (_, i) => `v${i}-${'x'.repeat(i % 50)}`);
     await client.hset('h', Object.fromEntries(values.map((v, i) => [`f${i}`, v])));
-    const raw = new RawReplies(URL);
+    const raw = rawFor(URL);
     const fields = values.map((_, i) => `f${i}`);
     // Large enough to arrive in many socket reads.
     const [got, missing, str] = await raw.send([encodeCommand(['HMGET', 'h', ...fields]), encodeCommand(['HMGET', 'h', 'nope', 'f1']), encodeCommand(['HGET', 'h', 'f2'])]);
@@ -51,7 +59,7 @@ describe('raw Redis replies', () => {
   });
 
   it('rejects an error reply and keeps the connection for the next command', async () => {
-    const raw = new RawReplies(URL);
+    const raw = rawFor(URL);
     await client.set('s', 'a string');
     await expect(raw.send([encodeCommand(['HMGET', 's', 'f'])])).rejects.toThrow(RedisReplyError);
     const [ok] = await raw.send([encodeCommand(['GET', 's'])]);
@@ -59,14 +67,42 @@ describe('raw Redis replies', () => {
     raw.close();
   });
 
-  it('refuses a wrong password', async () => {
-    const raw = new RawReplies(`redis://:wrong@127.0.0.1:${PORT}`);
-    await expect(raw.send([encodeCommand(['PING'])])).rejects.toThrow(/WRONGPASS|invalid password/);
+  // Found in review on 2026-12-04: ioredis reads `?db=` and `?password=` too, and a raw
+  // connection that did not looked up another database's catalog.
+  it('reads the database and password from the URL as ioredis does, query parameters included', async () => {
+    const raw = rawFor(`redis://127.0.0.1:${PORT}?db=3&password=${encodeURIComponent(PASSWORD)}`);
+    const [size] = await raw.send([encodeCommand(['DBSIZE'])]);
+    expect(size!.toString()).toBe(`:${await client.dbsize()}\r\n`);
+    expect(await client.dbsize()).toBeGreaterThan(0);
     raw.close();
   });
 
+  it('refuses a wrong password, and tries again at the next command', async () => {
+    const raw = rawFor(`redis://:other@127.0.0.1:${PORT}/3`);
+    await expect(raw.send([encodeCommand(['PING'])])).rejects.toThrow(/WRONGPASS|invalid password/);
+    await client.config('SET', 'requirepass', 'other');
+    try {
+      const [pong] = await raw.send([encodeCommand(['PING'])]);
+      expect(pong!.toString()).toBe('+PONG\r\n');
+    } finally {
+      const admin = new Redis(`redis://:other@127.0.0.1:${PORT}/3`);
+      await admin.config('SET', 'requirepass', PASSWORD);
+      admin.disconnect();
+    }
+    raw.close();
+  });
+
+  it('fails the command, without throwing, when the server does not speak RESP', async () => {
+    const server = net.createServer((s) => s.on('data', () => s.write('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const raw = new RawReplies({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+    await expect(raw.send([encodeCommand(['PING'])])).rejects.toThrow(/RESP/);
+    raw.close();
+    server.close();
+  });
+
   it('fails what waits when Redis dies, and connects again once it is back', { timeout: 120_000 }, async () => {
-    const raw = new RawReplies(URL, 5_000);
+    const raw = rawFor(URL, 5_000);
     await raw.send([encodeCommand(['PING'])]);
     // Blocks Redis (a script that spins) so the command below is waiting when the process dies.
     const waiting = raw.send([encodeCommand(['EVAL', 'local t = redis.call("TIME") while true do local n = redis.call("TIME") if tonumber(n[1]) - tonumber(t[1]) > 30 then break end end return 1', '0'])]);
