@@ -118,6 +118,9 @@ export function readRange(file: string, start: number, end: number, identity?: F
  */
 const freeScratch: Array<{ input: Buffer; output: Buffer }> = [];
 
+/** Whether this thread's last range found records to skip by their span hash (see processChunkWith). */
+let spanScanPays = true;
+
 export async function processChunk(task: ChunkTask): Promise<ChunkResult> {
   let scratch = freeScratch.pop();
   if (!scratch || scratch.input.length < task.end - task.start) scratch = newScratch(task.end - task.start);
@@ -135,7 +138,7 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   const buf = readRange(task.file, task.start, task.end, task.identity, scratch.input);
   const where = task.storedHashes;
   const sourceFile = path.basename(task.file);
-  // A range whose bytes and catalog values are as recorded costs one hash and one script.
+  // A range whose bytes and catalog values are as recorded costs one hash and two lookups.
   const digest = where ? rangeDigest(buf) : '';
   let check: RangeCheck | undefined;
   if (where) {
@@ -145,7 +148,9 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
     if (whole) return { ...nothingProduced(task, whole.lines), quarantined: whole.quarantined, unchanged: whole.records, rangeSkipped: true };
   }
   // An unchanged record costs a boundary scan and one hash (span-skip.ts); the rest is parsed.
-  const spans = where ? scanSpans(buf) : null;
+  // Where the thread's last range had nothing to skip (a file new to the catalog), the scan is
+  // left out until a parsed range shows records it would have skipped.
+  const spans = where && spanScanPays ? scanSpans(buf) : null;
   let skip: boolean[] = [];
   let storedOfSpans: Array<string | null> = [];
   if (spans) {
@@ -172,10 +177,11 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
   // The value each record leaves in the catalog once this range is produced: its own, unless
   // the one stored already is (read on the range's next run: range-skip.ts).
   const left = allHashes.map((h, r) => storedValue(h, spanHashes[r]!));
+  let stored: Array<string | null> = [];
   if (where && n > 0) {
     // Nothing skipped and the same ids in the same order: the first lookup answered this one.
     const sameIds = skipped === 0 && spans !== null && spans.ids.length === n && range.ids.every((id, r) => id === spans.ids[r]);
-    const stored = sameIds ? storedOfSpans : await storedHashesOf(range.ids, where);
+    stored = sameIds ? storedOfSpans : await storedHashesOf(range.ids, where);
     todo = todo.filter((r) => {
       if (storedContent(stored[r]) !== allHashes[r]!.slice(0, HASH_CHARS)) return true;
       if (spanHashes[r] && storedSpan(stored[r]) !== spanHashes[r]) restamp.push([range.ids[r]!, left[r]!]);
@@ -183,7 +189,8 @@ async function processChunkWith(task: ChunkTask, scratch: { input: Buffer; outpu
       return false;
     });
   }
-  if (spans) await storeRangeRecord(storeFor(where!.redisUrl), where!.key, sourceFile, task.start, rangeRecordOf(digest, spans, skip, storedOfSpans, range, left, lastAt), check?.recorded ?? null);
+  if (where) spanScanPays = spans ? skipped > 0 : range.ids.some((_, r) => spanHashes[r] !== '' && storedSpan(stored[r]) === spanHashes[r]);
+  if (where) await storeRangeRecord(storeFor(where!.redisUrl), where!.key, sourceFile, task.start, rangeRecordOf(digest, spans, skip, storedOfSpans, range, left, lastAt), check?.recorded ?? null);
   const ctx = { sourceFile, rangeStart: task.start, timestamp: task.timestamp };
   const itemIds: string[] = [];
   const hashes: string[] = [];
@@ -241,23 +248,24 @@ const nothingProduced = (task: ChunkTask, lines: number): Omit<ChunkResult, 'unc
  * to records each found unchanged, nothing restamped: what skipping the range reports. Built
  * in flat arrays: a 64 MB range holds half a million records, in a capped heap.
  */
-function rangeRecordOf(digest: string, spans: Spans, skip: boolean[], storedOfSpans: Array<string | null>, range: ScannedRange, left: string[], lastAt: Map<string, number>): RangeRecord {
+function rangeRecordOf(digest: string, spans: Spans | null, skip: boolean[], storedOfSpans: Array<string | null>, range: ScannedRange, left: string[], lastAt: Map<string, number>): RangeRecord {
   const ids: string[] = [];
   const values: string[] = [];
   const offsets: number[] = [];
   let r = 0;
   // Merged by offset: both are in file order.
-  for (let i = 0; i <= spans.starts.length; i++) {
-    const spanStart = i < spans.starts.length ? spans.starts[i]! : Infinity;
+  const starts = spans?.starts ?? [];
+  for (let i = 0; i <= starts.length; i++) {
+    const spanStart = i < starts.length ? starts[i]! : Infinity;
     for (; r < range.records && range.recOffset[r]! < spanStart; r++) {
       ids.push(range.ids[r]!);
       values.push(left[r]!);
       offsets.push(range.recOffset[r]!);
     }
-    if (skip[i]) {
+    if (spans && skip[i]) {
       ids.push(spans.ids[i]!);
       values.push(storedOfSpans[i]!);
-      offsets.push(spans.starts[i]!);
+      offsets.push(starts[i]!);
     }
   }
   // An id given twice (rare): each of its records names the value its last one leaves.
