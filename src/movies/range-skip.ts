@@ -21,10 +21,12 @@ import type { QuarantinedLine } from './parse.ts';
 export const RANGE_RECORD_TTL_S = 7 * 24 * 3600;
 
 /**
- * The file's range records: a hash of range start → record, in the catalog hash's slot (the
- * hash tag is the catalog key itself), so a check's two keys sit on one Redis Cluster shard.
+ * The file's range records: a hash of range start → record, among segpipe's keys and in the
+ * catalog hash's slot (its hash tag is the catalog key itself), so a check's two keys sit on one
+ * Redis Cluster shard. `v1`: a change to what a record means takes a new name, so records
+ * written under the old meaning are never read.
  */
-export const rangeRecordsKey = (catalogKey: string, sourceFile: string): string => `{${catalogKey}}:ranges:${sourceFile}`;
+export const rangeRecordsKey = (catalogKey: string, sourceFile: string): string => `segpipe:movies:ranges:v1:{${catalogKey}}:${sourceFile}`;
 
 export const rangeDigest = (b: Buffer): string => crypto.hash('sha1', b, 'hex');
 
@@ -102,7 +104,7 @@ export async function checkRange(raw: RawReplies, client: Redis, catalogKey: str
   const key = rangeRecordsKey(catalogKey, sourceFile);
   let rec: Buffer | null = null;
   try {
-    const [reply] = await raw.send([encodeCommand(['HGET', key, String(start)])]);
+    const [reply] = await raw.send([encodeCommand(['HGET', raw.key(key), String(start)])]);
     rec = bulkPayload(reply!);
     return { skip: rec && (await valuesAsRecorded(raw, client, key, catalogKey, rec, digest)), recorded: rec };
   } catch {
@@ -124,7 +126,7 @@ async function valuesAsRecorded(raw: RawReplies, client: Redis, key: string, cat
   for (let i = 0, from = nl2 + 1; i < count || i === 0; i += IDS_PER_LOOKUP) {
     const n = Math.min(IDS_PER_LOOKUP, count - i);
     const to = n > 0 ? ends[i + n - 1]! : from;
-    lookups.push(Buffer.concat([Buffer.from(`*${n + 2}\r\n`), bulk('HMGET'), bulk(catalogKey), rec.subarray(from, to)]));
+    lookups.push(Buffer.concat([Buffer.from(`*${n + 2}\r\n`), bulk('HMGET'), bulk(raw.key(catalogKey)), rec.subarray(from, to)]));
     from = to;
   }
   // HMGET with no field is an error: a range without records checks nothing.

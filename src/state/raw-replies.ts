@@ -3,8 +3,8 @@
 // (movies/range-skip.ts) by the SHA-1 of an HMGET reply. Through ioredis every value becomes a
 // JS string first, about 1 µs each, several times what Redis spends finding it; inside a Lua
 // script, converting arguments and reply costs twice Redis's own work. Speaks RESP2, to the
-// server, user, password, database and TLS an ioredis client resolved from the same URL; one
-// node (a cluster client would route by slot).
+// server (or socket), user, password, database, TLS, address family and key prefix an ioredis
+// client resolved from the same URL; one node (a cluster client would route by slot).
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Redis } from 'ioredis';
@@ -72,10 +72,15 @@ export class RedisReplyError extends Error {}
 export interface RawConnectionOptions {
   host?: string;
   port?: number;
+  /** A Unix socket, instead of host and port. */
+  path?: string | null;
+  family?: number;
   username?: string | null;
   password?: string | null;
   db?: number;
   tls?: boolean | tls.ConnectionOptions;
+  /** Put before every key, as ioredis does with its keyPrefix: callers name keys through key(). */
+  keyPrefix?: string;
 }
 
 export class RawReplies {
@@ -92,7 +97,12 @@ export class RawReplies {
   /** A raw connection to where `client` connects, as ioredis read its URL (`/3`, `?db=3`, `?password=`). */
   static like(client: Redis, timeoutMs?: number): RawReplies {
     const o = client.options;
-    return new RawReplies({ host: o.host, port: o.port, username: o.username, password: o.password, db: o.db, tls: o.tls }, timeoutMs);
+    return new RawReplies({ host: o.host, port: o.port, path: o.path, family: o.family, username: o.username, password: o.password, db: o.db, tls: o.tls, keyPrefix: o.keyPrefix }, timeoutMs);
+  }
+
+  /** A key as the ioredis client it mirrors would send it. */
+  key(name: string): string {
+    return `${this.options.keyPrefix ?? ''}${name}`;
   }
 
   /** Sends the encoded commands at once and returns their replies' bytes, in order; an error reply rejects. */
@@ -119,23 +129,33 @@ export class RawReplies {
     const o = this.options;
     const host = o.host || '127.0.0.1';
     const port = o.port || 6379;
-    const socket = o.tls ? tls.connect({ host, port, servername: host, ...(typeof o.tls === 'object' ? o.tls : {}) }) : net.connect({ host, port });
+    const where = o.path ?? `${host}:${port}`;
+    const address = o.path ? { path: o.path } : { host, port, ...(o.family ? { family: o.family } : {}) };
+    // No SNI for an IP address (as ioredis: Node warns and servers ignore it).
+    const socket = o.tls ? tls.connect({ ...address, ...(net.isIP(host) ? {} : { servername: host }), ...(typeof o.tls === 'object' ? o.tls : {}) }) : net.connect(address);
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('timeout', () => socket.destroy(new Error(`Redis at ${host}:${port} did not answer within ${this.timeoutMs} ms`)));
+    // Connecting (TCP, TLS, AUTH) times out too; then only a command waiting does.
+    socket.setTimeout(this.timeoutMs);
+    socket.on('timeout', () => socket.destroy(new Error(`Redis at ${where} did not answer within ${this.timeoutMs} ms`)));
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('error', (err) => this.fail(socket, err));
-    socket.on('close', () => this.fail(socket, new Error(`connection to Redis at ${host}:${port} closed`)));
+    socket.on('close', () => this.fail(socket, new Error(`connection to Redis at ${where} closed`)));
     const setup: Buffer[] = [];
     if (o.password) setup.push(encodeCommand(o.username ? ['AUTH', o.username, o.password] : ['AUTH', o.password]));
     if (o.db) setup.push(encodeCommand(['SELECT', String(o.db)]));
     const ready = new Promise<void>((resolve, reject) => {
       socket.once(o.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
+      // close() while connecting destroys the socket without an error.
+      socket.once('close', () => reject(new Error(`connection to Redis at ${where} closed`)));
     });
     // A refused AUTH or SELECT drops the connection: the next send tries again.
     this.connected = ready
-      .then(async () => void (setup.length ? await this.write(setup) : undefined))
+      .then(async () => {
+        if (setup.length) await this.write(setup);
+        if (this.waiting.length === 0) socket.setTimeout(0);
+      })
       .catch((err: Error) => {
         this.fail(socket, err);
         throw err;

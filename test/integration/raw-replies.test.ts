@@ -77,6 +77,37 @@ describe('raw Redis replies', () => {
     raw.close();
   });
 
+  // Found in review on 2026-12-04: a keyPrefix in the URL was not applied, so a prefixed
+  // deployment read another deployment's range records and catalog.
+  it('names keys with the URL\'s keyPrefix, as ioredis does', async () => {
+    const prefixed = new Redis(`${URL}?keyPrefix=pre:`);
+    await prefixed.hset('ph', 'f', 'prefixed');
+    await client.hset('ph', 'f', 'unprefixed');
+    const raw = rawFor(`${URL}?keyPrefix=pre:`);
+    expect(raw.key('ph')).toBe('pre:ph');
+    const [got] = await raw.send([encodeCommand(['HGET', raw.key('ph'), 'f'])]);
+    expect(bulkPayload(got!)!.toString()).toBe('prefixed');
+    raw.close();
+    prefixed.disconnect();
+  });
+
+  it('times out a connection that never completes, and a close while connecting fails the command', async () => {
+    // Accepts TCP, never answers: a TLS handshake (rediss) never finishes.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    const raw = new RawReplies({ host: '127.0.0.1', port, tls: true }, 500);
+    const started = Date.now();
+    await expect(raw.send([encodeCommand(['PING'])])).rejects.toThrow(/did not answer within 500 ms/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const closing = new RawReplies({ host: '127.0.0.1', port, tls: true }, 60_000);
+    const waiting = closing.send([encodeCommand(['PING'])]);
+    await new Promise((r) => setTimeout(r, 100));
+    closing.close();
+    await expect(waiting).rejects.toThrow(/closed/);
+    silent.close();
+  });
+
   it('refuses a wrong password, and tries again at the next command', async () => {
     const raw = rawFor(`redis://:other@127.0.0.1:${PORT}/3`);
     await expect(raw.send([encodeCommand(['PING'])])).rejects.toThrow(/WRONGPASS|invalid password/);
